@@ -1,0 +1,173 @@
+"""Reference implementations of every function in COURSE-SPEC.md.
+
+These are the instructor's answers. They are imported by the hidden tests at grading time and by
+the project's test suite; they are never copied into the website, the released exercises or the
+student kit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _check_p(p: float) -> float:
+    """Return ``p`` as a float, or raise ``ValueError`` if it is not a probability."""
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be a drop probability in [0, 1], got p={p}")
+    return p
+
+
+def bernoulli_mask(shape, p, rng):
+    """Draw a dropout mask whose entries are kept (1) with probability ``1 - p``.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Shape of the mask.
+    p : float
+        Probability of dropping each unit.
+    rng : numpy.random.Generator
+        The only source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of ``shape`` with independent 0/1 entries (dtype float64).
+    """
+    p = _check_p(p)
+    return (rng.random(shape) >= p).astype(np.float64)
+
+
+def dropout_forward(x, p, rng, training=True, inverted=True):
+    """Apply dropout to ``x``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Activations; never modified.
+    p : float
+        Drop probability in ``[0, 1]``.
+    rng : numpy.random.Generator
+        Source of the mask.
+    training : bool
+        Training mode draws a mask; evaluation mode does not.
+    inverted : bool
+        Inverted dropout scales kept units by ``1/(1-p)`` in training; standard dropout scales
+        by ``1-p`` at evaluation instead.
+
+    Returns
+    -------
+    out : numpy.ndarray
+        Same shape and dtype as ``x``.
+    mask : numpy.ndarray or None
+        The mask used in training, ``None`` in evaluation.
+    """
+    p = _check_p(p)
+    x = np.asarray(x)
+    if not training:
+        out = x.copy() if inverted else x * (1.0 - p)
+        return out.astype(x.dtype, copy=False), None
+    mask = bernoulli_mask(x.shape, p, rng)
+    return dropout_backward(x, mask, p, inverted), mask
+
+
+def dropout_backward(dout, mask, p, inverted=True):
+    """Gradient of training-mode dropout with respect to its input.
+
+    Parameters
+    ----------
+    dout : numpy.ndarray
+        Upstream gradient.
+    mask : numpy.ndarray
+        The mask the forward pass returned (it is reused, never redrawn).
+    p : float
+        Drop probability used in the forward pass.
+    inverted : bool
+        Whether the forward pass was inverted dropout.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``dout``; all zeros when ``p = 1``.
+    """
+    p = _check_p(p)
+    dout = np.asarray(dout)
+    if p == 1.0:
+        return np.zeros_like(dout)
+    scale = 1.0 / (1.0 - p) if inverted else 1.0
+    return (dout * mask * scale).astype(dout.dtype, copy=False)
+
+
+def max_norm(W, c):
+    """Project every column of ``W`` onto the L2 ball of radius ``c``.
+
+    Parameters
+    ----------
+    W : numpy.ndarray
+        Weights of shape ``(n_in, n_out)``; column ``j`` is unit ``j``'s incoming weights.
+    c : float
+        Radius, strictly positive.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array; columns longer than ``c`` are rescaled to norm ``c``, others unchanged.
+    """
+    if c <= 0:
+        raise ValueError(f"c must be positive, got c={c}")
+    W = np.asarray(W)
+    norms = np.linalg.norm(W, axis=0, keepdims=True)
+    scale = np.minimum(1.0, c / np.maximum(norms, np.finfo(np.float64).tiny))
+    return (W * scale).astype(W.dtype, copy=False)
+
+
+class Dropout(torch.nn.Module):
+    """Inverted dropout built from tensor operations.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability in ``[0, 1]``.
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = _check_p(p)
+
+    def forward(self, x):
+        """Drop each element with probability ``p`` in training; identity in evaluation."""
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return x * 0.0
+        keep = torch.rand(x.shape, dtype=torch.float32, device=x.device) >= self.p
+        return x * keep.to(x.dtype) / (1.0 - self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+def predict(model, x):
+    """Evaluate ``model`` on ``x`` with dropout off and no autograd graph, restoring its mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any module; its training flag is restored afterwards.
+    x : torch.Tensor
+        Input batch.
+
+    Returns
+    -------
+    torch.Tensor
+        The output, which does not require grad.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        model.train(was_training)
