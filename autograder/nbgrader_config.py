@@ -1,0 +1,28 @@
+"""nbgrader configuration of the course.
+
+The instructor's notebooks in ``solutions/`` are nbgrader's source; ``exercises/`` is its release.
+Use it with stock nbgrader from the repository root as
+``nbgrader <command> --config=autograder/nbgrader_config.py``; ``python -m autograder`` loads it
+too and adds the settings that make grading safe (see ``autograder.course``).
+"""
+
+from pathlib import Path
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+REPO = Path(__file__).resolve().parents[1]
+
+c.CourseDirectory.root = str(REPO)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.db_url = f"sqlite:///{REPO / '_build' / 'gradebook.db'}"
+# Only the notebooks are part of an assignment; nothing else in a folder is released or graded.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.db"]
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# A test cell a student deleted is put back before grading rather than silently scoring 0.
+c.OverwriteCells.add_missing_cells = True
+# Each cell may run for at most this many seconds when graded; a hung cell is interrupted.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True

@@ -1,0 +1,27 @@
+"""Contract checks called by the tests in the exercise notebooks.
+
+Each ``check_*`` function takes the student's implementation, exercises it against the contract
+in COURSE-SPEC.md, and raises :class:`ContractViolation` with a message that names the mistake
+(for example "p is used as the keep probability") rather than a bare ``AssertionError``.
+The hidden tests of the autograder call the same property checks on inputs the student has not
+seen, and add comparisons with the reference implementations.
+"""
+
+from .core import ContractViolation
+from .numpy_dropout import (
+    check_bernoulli_mask,
+    check_dropout_backward,
+    check_dropout_forward,
+    check_max_norm,
+)
+from .torch_dropout import check_dropout_module, check_predict
+
+__all__ = [
+    "ContractViolation",
+    "check_bernoulli_mask",
+    "check_dropout_backward",
+    "check_dropout_forward",
+    "check_dropout_module",
+    "check_max_norm",
+    "check_predict",
+]
