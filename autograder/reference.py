@@ -34,10 +34,11 @@ def bernoulli_mask(shape, p, rng):
     Returns
     -------
     numpy.ndarray
-        Array of ``shape`` with independent 0/1 entries (dtype float64).
+        Boolean array of ``shape``, True (keep) independently with probability ``1 - p``.
+        (Boolean, so that applying it never changes the dtype of the activations.)
     """
     p = _check_p(p)
-    return (rng.random(shape) >= p).astype(np.float64)
+    return rng.random(shape) >= p
 
 
 def dropout_forward(x, p, rng, training=True, inverted=True):
@@ -119,7 +120,8 @@ def max_norm(W, c):
         raise ValueError(f"c must be positive, got c={c}")
     W = np.asarray(W)
     norms = np.linalg.norm(W, axis=0, keepdims=True)
-    scale = np.minimum(1.0, c / np.maximum(norms, np.finfo(np.float64).tiny))
+    # A column of norm 0 is inside the ball: divide by 1 there instead of by 0.
+    scale = np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
     return (W * scale).astype(W.dtype, copy=False)
 
 

@@ -4,6 +4,8 @@ Modules
 -------
 checks
     The contract checks that visible tests in the exercise notebooks call.
-offline_mathjax
-    A Sphinx extension that serves MathJax 3 from the built site instead of a CDN.
+offline_site
+    A Sphinx extension so the built site loads nothing from another host (MathJax served locally).
+plots, widgets
+    Figures and interactive demos of the chapters.
 """

@@ -1,8 +1,12 @@
-"""Sphinx extension: serve MathJax 3 from the built site itself.
+"""Sphinx extension: a site that needs no other host.
 
-Jupyter Book 1 loads MathJax from a CDN, so offline the math shows as raw TeX. This extension
-copies the MathJax 3 build that the ``django-static-mathjax`` package ships into a folder beside
-the build output, adds that folder to ``html_static_path`` and points ``mathjax_path`` at it.
+- MathJax: Jupyter Book 1 loads it from a CDN, so offline the math shows as raw TeX. This
+  extension copies the MathJax 3 build that the ``django-static-mathjax`` package ships into a
+  folder beside the build output, adds that folder to ``html_static_path`` and points
+  ``mathjax_path`` at it.
+- Thebe: sphinx-thebe (always loaded by Jupyter Book) writes an inline script naming its CDN
+  URL into every page even when live code is off. The course does not use Thebe (launch buttons
+  open Binder or Colab instead), so the script is removed from each page.
 """
 
 from __future__ import annotations
@@ -55,7 +59,16 @@ def _configure(app: Sphinx, config: Config) -> None:
     config.mathjax_path = f"mathjax/{ENTRY_POINT}"
 
 
+def _drop_thebe_cdn(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    context["script_files"] = [
+        script
+        for script in context.get("script_files", [])
+        if "THEBE_JS_URL" not in str(getattr(script, "attributes", {}).get("body", ""))
+    ]
+
+
 def setup(app: Sphinx) -> dict:
     """Register the extension with Sphinx."""
     app.connect("config-inited", _configure, priority=900)
+    app.connect("html-page-context", _drop_thebe_cdn, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

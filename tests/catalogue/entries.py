@@ -1,0 +1,31 @@
+"""The catalogue entry type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One implementation of one answer cell.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier, used as the student's name when graded.
+    assignment : str
+        The assignment (folder of ``solutions/``).
+    grade_id : str
+        The answer cell it replaces (the function's name).
+    code : str
+        The cell's source.
+    message : str
+        For a wrong implementation: text the failure message must contain (it names the
+        mistake). Empty for a correct one.
+    """
+
+    name: str
+    assignment: str
+    grade_id: str
+    code: str
+    message: str = ""

@@ -1,0 +1,244 @@
+"""Wrong implementations that students write, with the words the grader must use for each."""
+
+from .entries import Implementation
+
+A03 = "03-bernoulli-masks"
+
+
+def _mask(name, code, message):
+    return Implementation(name, A03, "bernoulli_mask", code, message)
+
+
+def _forward(name, body, message):
+    code = "def dropout_forward(x, p, rng, training=True, inverted=True):\n" + body
+    return Implementation(name, A03, "dropout_forward", code, message)
+
+
+def _module(name, forward_body, message, init_body=None):
+    init_body = init_body or (
+        "        super().__init__()\n"
+        "        if not 0 <= p <= 1:\n"
+        "            raise ValueError(f'bad p={p}')\n"
+        "        self.p = p\n"
+    )
+    code = (
+        "class Dropout(nn.Module):\n"
+        "    def __init__(self, p=0.5):\n" + init_body + "\n"
+        "    def forward(self, x):\n" + forward_body
+    )
+    return Implementation(name, A03, "Dropout", code, message)
+
+
+def _predict(name, body, message):
+    return Implementation(name, A03, "predict", "def predict(model, x):\n" + body, message)
+
+
+_VALID = "    if not 0 <= p <= 1:\n        raise ValueError(f'p={p} out of range')\n"
+
+WRONG = [
+    # ---------------------------------------------------------------- bernoulli_mask
+    _mask(
+        "mask_p_keeps",
+        "def bernoulli_mask(shape, p, rng):\n    return rng.random(shape) < p\n",
+        "KEEP probability",
+    ),
+    _mask(
+        "mask_global_rng",
+        "def bernoulli_mask(shape, p, rng):\n    return np.random.random(shape) >= p\n",
+        "never from np.random",
+    ),
+    _mask(
+        "mask_fixed_count",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    shape = (shape,) if isinstance(shape, int) else tuple(shape)\n"
+        "    n = shape[-1]\n"
+        "    rows = [rng.permutation(n) >= round(p * n) for _ in range(int(np.prod(shape[:-1])))]\n"
+        "    return np.array(rows).reshape(shape)\n",
+        "keeps exactly",
+    ),
+    _mask(
+        "mask_shared_across_rows",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    shape = (shape,) if isinstance(shape, int) else tuple(shape)\n"
+        "    row = rng.random(shape[-1]) >= p\n"
+        "    return np.broadcast_to(row, shape).copy()\n",
+        "every row of the mask is the same",
+    ),
+    _mask(
+        "mask_scaled",
+        "def bernoulli_mask(shape, p, rng):\n    return (rng.random(shape) >= p) / (1 - p)\n",
+        "1/(1-p)",
+    ),
+    _mask(
+        "mask_reseeds",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    return np.random.default_rng(0).random(shape) >= p\n",
+        "ignores the rng argument",
+    ),
+    # ---------------------------------------------------------------- dropout_forward
+    _forward(
+        "forward_p_keeps",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = rng.random(x.shape) < p\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask), mask\n",
+        "KEEP probability",
+    ),
+    _forward(
+        "forward_no_scale",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    return x * mask, mask\n",
+        "not scaled",
+    ),
+    _forward(
+        "forward_times_keep",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    return (x * mask * (1 - p) if inverted else x * mask), mask\n",
+        "multiplied by (1 - p)",
+    ),
+    _forward(
+        "forward_divides_by_p",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    return (x * mask / p if inverted else x * mask), mask\n",
+        "divided by p",
+    ),
+    _forward(
+        "forward_on_at_eval",
+        _VALID + "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask), mask\n",
+        "must be None",
+    ),
+    _forward(
+        "forward_standard_not_scaled_at_eval",
+        _VALID + "    if not training:\n        return x, None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask), mask\n",
+        "multiply by the keep probability",
+    ),
+    _forward(
+        "forward_nan_at_p1",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    return ((x * mask / (1 - p)).astype(x.dtype) if inverted else x * mask), mask\n",
+        "NaN or inf",
+    ),
+    _forward(
+        "forward_float64_mask_upcasts",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng).astype(np.float64)\n"
+        "    if p == 1:\n        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask), mask\n",
+        "dtype float64",
+    ),
+    _forward(
+        "forward_mutates_input",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n        x *= 0\n        return x, mask\n"
+        "    x *= mask\n"
+        "    if inverted:\n        x /= 1 - p\n"
+        "    return x, mask\n",
+        "in place",
+    ),
+    _forward(
+        "forward_returns_other_mask",
+        _VALID + "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    used = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n        return np.zeros_like(x), used\n"
+        "    out = x * used / (1 - p) if inverted else x * used\n"
+        "    return out, bernoulli_mask(x.shape, p, rng)\n",
+        "not the one you applied",
+    ),
+    _forward(
+        "forward_no_validation",
+        "    if not training:\n        return (x if inverted else x * (1 - p)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p >= 1:\n        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask), mask\n",
+        "must raise ValueError",
+    ),
+    # ---------------------------------------------------------------- Dropout module
+    _module(
+        "module_ignores_training",
+        "        mask = (torch.rand_like(x) >= self.p).to(x.dtype)\n"
+        "        return x * mask / (1 - self.p) if self.p < 1 else x * 0\n",
+        "still dropped units",
+    ),
+    _module(
+        "module_detaches",
+        "        if not self.training or self.p == 0:\n            return x\n"
+        "        if self.p == 1:\n            return torch.zeros_like(x)\n"
+        "        mask = (torch.rand_like(x) >= self.p).to(x.dtype)\n"
+        "        return (x * mask / (1 - self.p)).detach()\n",
+        "cut off from autograd",
+    ),
+    _module(
+        "module_numpy_rng",
+        "        if not self.training or self.p == 0:\n            return x\n"
+        "        if self.p == 1:\n            return x * 0\n"
+        "        keep = np.random.random(tuple(x.shape)) >= self.p\n"
+        "        return x * torch.from_numpy(keep).to(x.dtype) / (1 - self.p)\n",
+        "torch's generator",
+    ),
+    _module(
+        "module_uses_F_dropout",
+        "        return torch.nn.functional.dropout(x, self.p, self.training)\n",
+        "PyTorch's own dropout",
+    ),
+    _module(
+        "module_p_keeps",
+        "        if not self.training:\n            return x\n"
+        "        mask = (torch.rand_like(x) < self.p).to(x.dtype)\n"
+        "        return x * mask / self.p if self.p > 0 else x * 0\n",
+        "keep probability",
+    ),
+    _module(
+        "module_no_scale",
+        "        if not self.training:\n            return x\n"
+        "        return x * (torch.rand_like(x) >= self.p).to(x.dtype)\n",
+        "not scaled",
+    ),
+    _module(
+        "module_mask_shared_across_batch",
+        "        if not self.training or self.p == 0:\n            return x\n"
+        "        if self.p == 1:\n            return x * 0\n"
+        "        mask = (torch.rand(x.shape[1:], dtype=x.dtype) >= self.p).to(x.dtype)\n"
+        "        return x * mask / (1 - self.p)\n",
+        "the mask repeats across rows",
+    ),
+    _module(
+        "module_no_validation",
+        "        if not self.training or self.p == 0:\n            return x\n"
+        "        if self.p >= 1:\n            return x * 0\n"
+        "        return x * (torch.rand_like(x) >= self.p).to(x.dtype) / (1 - self.p)\n",
+        "must raise ValueError",
+        init_body="        super().__init__()\n        self.p = p\n",
+    ),
+    # ---------------------------------------------------------------- predict
+    _predict(
+        "predict_forgets_eval",
+        "    with torch.no_grad():\n        return model(x)\n",
+        "Call model.eval()",
+    ),
+    _predict(
+        "predict_keeps_graph",
+        "    was = model.training\n    model.eval()\n    out = model(x)\n"
+        "    model.train(was)\n    return out\n",
+        "torch.no_grad()",
+    ),
+    _predict(
+        "predict_leaves_eval",
+        "    model.eval()\n    with torch.no_grad():\n        return model(x)\n",
+        "left the model in evaluation mode",
+    ),
+    _predict(
+        "predict_forces_train",
+        "    model.eval()\n    with torch.no_grad():\n        out = model(x)\n"
+        "    model.train()\n    return out\n",
+        "switched the model to training mode",
+    ),
+]

@@ -1,0 +1,120 @@
+"""The checks the notebooks call, run in-process on every catalogue entry (fast, precise).
+
+test_grading.py runs the same catalogues through the real grade command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder import hidden, reference
+from dropout_course import checks
+from tests.catalogue import CORRECT, WRONG
+from tests.notebooks import with_answer
+
+#: For each answer cell, the check of its visible test cell and of its hidden test cell.
+CHECKS = {
+    "bernoulli_mask": (checks.check_bernoulli_mask, hidden.hidden_bernoulli_mask),
+    "dropout_forward": (checks.check_dropout_forward, hidden.hidden_dropout_forward),
+    "Dropout": (checks.check_dropout_module, hidden.hidden_dropout_module),
+    "predict": (checks.check_predict, hidden.hidden_predict),
+    "dropout_backward": (checks.check_dropout_backward, hidden.hidden_dropout_backward),
+    "max_norm": (checks.check_max_norm, hidden.hidden_max_norm),
+}
+
+
+def define(entry):
+    """Execute the instructor's notebook's code cells with one answer cell replaced, as the
+    notebook would (so the other answers are the instructor's); return what the entry defines."""
+    namespace = {}
+    for cell in with_answer(entry.assignment, entry.grade_id, entry.code).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and not meta.get("grade"):
+            exec(compile(cell.source, meta.get("grade_id", "cell"), "exec"), namespace)
+    return namespace[entry.grade_id]
+
+
+def failures(entry) -> list[str]:
+    """Run the visible and hidden checks of an entry; return the messages of those that fail."""
+    function = define(entry)
+    messages = []
+    for check in CHECKS[entry.grade_id]:
+        try:
+            check(function)
+        except checks.ContractViolation as error:
+            messages.append(str(error))
+    return messages
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_reference_passes_every_check(name):
+    for check in CHECKS[name]:
+        check(getattr(reference, name))
+
+
+@pytest.mark.parametrize("entry", WRONG, ids=lambda e: e.name)
+def test_wrong_implementation_is_caught_with_its_name(entry):
+    messages = failures(entry)
+    assert messages, f"{entry.name} passed every check"
+    assert any(entry.message in m for m in messages), (
+        f"{entry.name}: no message names the mistake ({entry.message!r}); got {messages}"
+    )
+
+
+@pytest.mark.parametrize("entry", CORRECT, ids=lambda e: e.name)
+def test_correct_implementation_passes(entry):
+    assert failures(entry) == []
+
+
+def test_not_implemented_is_reported_as_such():
+    def stub(shape, p, rng):
+        raise NotImplementedError
+
+    with pytest.raises(checks.ContractViolation, match="not implemented yet"):
+        checks.check_bernoulli_mask(stub)
+
+
+WRONG_BACKWARD_AND_MAX_NORM = {
+    "backward draws a new mask": (
+        checks.check_dropout_backward,
+        lambda dout, mask, p, inverted=True: (
+            dout * (np.random.default_rng().random(dout.shape) >= p) / (1 - p)
+        ),
+        "never draw a new one",
+    ),
+    "backward not scaled": (
+        checks.check_dropout_backward,
+        lambda dout, mask, p, inverted=True: dout * mask,
+        "not scaled",
+    ),
+    "max-norm on rows": (
+        checks.check_max_norm,
+        lambda W, c: reference.max_norm(W.T, c).T if c > 0 else reference.max_norm(W, c),
+        "rows were projected",
+    ),
+    "max-norm scales short columns up": (
+        checks.check_max_norm,
+        lambda W, c: (
+            reference.max_norm(W, c)
+            * c
+            / np.maximum(np.linalg.norm(reference.max_norm(W, c), axis=0), 1e-300)
+        ),
+        "scaled up",
+    ),
+    "max-norm NaN on a zero column": (
+        checks.check_max_norm,
+        lambda W, c: (
+            W / np.linalg.norm(W, axis=0) * np.minimum(np.linalg.norm(W, axis=0), c)
+            if c > 0
+            else reference.max_norm(W, c)
+        ),
+        "NaN",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_BACKWARD_AND_MAX_NORM))
+def test_later_chapters_checks_name_the_mistake(case):
+    check, function, message = WRONG_BACKWARD_AND_MAX_NORM[case]
+    with np.errstate(all="ignore"), pytest.raises(checks.ContractViolation, match=message):
+        check(function)

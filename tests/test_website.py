@@ -1,0 +1,434 @@
+"""Browser checks of the built course website.
+
+The book is built once per module (with the same command as ``make book``), served from
+``_build/html`` on 127.0.0.1 and opened in the system's Chromium through Playwright. The checks:
+the math is typeset by the local MathJax, the figures load, search works, the exercise page
+renders, and no page loads anything from another host (the site must work offline).
+
+Chromium comes from the system package manager (``apt-get install chromium``): Playwright's own
+browser download is not used.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SCREENSHOT = ROOT / "_build" / "screenshots" / "03-bernoulli-masks.png"
+
+CHAPTER = "book/03-bernoulli-masks.html"
+EXERCISE = "exercises/03-bernoulli-masks/03-bernoulli-masks.html"
+EXERCISE_NOTEBOOK = ROOT / "exercises" / "03-bernoulli-masks" / "03-bernoulli-masks.ipynb"
+
+BUILD_COMMAND = ["build", ".", "--warningiserror", "--keep-going", "--builder", "html"]
+BUILD_TIMEOUT_S = 1800
+
+LOCAL_HOST = "127.0.0.1"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+#: The chapter has many equations: fewer typeset ones than this means MathJax did not run on them.
+MIN_MATH = 5
+#: Text that must not remain visible once MathJax has typeset the page.
+RAW_TEX = ("$$", "\\begin", "\\(", "\\[")
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# --------------------------------------------------------------------------------------------
+# Build and serve
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Build:
+    returncode: int
+    log: str
+
+    def tail(self, lines: int = 40) -> str:
+        """The warnings and errors of the build log, then its last lines."""
+        log = ANSI_ESCAPE.sub("", self.log).splitlines()
+        problems = [
+            line
+            for line in log
+            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|\w(Error|Exception): ", line)
+        ]
+        return "\n".join(
+            ["--- warnings and errors ---", *problems, "--- end of the log ---", *log[-lines:]]
+        )
+
+
+@pytest.fixture(scope="module")
+def build() -> Build:
+    """Build the book once, exactly as ``make book`` does."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    assert jupyter_book.exists(), f"jupyter-book not found next to {sys.executable}: run make venv"
+    try:
+        proc = subprocess.run(
+            [str(jupyter_book), *BUILD_COMMAND],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as error:
+        output = error.stdout or ""
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        return Build(returncode=-1, log=f"{output}\n[timed out after {BUILD_TIMEOUT_S} s]")
+    return Build(returncode=proc.returncode, log=proc.stdout)
+
+
+def test_book_builds(build: Build) -> None:
+    assert build.returncode == 0, (
+        f"`jupyter-book {' '.join(BUILD_COMMAND)}` exited with {build.returncode}; "
+        f"end of its log:\n{build.tail()}"
+    )
+
+
+@pytest.fixture(scope="module")
+def site(build: Build) -> Path:
+    """The built site (the browser checks still run on it when only a warning failed the build)."""
+    for page in ("index.html", CHAPTER, EXERCISE, "search.html"):
+        if not (HTML / page).is_file():
+            pytest.fail(
+                f"{page} was not built (build exit code {build.returncode}):\n{build.tail()}"
+            )
+    return HTML
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    """Serve the built site on 127.0.0.1, on a port the OS chooses."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = ThreadingHTTPServer((LOCAL_HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOCAL_HOST}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------------------------
+# Browser
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail(
+            "Chromium was not found on PATH; the browser checks need it. "
+            "Install it with `apt-get install chromium` (see README.md)."
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def is_local(url: str) -> bool:
+    """Whether loading ``url`` stays on this machine (127.0.0.1, or a data:/blob: URL)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob"):
+        return True
+    return parts.scheme in ("http", "https") and parts.hostname == LOCAL_HOST
+
+
+@dataclass
+class Session:
+    """A fresh page and everything it requested."""
+
+    page: Page
+    requests: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def external(self) -> list[str]:
+        return sorted({url for url in self.requests if not is_local(url)})
+
+    def report(self) -> str:
+        return (
+            f"failed requests: {self.failures or 'none'}\n"
+            f"requests to other hosts: {self.external() or 'none'}"
+        )
+
+    def assert_network_clean(self) -> None:
+        assert not self.failures, "some requests failed:\n  " + "\n  ".join(self.failures)
+        external = self.external()
+        assert not external, "the page requested other hosts:\n  " + "\n  ".join(external)
+
+    def wait_for(self, expression: str, what: str, arg: object = None) -> object:
+        """Wait until ``expression`` returns a truthy value and return that value."""
+        try:
+            handle = self.page.wait_for_function(expression, arg=arg, timeout=TIMEOUT_MS)
+        except PlaywrightTimeoutError:
+            handle = None  # fail outside the except block: no Playwright traceback in the report
+        if handle is None:
+            pytest.fail(
+                f"timed out after {TIMEOUT_MS / 1000:.0f} s waiting for {what}\n{self.report()}"
+            )
+        return handle.json_value()
+
+    def settle(self) -> None:
+        """Wait until the fonts are loaded and the network has been idle for a moment."""
+        self.wait_for("() => document.fonts.status === 'loaded'", "the web fonts")
+        try:
+            self.page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+            idle = True
+        except PlaywrightTimeoutError:
+            idle = False
+        if not idle:
+            pytest.fail(f"the network never became idle\n{self.report()}")
+
+
+@pytest.fixture
+def session(browser: Browser) -> Iterator[Session]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    # Never wait on the outside world: requests to other hosts are recorded, then aborted.
+    context.route(lambda url: not is_local(url), lambda route: route.abort())
+    page = context.new_page()
+    session = Session(page)
+    page.on("request", lambda request: session.requests.append(request.url))
+    page.on(
+        "requestfailed",
+        lambda request: session.failures.append(f"{request.url} ({request.failure})"),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            session.failures.append(f"{response.url} (HTTP {response.status})")
+            if response.status >= 400
+            else None
+        ),
+    )
+    try:
+        yield session
+    finally:
+        context.close()
+
+
+def open_page(session: Session, url: str) -> None:
+    response = session.page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+    assert response is not None and response.ok, f"GET {url} -> {response and response.status}"
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter page
+# --------------------------------------------------------------------------------------------
+
+#: Resolves to "ok" once MathJax 3 has finished its startup and first typesetting of the page.
+MATHJAX_DONE = """() => {
+  const startup = window.MathJax && window.MathJax.startup;
+  if (!startup || !startup.promise) return false;
+  if (!window.__mathjaxState) {
+    window.__mathjaxState = "pending";
+    startup.promise.then(
+      () => { window.__mathjaxState = "ok"; },
+      (error) => { window.__mathjaxState = "error: " + error; },
+    );
+  }
+  return window.__mathjaxState !== "pending" && window.__mathjaxState;
+}"""
+
+#: Makes lazy images load, then resolves once every image of the article has finished loading.
+IMAGES_DONE = """(article) => {
+  const images = [...article.querySelectorAll("img")];
+  images.forEach((img) => { if (img.loading === "lazy") img.loading = "eager"; });
+  return images.every((img) => img.complete);
+}"""
+
+IMAGES = """(article) => [...article.querySelectorAll("img")].map((img) => ({
+  src: img.getAttribute("src"),
+  loaded: img.complete && img.naturalWidth > 0,
+}))"""
+
+#: The visible text of the article outside code and typeset math.
+VISIBLE_PROSE = """(article) => {
+  const skip = "pre, code, script, style, mjx-container, .highlight";
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest(skip) || !parent.checkVisibility()) continue;
+    parts.push(node.data);
+  }
+  return parts.join("");
+}"""
+
+
+def test_chapter_page(base_url: str, session: Session) -> None:
+    page = session.page
+    open_page(session, f"{base_url}/{CHAPTER}")
+    article = page.locator("article.bd-article")
+    try:
+        mathjax = session.wait_for(MATHJAX_DONE, "MathJax to typeset the chapter")
+        session.wait_for(IMAGES_DONE, "the chapter's images", arg=article.element_handle())
+        session.settle()
+    finally:
+        # For humans: what the chapter looks like (even, and especially, when a check fails).
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # The math is typeset by MathJax, with no TeX error and no raw TeX left on the page.
+    assert mathjax == "ok", f"MathJax failed: {mathjax}"
+    typeset = article.locator("mjx-container").count()
+    assert typeset >= MIN_MATH, (
+        f"only {typeset} typeset equations in the chapter\n{session.report()}"
+    )
+    errors = article.locator("mjx-merror").all_inner_texts()
+    assert not errors, f"MathJax could not typeset some TeX: {errors}"
+    prose = article.evaluate(VISIBLE_PROSE)
+    for token in RAW_TEX:
+        at = prose.find(token)
+        context = " ".join(prose[max(at - 80, 0) : at + 80].split())
+        assert at < 0, f"raw TeX {token!r} is visible in the chapter: …{context}…"
+
+    # Every figure is loaded.
+    images = article.evaluate(IMAGES)
+    assert images, "the chapter has no image"
+    broken = [image["src"] for image in images if not image["loaded"]]
+    assert not broken, f"images that did not load: {broken}\n{session.report()}"
+
+    session.assert_network_clean()
+
+
+# --------------------------------------------------------------------------------------------
+# Search page
+# --------------------------------------------------------------------------------------------
+
+#: Sphinx's searchtools.js fills the summary paragraph once it has listed every result.
+SEARCH_DONE = """() => {
+  const summary = document.querySelector("#search-results p.search-summary");
+  return summary !== null && summary.textContent.trim() !== "" && summary.textContent;
+}"""
+
+
+def test_search_finds_the_chapter(base_url: str, session: Session) -> None:
+    open_page(session, f"{base_url}/search.html?q=dropout")
+    summary = session.wait_for(SEARCH_DONE, "the search results")
+    links = session.page.eval_on_selector_all(
+        "#search-results ul.search li a", "links => links.map(a => a.href)"
+    )
+    assert links, f"searching for 'dropout' found nothing: {summary}"
+    pages = {urlsplit(link).path for link in links}
+    assert f"/{CHAPTER}" in pages, f"the chapter is not among the results: {sorted(pages)}"
+    session.settle()
+    session.assert_network_clean()
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise page
+# --------------------------------------------------------------------------------------------
+
+
+def notebook_title(path: Path) -> str:
+    """The first level-1 heading of a notebook's markdown cells."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            source = "".join(cell["source"])
+            match = re.search(r"^# +(.+?)\s*$", source, flags=re.MULTILINE)
+            if match:
+                return match.group(1)
+    raise AssertionError(f"{path} has no level-1 heading")
+
+
+def test_exercise_page(base_url: str, session: Session) -> None:
+    title = notebook_title(EXERCISE_NOTEBOOK)
+    open_page(session, f"{base_url}/{EXERCISE}")
+    heading = session.page.locator("article.bd-article h1").first
+    heading.wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert title in heading.inner_text(), f"the exercise page's heading is not {title!r}"
+    assert title in session.page.title()
+    session.settle()
+    session.assert_network_clean()
+
+
+# --------------------------------------------------------------------------------------------
+# Static check of every page
+# --------------------------------------------------------------------------------------------
+
+#: The attributes by which a page loads a resource (``<a href>`` is a link, not a load).
+RESOURCE_ATTRIBUTES = {
+    "script": "src",
+    "link": "href",
+    "img": "src",
+    "iframe": "src",
+    "source": "src",
+    "audio": "src",
+    "video": "src",
+    "embed": "src",
+}
+
+
+class _ResourceParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.resources: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = RESOURCE_ATTRIBUTES.get(tag)
+        for name, value in attrs:
+            if name == wanted and value:
+                self.resources.append((tag, value.strip()))
+
+
+def is_external(url: str) -> bool:
+    """Whether a URL written in a page points at another host (relative URLs do not)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob") or not (parts.scheme or parts.netloc):
+        return False
+    return parts.hostname != LOCAL_HOST
+
+
+def test_no_page_loads_from_another_host(site: Path) -> None:
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 4, f"only {len(pages)} HTML pages under {site}"
+    offenders = []
+    for path in pages:
+        parser = _ResourceParser()
+        parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+        offenders += [
+            f"{path.relative_to(site)}: <{tag} {RESOURCE_ATTRIBUTES[tag]}={url!r}>"
+            for tag, url in parser.resources
+            if is_external(url)
+        ]
+    assert not offenders, "pages load resources from other hosts:\n  " + "\n  ".join(offenders)
