@@ -7,6 +7,8 @@
 - Thebe: sphinx-thebe (always loaded by Jupyter Book) writes an inline script naming its CDN
   URL into every page even when live code is off. The course does not use Thebe (launch buttons
   open Binder or Colab instead), so the script is removed from each page.
+- The student kit (``student_kit``) is built before the pages are read, into
+  ``_build/student-kit/`` under the book's root, where the Exercises page's download link finds it.
 """
 
 from __future__ import annotations
@@ -67,8 +69,15 @@ def _drop_thebe_cdn(app: Sphinx, pagename, templatename, context, doctree) -> No
     ]
 
 
+def _build_student_kit(app: Sphinx) -> None:
+    from .student_kit import KIT_NAME, build
+
+    build(Path(app.srcdir) / "_build" / "student-kit" / f"{KIT_NAME}.zip")
+
+
 def setup(app: Sphinx) -> dict:
     """Register the extension with Sphinx."""
     app.connect("config-inited", _configure, priority=900)
     app.connect("html-page-context", _drop_thebe_cdn, priority=900)
+    app.connect("builder-inited", _build_student_kit)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

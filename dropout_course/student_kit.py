@@ -1,0 +1,90 @@
+"""The student kit: what a student downloads to do the exercises on their own machine.
+
+A zip with the released exercise notebooks, the ``dropout_course`` package (the checks that the
+notebooks' visible tests call, and the chapters' helpers) and the files to install it. Nothing
+of the instructor's (solutions, the ``autograder`` package, hidden tests) is in it. The website
+links it from the Exercises page; ``offline_site`` builds it when the book is built.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
+KIT_NAME = "dropout-course-exercises"
+
+#: Pinned like the course's requirements.txt, but only what the exercises need.
+REQUIREMENTS = """\
+torch==2.13.0
+numpy==2.4.6
+matplotlib==3.11.2
+ipywidgets==8.1.9
+scikit-learn==1.9.1
+jupyterlab
+-e .
+"""
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "dropout-course-kit"
+version = "1.0"
+requires-python = ">=3.11"
+
+[tool.setuptools]
+packages = ["dropout_course", "dropout_course.checks"]
+"""
+
+README = """\
+Dropout course: exercises
+=========================
+
+1. Create an environment and install what the notebooks need (Python 3.11 or newer):
+
+       python3 -m venv .venv
+       .venv/bin/pip install -r requirements.txt      (Windows: .venv\\Scripts\\pip ...)
+
+2. Start Jupyter and open a notebook in exercises/:
+
+       .venv/bin/jupyter lab exercises
+
+3. Implement each function where it says "YOUR CODE HERE", run the test cell below it, and
+   read its message if it fails. Before you submit: Kernel > Restart & Run All.
+
+4. Submit the notebook file (.ipynb) as your instructor asks, without renaming it.
+"""
+
+#: Modules of the package that students do not need (the book's build machinery).
+EXCLUDED = {"offline_site.py", "student_kit.py"}
+
+
+def kit_files() -> dict[str, bytes]:
+    """Map each path inside the kit to its content."""
+    files = {
+        f"{KIT_NAME}/README.txt": README.encode(),
+        f"{KIT_NAME}/requirements.txt": REQUIREMENTS.encode(),
+        f"{KIT_NAME}/pyproject.toml": PYPROJECT.encode(),
+    }
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name not in EXCLUDED:
+            files[f"{KIT_NAME}/{path.relative_to(REPO).as_posix()}"] = path.read_bytes()
+    for path in sorted((REPO / "exercises").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" not in path.parts:
+            files[f"{KIT_NAME}/{path.relative_to(REPO).as_posix()}"] = path.read_bytes()
+    return files
+
+
+def build(target: Path) -> Path:
+    """Write the kit to ``target`` (a .zip path), reproducibly; return ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in kit_files().items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, content)
+    return target
