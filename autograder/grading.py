@@ -99,6 +99,10 @@ def grade_student(template: Path, student: StudentSubmission, out: Path, timeout
         shutil.copytree(template, root)
         config = nbgrader_config(root)
         config.Execute.timeout = timeout
+        # Kernels talk over Unix sockets in this student's folder: parallel workers on TCP can
+        # race for the same ports, and a kernel that cannot start would cost a student a grade.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(tmp) / "kernel")
         api = nbgrader_api(root, config)
         sid = "student"
         submitted = root / "submitted" / sid
@@ -113,8 +117,11 @@ def grade_student(template: Path, student: StudentSubmission, out: Path, timeout
                 for entry in entries:
                     result.grades += _ungraded_rows(release_dir, entry)
                 continue
-            with contextlib.redirect_stdout(io.StringIO()):
-                outcome = api.autograde(assignment, sid, force=True, create=True)
+            for _attempt in range(2):  # once more if nbgrader itself failed (not the student)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    outcome = api.autograde(assignment, sid, force=True, create=True)
+                if outcome.get("success"):
+                    break
             if not outcome.get("success"):
                 for entry in entries:
                     if entry.status == GRADED:

@@ -71,8 +71,8 @@ def read_notebook(path: Path) -> str:
         with path.open(encoding="utf-8") as handle:
             nb = nbformat.read(handle, as_version=4)
         nbformat.validate(nb)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        return f"not a notebook file (invalid JSON: {error})"
+    except (UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
+        return f"not a notebook file (invalid JSON: {str(error)[:200]})"
     except nbformat.ValidationError as error:
         return f"not a valid notebook: {error.message}"
     except Exception as error:  # noqa: BLE001 - anything that stops nbformat is "unreadable"

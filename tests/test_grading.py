@@ -120,6 +120,8 @@ def test_blank_release_earns_zero_without_crashing(grades):
 def test_wrong_implementation_loses_points_with_a_message_naming_it(grades, entry):
     """It loses points in its own function's tests, with a message that names the mistake.
     (Functions that call it, as dropout_forward calls bernoulli_mask, may lose points too.)"""
+    rows = grades[entry.name]
+    assert all(r["status"] == "graded" for r in rows), rows
     lost = [
         r
         for r in grades[entry.name]
@@ -154,10 +156,12 @@ def test_feedback_for_each_graded_notebook_without_hidden_code(batch, grades):
     _, out, _ = batch
     for student in ("instructor", "blank", WRONG[0].name):
         html = (out / "feedback" / student / A03 / f"{A03}.html").read_text(encoding="utf-8")
-        assert "hidden_bernoulli_mask(" not in html and "BEGIN HIDDEN" not in html
-        assert "autograder.hidden" not in html and "BEGIN SOLUTION" not in html
+        assert "hidden_bernoulli_mask(" not in html, student
+        assert "BEGIN HIDDEN" not in html, student
+        assert "autograder.hidden" not in html, student
     blank = (out / "feedback" / "blank" / A03 / f"{A03}.html").read_text(encoding="utf-8")
     assert "not implemented yet" in blank
+    assert "BEGIN SOLUTION" not in blank  # (the others submitted notebooks built from ours)
     assert not (out / "feedback" / "unreadable").exists()
 
 

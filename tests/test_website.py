@@ -190,9 +190,10 @@ class Session:
         )
 
     def assert_network_clean(self) -> None:
-        assert not self.failures, "some requests failed:\n  " + "\n  ".join(self.failures)
-        external = self.external()
-        assert not external, "the page requested other hosts:\n  " + "\n  ".join(external)
+        """No request failed and no request went to another host."""
+        assert not self.failures and not self.external(), (
+            f"the page's network traffic is not clean ({self.page.url}):\n{self.report()}"
+        )
 
     def wait_for(self, expression: str, what: str, arg: object = None) -> object:
         """Wait until ``expression`` returns a truthy value and return that value."""
@@ -334,6 +335,8 @@ def test_chapter_page(base_url: str, session: Session) -> None:
 # Search page
 # --------------------------------------------------------------------------------------------
 
+SEARCH_QUERY = "dropout"
+
 #: Sphinx's searchtools.js fills the summary paragraph once it has listed every result.
 SEARCH_DONE = """() => {
   const summary = document.querySelector("#search-results p.search-summary");
@@ -342,12 +345,12 @@ SEARCH_DONE = """() => {
 
 
 def test_search_finds_the_chapter(base_url: str, session: Session) -> None:
-    open_page(session, f"{base_url}/search.html?q=dropout")
+    open_page(session, f"{base_url}/search.html?q={SEARCH_QUERY}")
     summary = session.wait_for(SEARCH_DONE, "the search results")
     links = session.page.eval_on_selector_all(
         "#search-results ul.search li a", "links => links.map(a => a.href)"
     )
-    assert links, f"searching for 'dropout' found nothing: {summary}"
+    assert links, f"searching for {SEARCH_QUERY!r} found nothing: {summary}"
     pages = {urlsplit(link).path for link in links}
     assert f"/{CHAPTER}" in pages, f"the chapter is not among the results: {sorted(pages)}"
     session.settle()
@@ -432,3 +435,13 @@ def test_no_page_loads_from_another_host(site: Path) -> None:
             if is_external(url)
         ]
     assert not offenders, "pages load resources from other hosts:\n  " + "\n  ".join(offenders)
+
+
+def test_exercises_page_links_the_student_kit(site: Path) -> None:
+    """The Exercises page's download link points at the student kit, copied into the site."""
+    page = (site / "book" / "exercises.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"]*dropout-course-exercises\.zip)"', page)
+    assert links, "the Exercises page has no download link to the student kit"
+    for link in links:
+        target = (site / "book" / link).resolve()
+        assert target.is_file() and target.stat().st_size > 0, f"{link} is not in the site"
