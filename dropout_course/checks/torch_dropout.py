@@ -152,6 +152,30 @@ def check_module_training(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=tor
     return x.detach().to(torch.float64), values, kept
 
 
+def check_module_matches_torch(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=torch.float32):
+    """Compare with ``torch.nn.Dropout(p)``, which has the same semantics: the same drop rate
+    (within the band for two independent rates), the same scale of kept units, and the same
+    identity in evaluation mode."""
+    x, values, kept = check_module_training(Dropout, p=p, shape=shape, seed=seed, dtype=dtype)
+    theirs = torch.nn.Dropout(p).train()(torch.ones_like(x))
+    their_kept = theirs != 0
+    band = binomial_band(x.numel(), p) * 2**0.5
+    rate, their_rate = kept.double().mean().item(), their_kept.double().mean().item()
+    if abs(rate - their_rate) > band:
+        fail(
+            "Dropout",
+            f"Dropout(p={p}) kept {rate:.3f} of the units; "
+            f"torch.nn.Dropout(p={p}) keeps {their_rate:.3f}.",
+        )
+    scale, their_scale = values[kept] / x[kept], theirs[their_kept].mean()
+    if not torch.allclose(scale, their_scale.expand_as(scale)):
+        fail(
+            "Dropout",
+            f"Dropout(p={p}) scales kept units by {scale.mean().item():.4f}; "
+            f"torch.nn.Dropout(p={p}) scales them by {their_scale.item():.4f}.",
+        )
+
+
 def check_module_generator(Dropout, *, p=0.5):
     """The mask must come from torch's generator: the same torch seed, the same mask."""
     x = torch.ones(64, 64)
@@ -241,7 +265,7 @@ def check_dropout_module(Dropout, *, p=0.3):
     p : float
         Drop probability for the statistical checks.
     """
-    check_module_training(Dropout, p=p)
+    check_module_matches_torch(Dropout, p=p)
     check_module_training(Dropout, p=p, shape=(300, 40), dtype=torch.float64, seed=3)
     check_module_evaluation(Dropout, p=p)
     check_module_generator(Dropout)
