@@ -36,8 +36,8 @@ name = "dropout-course-kit"
 version = "1.0"
 requires-python = ">=3.11"
 
-[tool.setuptools]
-packages = ["dropout_course", "dropout_course.checks"]
+[tool.setuptools.packages.find]
+include = ["dropout_course*"]
 """
 
 README = """\

@@ -9,18 +9,8 @@ import pytest
 
 from autograder import hidden, reference
 from dropout_course import checks
-from tests.catalogue import CORRECT, WRONG
-from tests.notebooks import with_answer
-
-#: For each answer cell, the check of its visible test cell and of its hidden test cell.
-CHECKS = {
-    "bernoulli_mask": (checks.check_bernoulli_mask, hidden.hidden_bernoulli_mask),
-    "dropout_forward": (checks.check_dropout_forward, hidden.hidden_dropout_forward),
-    "Dropout": (checks.check_dropout_module, hidden.hidden_dropout_module),
-    "predict": (checks.check_predict, hidden.hidden_predict),
-    "dropout_backward": (checks.check_dropout_backward, hidden.hidden_dropout_backward),
-    "max_norm": (checks.check_max_norm, hidden.hidden_max_norm),
-}
+from tests.catalogue import CHECKS, CORRECT, WRONG, Implementation
+from tests.notebooks import solution_notebook, with_answer
 
 
 def define(entry):
@@ -38,7 +28,7 @@ def failures(entry) -> list[str]:
     """Run the visible and hidden checks of an entry; return the messages of those that fail."""
     function = define(entry)
     messages = []
-    for check in CHECKS[entry.grade_id]:
+    for check in CHECKS[entry.assignment, entry.grade_id]:
         try:
             check(function)
         except checks.ContractViolation as error:
@@ -46,10 +36,34 @@ def failures(entry) -> list[str]:
     return messages
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
+REFERENCE_CHECKS = {
+    "bernoulli_mask": (checks.check_bernoulli_mask, hidden.hidden_bernoulli_mask),
+    "dropout_forward": (checks.check_dropout_forward, hidden.hidden_dropout_forward),
+    "Dropout": (checks.check_dropout_module, hidden.hidden_dropout_module),
+    "predict": (checks.check_predict, hidden.hidden_predict),
+    "dropout_backward": (checks.check_dropout_backward, hidden.hidden_dropout_backward),
+    "max_norm": (checks.check_max_norm, hidden.hidden_max_norm),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_CHECKS))
 def test_reference_passes_every_check(name):
-    for check in CHECKS[name]:
+    """Every COURSE-SPEC function's reference passes its visible and hidden checks."""
+    for check in REFERENCE_CHECKS[name]:
         check(getattr(reference, name))
+
+
+@pytest.mark.parametrize("key", sorted(CHECKS), ids="/".join)
+def test_instructor_answer_passes_its_checks(key):
+    """The instructor's answer cell, run as the notebook runs it, passes both its checks."""
+    assignment, grade_id = key
+    (cell,) = [
+        c
+        for c in solution_notebook(assignment).cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+    entry = Implementation("instructor", assignment, grade_id, cell.source)
+    assert failures(entry) == []
 
 
 @pytest.mark.parametrize("entry", WRONG, ids=lambda e: e.name)

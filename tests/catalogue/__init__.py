@@ -1,12 +1,23 @@
 """Catalogues of student implementations, for testing the autograder itself.
 
-``WRONG`` holds mistakes students really make; each must lose points with a message that names
-it. ``CORRECT`` holds correct implementations written in other styles; each must earn full
-marks. An entry replaces one answer cell (by its nbgrader grade_id) of the instructor's notebook.
+One module per assignment, each with ``ASSIGNMENT``; ``CHECKS``, the visible and hidden check of
+each answer cell; ``WRONG``, mistakes students really make, each of which must lose points with
+a message that names it; and ``CORRECT``, correct implementations in other styles, each of which
+must earn full marks. An entry replaces one answer cell (by its nbgrader grade_id) of the
+instructor's notebook.
 """
 
-from .correct import CORRECT
+from . import bernoulli_masks
 from .entries import Implementation
-from .wrong import WRONG
 
-__all__ = ["CORRECT", "WRONG", "Implementation"]
+MODULES = [bernoulli_masks]
+
+WRONG = [entry for module in MODULES for entry in module.WRONG]
+CORRECT = [entry for module in MODULES for entry in module.CORRECT]
+CHECKS = {
+    (module.ASSIGNMENT, grade_id): pair
+    for module in MODULES
+    for grade_id, pair in module.CHECKS.items()
+}
+
+__all__ = ["CHECKS", "CORRECT", "MODULES", "WRONG", "Implementation"]

@@ -1,10 +1,7 @@
-"""The hidden tests: the contract's properties on inputs the student has not seen, plus a
-comparison with the reference implementations and, where PyTorch has the same operation
-(``F.dropout``, autograd, ``torch.renorm``), with PyTorch as a second, independent reference.
-
-The exercise notebooks call these from their hidden test cells, which nbgrader strips from the
-released notebooks. Every failure raises ``ContractViolation`` with a message that names the
-mistake, so the feedback teaches without showing this code.
+"""Hidden tests of the COURSE-SPEC functions (exercise 03, and dropout_backward and max_norm for
+later exercises): the contract's properties on inputs the student has not seen, compared with the
+reference implementations and, where PyTorch has the same operation (``F.dropout``, autograd,
+``torch.renorm``), with PyTorch as a second, independent reference.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import torch.nn.functional as F
 from dropout_course.checks import numpy_dropout, torch_dropout
 from dropout_course.checks.core import allclose, binomial_band, call, fail
 
-from . import reference
+from .. import reference
 
 
 def hidden_bernoulli_mask(bernoulli_mask):

@@ -1,0 +1,159 @@
+"""The training loop the chapters share: small multilayer perceptrons on the CPU.
+
+Everything is seeded, and single-threaded when ``torch.set_num_threads(1)`` is called (the
+chapters do), so reruns are bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mlp(sizes=(64, 256, 256, 10), input_drop=0.0, hidden_drop=0.0, activation=nn.ReLU):
+    """A fully connected network with dropout on its input and after each hidden layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first, output last.
+    input_drop, hidden_drop : float
+        Drop probabilities (0 leaves the layer out).
+    activation : type
+        Hidden non-linearity.
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
+    layers: list[nn.Module] = []
+    if input_drop > 0:
+        layers.append(nn.Dropout(input_drop))
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+            if hidden_drop > 0:
+                layers.append(nn.Dropout(hidden_drop))
+    return nn.Sequential(*layers)
+
+
+def hidden_linears(model: nn.Module) -> list[nn.Linear]:
+    """The linear layers that feed hidden units (every ``nn.Linear`` but the last)."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][:-1]
+
+
+@torch.no_grad()
+def apply_max_norm(model: nn.Module, c: float) -> None:
+    """Project each hidden unit's incoming weights onto the L2 ball of radius ``c``, in place.
+
+    ``nn.Linear.weight`` has shape (n_out, n_in), so a unit's incoming weights are a row.
+    """
+    for layer in hidden_linears(model):
+        layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=c))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Return (error rate, mean negative log-likelihood) of ``model`` in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    logits = model(X)
+    model.train(was_training)
+    error = (logits.argmax(dim=1) != y).double().mean().item()
+    return error, F.cross_entropy(logits, y).item()
+
+
+@dataclass
+class History:
+    """What :func:`train` records, one entry per epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    eval_epochs: list[int] = field(default_factory=list)
+    test_error: list[float] = field(default_factory=list)
+    test_nll: list[float] = field(default_factory=list)
+    train_error: list[float] = field(default_factory=list)
+    max_col_norm: list[float] = field(default_factory=list)
+
+
+def train(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 50,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    lr_decay: float = 1.0,
+    max_norm: float | None = None,
+    seed: int = 0,
+    X_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    eval_every: int = 0,
+) -> History:
+    """Train ``model`` with cross-entropy on (X, y) by minibatches; return its history.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place. Its initial weights are the caller's (seed before building it).
+    X, y : torch.Tensor
+        Training inputs and integer labels.
+    epochs, batch_size : int
+        Passes over the data and examples per step.
+    optimizer : {"adam", "sgd"}
+        Adam, or SGD with ``momentum``.
+    lr, momentum, weight_decay : float
+        Optimiser settings (``weight_decay`` is an L2 penalty).
+    lr_decay : float
+        Learning rate multiplied by this after every epoch.
+    max_norm : float or None
+        If set, every hidden unit's incoming weight vector is projected onto the ball of
+        this radius after every update.
+    seed : int
+        Seed of the minibatch order and of the dropout masks.
+    X_test, y_test : torch.Tensor, optional
+        Evaluated every ``eval_every`` epochs (and after the last) when given.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout masks come from the global generator
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
+        )
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
+    history = History()
+    model.train()
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(X), generator=generator)
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            batch = order[start : start + batch_size]
+            loss = F.cross_entropy(model(X[batch]), y[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if max_norm is not None:
+                apply_max_norm(model, max_norm)
+            total += loss.item() * len(batch)
+        scheduler.step()
+        history.train_loss.append(total / len(X))
+        norms = [layer.weight.norm(dim=1).max().item() for layer in hidden_linears(model)]
+        history.max_col_norm.append(max(norms) if norms else 0.0)
+        if X_test is not None and ((eval_every and epoch % eval_every == 0) or epoch == epochs):
+            history.eval_epochs.append(epoch)
+            error, nll = evaluate(model, X_test, y_test)
+            history.test_error.append(error)
+            history.test_nll.append(nll)
+            history.train_error.append(evaluate(model, X, y)[0])
+    return history
