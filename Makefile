@@ -10,7 +10,7 @@ PORT ?= 8000
 SUBMISSIONS ?= submissions
 OUT ?= grading-out
 
-.PHONY: venv book test release grade serve lint format clean
+.PHONY: venv book test release grade serve bench lint format clean
 
 # (Re)create the virtual environment when it is missing or requirements.txt / pyproject.toml changed.
 $(STAMP): requirements.txt pyproject.toml
@@ -45,6 +45,10 @@ grade: $(STAMP)
 serve: $(STAMP)
 	@[ -f _build/html/index.html ] || $(MAKE) book
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+# Figures, not tests: each chapter's execution time.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/chapter_times.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
