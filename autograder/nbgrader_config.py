@@ -8,6 +8,18 @@ too and adds the settings that make grading safe (see ``autograder.course``).
 
 from pathlib import Path
 
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from autograder.preprocessors import StderrIsNotFailure
+
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,3 +38,15 @@ c.OverwriteCells.add_missing_cells = True
 # Each cell may run for at most this many seconds when graded; a hung cell is interrupted.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# Only an exception fails a test: a warning printed to stderr must not cost a correct answer
+# its points (stock nbgrader scores any stderr output as a failure).
+c.Autograde.autograde_preprocessors = [
+    Execute,
+    StderrIsNotFailure,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]

@@ -258,6 +258,18 @@ WRONG = [
 
 
 CORRECT = [
+    # Correct, but NumPy or the student's code prints a warning to stderr when the tests run:
+    # stock nbgrader would score the test cells 0.
+    Implementation(
+        "mask_with_a_warning",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    import warnings\n"
+        "    warnings.warn('drawing a mask', RuntimeWarning, stacklevel=1)\n"
+        "    np.mean([])  # NumPy's own RuntimeWarning: Mean of empty slice\n"
+        "    return rng.random(shape) >= p\n",
+    ),
     Implementation(
         "mask_binomial",
         A03,
