@@ -1,7 +1,7 @@
 """The student kit: what a student downloads to do the exercises on their own machine.
 
-A zip with the released exercise notebooks, the ``dropout_course`` package (the checks that the
-notebooks' visible tests call, and the chapters' helpers) and the files to install it. Nothing
+A zip with the released exercise notebooks, the part of the ``dropout_course`` package that the
+notebooks' visible tests call (its checks) and the files to install it. Nothing
 of the instructor's (solutions, the ``autograder`` package, hidden tests) is in it. The website
 links it from the Exercises page; ``offline_site`` builds it when the book is built.
 """
@@ -59,8 +59,11 @@ Dropout course: exercises
 4. Submit the notebook file (.ipynb) as your instructor asks, without renaming it.
 """
 
-#: Modules of the package that students do not need (the book's build machinery).
-EXCLUDED = {"offline_site.py", "student_kit.py"}
+#: What of the package the kit holds: the checks that the notebooks' visible tests call. Not
+#: the chapters' experiments, training loop or widgets: some of them implement what the
+#: exercises ask for (a NumPy backward pass, the max-norm projection), and the notebooks do not
+#: need them.
+KIT_MODULES = ("__init__.py", "checks/*.py")
 
 
 def kit_files() -> dict[str, bytes]:
@@ -70,8 +73,8 @@ def kit_files() -> dict[str, bytes]:
         f"{KIT_NAME}/requirements.txt": REQUIREMENTS.encode(),
         f"{KIT_NAME}/pyproject.toml": PYPROJECT.encode(),
     }
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name not in EXCLUDED:
+    for pattern in KIT_MODULES:
+        for path in sorted(PACKAGE.glob(pattern)):
             files[f"{KIT_NAME}/{path.relative_to(REPO).as_posix()}"] = path.read_bytes()
     for path in sorted((REPO / "exercises").rglob("*.ipynb")):
         if ".ipynb_checkpoints" not in path.parts:

@@ -7,10 +7,10 @@ must earn full marks. An entry replaces one answer cell (by its nbgrader grade_i
 instructor's notebook.
 """
 
-from . import bernoulli_masks
+from . import backpropagation, bernoulli_masks, co_adaptation, max_norm_training, overfitting
 from .entries import Implementation
 
-MODULES = [bernoulli_masks]
+MODULES = [overfitting, co_adaptation, bernoulli_masks, backpropagation, max_norm_training]
 
 WRONG = [entry for module in MODULES for entry in module.WRONG]
 CORRECT = [entry for module in MODULES for entry in module.CORRECT]

@@ -1,0 +1,247 @@
+"""Hidden tests of exercise 01 (*Overfitting*): the contract's properties on inputs the student
+has not seen, compared with the reference implementations and, where PyTorch has the same
+operation (autograd of the penalty, SGD's ``weight_decay``, ``torch.var``), with PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dropout_course.checks import overfitting as checks
+from dropout_course.checks.core import call, fail
+
+from ..reference import overfitting as reference
+
+
+def _as_pair(result, name, described):
+    if not (isinstance(result, tuple | list) and len(result) == 2):
+        fail(name, f"{described} must return a pair, got {result!r:.80}.")
+    return result
+
+
+# ---------------------------------------------------------------------- generalisation_gap
+
+
+def hidden_generalisation_gap(generalisation_gap):
+    """Unseen curves (tuples, float32, one epoch, long random curves) against the reference."""
+    name = "generalisation_gap"
+    checks.check_generalisation_gap(
+        generalisation_gap,
+        train=[2.3, 1.1, 0.7, 0.52, 0.31, 0.2, 0.12, 0.08, 0.05],
+        val=[2.2, 1.15, 0.65, 0.55, 0.5, 0.52, 0.6, 0.66, 0.71],
+    )
+    rng = np.random.default_rng(11)
+    train = np.sort(rng.uniform(0.0, 1.0, 60))[::-1].astype(np.float32)
+    val = (train + rng.normal(0.05, 0.1, 60)).astype(np.float32)
+    for described, args in [
+        ("generalisation_gap on two float32 arrays of 60 epochs", (train, val)),
+        ("generalisation_gap on two tuples", (tuple(train.tolist()), tuple(val.tolist()))),
+        ("generalisation_gap on a single epoch", ([0.4], [0.55])),
+    ]:
+        result = call(generalisation_gap, name, described, *args)
+        expected = reference.generalisation_gap(*args)
+        got = np.asarray(result, dtype=np.float64)
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
+            fail(name, f"{described} differs from val_losses - train_losses.")
+
+
+# --------------------------------------------------------------------------- bias_variance
+
+
+def hidden_bias_variance(bias_variance):
+    """Unseen built stacks; random stacks against the reference and torch.var."""
+    name = "bias_variance"
+    checks.check_bias_variance(bias_variance, n_points=11, seed=3)
+    rng = np.random.default_rng(5)
+    truth = np.sin(np.linspace(-3.0, 3.0, 30))
+    predictions = truth + 0.2 + rng.standard_normal((50, 30)) * np.linspace(0.1, 2.0, 30)
+    described = "bias_variance(predictions of shape (50, 30), truth)"
+    bias2, variance = _as_pair(
+        call(bias_variance, name, described, predictions.copy(), truth.copy()), name, described
+    )
+    expected = reference.bias_variance(predictions, truth)
+    preds = torch.from_numpy(predictions)
+    torch_variance = torch.var(preds, dim=0, correction=0).mean().item()
+    torch_bias2 = ((preds.mean(dim=0) - torch.from_numpy(truth)) ** 2).mean().item()
+    if not np.allclose([bias2, variance], [torch_bias2, torch_variance], rtol=1e-7):
+        fail(
+            name,
+            f"{described} returned ({float(bias2):.6g}, {float(variance):.6g}); torch gives "
+            f"bias2 {torch_bias2:.6g} and variance (torch.var with correction=0) "
+            f"{torch_variance:.6g}.",
+        )
+    if not np.allclose([bias2, variance], expected, rtol=1e-7):
+        fail(name, f"{described} differs from the reference.")
+    mse = float(np.mean((predictions - truth) ** 2))
+    if not np.isclose(float(bias2) + float(variance), mse, rtol=1e-7):
+        fail(name, f"{described}: bias2 + variance must equal the mean squared error {mse:.6g}.")
+
+
+# --------------------------------------------------------------------- early_stopping_epoch
+
+
+def _variant(losses, patience, *, ties=False, reset=True, previous=False, shift=0, last=False):
+    """Wrong early-stopping rules that students write (the hidden tests' diagnosis)."""
+    losses = [float(v) for v in losses]
+    best_epoch, best, waited = 1, losses[0], 0
+    for epoch, loss in enumerate(losses[1:], start=2):
+        reference_loss = losses[epoch - 2] if previous else best
+        improves = loss <= reference_loss if ties else loss < reference_loss
+        if improves:
+            if previous:
+                if loss < best:
+                    best_epoch, best = epoch, loss
+            else:
+                best_epoch, best = epoch, loss
+            if reset:
+                waited = 0
+        else:
+            waited += 1
+            if waited == patience + shift:
+                return (epoch if last else best_epoch), epoch
+    return (len(losses) if last else best_epoch), len(losses)
+
+
+#: (keyword arguments of _variant, what the mistake is).
+_VARIANTS = [
+    ({"ties": True}, "a tie with the best loss counted as an improvement (use <, not <=)"),
+    (
+        {"reset": False},
+        "the count of epochs without improvement was not reset after an improvement: patience "
+        "counts epochs IN A ROW without improvement",
+    ),
+    (
+        {"previous": True},
+        "an epoch was compared with the previous epoch instead of the best loss so far",
+    ),
+    ({"shift": 1}, "training stopped one epoch late"),
+    ({"shift": -1}, "training stopped one epoch early"),
+    ({"last": True}, "the stop epoch was returned as the best epoch"),
+]
+
+
+def _random_curves(seed=17, count=150):
+    """Noisy U-shaped validation curves, rounded to 2 decimals so that ties happen."""
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(count):
+        n = int(rng.integers(1, 40))
+        t = np.arange(n)
+        turn = rng.uniform(0, n)
+        base = 1.0 / (1.0 + 0.3 * t) + 0.004 * np.maximum(t - turn, 0) ** 1.5
+        curve = np.round(base + rng.normal(0, rng.choice([0.005, 0.02, 0.05]), n), 2)
+        curves.append((curve.tolist(), int(rng.integers(1, 7))))
+    return curves
+
+
+def hidden_early_stopping_epoch(early_stopping_epoch):
+    """Unseen hand-made cases, then 150 random noisy curves compared with the reference."""
+    name = "early_stopping_epoch"
+    cases = [
+        (
+            [0.9, 0.7, 0.8, 0.7, 0.75, 0.6],
+            3,
+            (2, 5),
+            "the worked example",
+            {
+                (6, 6): "epoch 4 ties the best loss (0.7) and must not count as an improvement "
+                "(use <, not <=); and an epoch improves only on the BEST loss so far, not on the "
+                "previous epoch's"
+            },
+        ),
+        ([0.5, 0.5, 0.5, 0.5], 2, (1, 3), "a flat curve", {}),
+        ([0.5, 0.4, 0.3, 0.2, 0.1], 2, (5, 5), "a curve that improves every epoch", {}),
+        ([0.8, 0.9, 0.7, 1.0, 0.65, 1.1, 1.2, 0.1], 2, (5, 7), "alternating epochs", {}),
+    ]
+    checks.check_early_stopping_epoch(early_stopping_epoch, cases=cases)
+    curves = _random_curves()
+    answers = []
+    for losses, patience in curves:
+        described = f"early_stopping_epoch(a curve of {len(losses)} epochs, patience={patience})"
+        result = _as_pair(
+            call(early_stopping_epoch, name, described, np.array(losses), patience),
+            name,
+            described,
+        )
+        answers.append(tuple(None if v is None else int(v) for v in result))
+    expected = [reference.early_stopping_epoch(losses, p) for losses, p in curves]
+    wrong = [i for i, (a, e) in enumerate(zip(answers, expected, strict=True)) if a != e]
+    if not wrong:
+        return
+    mistake = next(
+        (
+            what
+            for kwargs, what in _VARIANTS
+            if all(answers[i] == _variant(*curves[i], **kwargs) for i in wrong)
+        ),
+        None,
+    )
+    losses, patience = curves[wrong[0]]
+    if mistake is None:
+        mistake = checks._early_stopping_mistake(
+            answers[wrong[0]], losses, patience, expected[wrong[0]]
+        )
+    shown = ", ".join(f"{v:g}" for v in losses[:12]) + (", ..." if len(losses) > 12 else "")
+    fail(
+        name,
+        f"wrong on {len(wrong)} of {len(curves)} noisy validation curves"
+        f"{': ' + mistake if mistake else ''}. For example, for [{shown}] with "
+        f"patience={patience} it returned {answers[wrong[0]]}; expected {expected[wrong[0]]}.",
+    )
+
+
+# ------------------------------------------------------------------------------ l2_penalty
+
+
+def hidden_l2_penalty(l2_penalty):
+    """Unseen lam and shapes (a 3-D kernel, float32), torch autograd and SGD weight decay."""
+    name = "l2_penalty"
+    checks.check_l2_penalty(
+        l2_penalty,
+        lam=0.03,
+        params=checks.example_params(seed=4, shapes=((3, 2, 2), (3,), (6, 7), (7,), (7, 2))),
+    )
+    checks.check_l2_penalty(
+        l2_penalty, lam=0.2, params=checks.example_params(seed=8, dtype=np.float32)
+    )
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    params = [p.detach().numpy().astype(np.float64) for p in model.parameters()]
+    lam = 0.07
+    described = "l2_penalty(the parameters of an nn.Linear stack, lam=0.07)"
+    penalty, grads = _as_pair(call(l2_penalty, name, described, params, lam), name, described)
+    tensors = [torch.tensor(p, requires_grad=True) for p in params]
+    torch_penalty = lam / 2 * sum((t**2).sum() for t in tensors if t.ndim >= 2)
+    torch_penalty.backward()
+    if not np.isclose(float(penalty), torch_penalty.item(), rtol=1e-7):
+        fail(name, f"{described}: the penalty differs from (lam / 2) * sum ||W||^2 in torch.")
+    for i, (grad, tensor) in enumerate(zip(grads, tensors, strict=True)):
+        # A bias takes no part in the penalty: autograd leaves its .grad at None (zero).
+        torch_grad = np.zeros(tensor.shape) if tensor.grad is None else tensor.grad.numpy()
+        if not np.allclose(np.asarray(grad), torch_grad, rtol=1e-7, atol=1e-12):
+            fail(name, f"{described}: grads[{i}] differs from torch's autograd of the penalty.")
+    # One SGD step on a zero loss with weight_decay=lam on the weights only (biases in a group
+    # with weight_decay=0) moves every parameter by -lr * (its penalty gradient).
+    lr = 0.5
+    torch_params = [torch.nn.Parameter(torch.tensor(p)) for p in params]
+    optimiser = torch.optim.SGD(
+        [
+            {"params": [p for p in torch_params if p.ndim >= 2], "weight_decay": lam},
+            {"params": [p for p in torch_params if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=lr,
+    )
+    for p in torch_params:
+        p.grad = torch.zeros_like(p)
+    optimiser.step()
+    for i, (param, grad, stepped) in enumerate(zip(params, grads, torch_params, strict=True)):
+        if not np.allclose(param - lr * np.asarray(grad), stepped.detach().numpy(), atol=1e-12):
+            fail(
+                name,
+                f"{described}: a gradient step with your grads[{i}] differs from "
+                "torch.optim.SGD with weight_decay=lam on the weights (0 on the biases).",
+            )
+    expected_penalty, _ = reference.l2_penalty(params, lam)
+    if not np.isclose(float(penalty), expected_penalty, rtol=1e-7):
+        fail(name, f"{described} differs from the reference.")

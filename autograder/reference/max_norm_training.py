@@ -1,0 +1,68 @@
+"""Reference implementations of exercise 05 (max-norm regularisation): one step of SGD with
+momentum followed by the max-norm projection, and the per-epoch learning-rate decay.
+
+``max_norm`` itself is a COURSE-SPEC function; its reference lives in :mod:`.dropout`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dropout import max_norm
+
+
+def momentum_step(W, grad, velocity, lr, momentum, c=None):
+    """One update of SGD with momentum, then the max-norm projection of every column.
+
+    Parameters
+    ----------
+    W : numpy.ndarray
+        Weights of shape ``(n_in, n_out)``; column ``j`` is unit ``j``'s incoming weights.
+        Not modified.
+    grad : numpy.ndarray
+        Gradient of the loss with respect to ``W`` (same shape). Not modified.
+    velocity : numpy.ndarray
+        The velocity of the previous step (zeros before the first step). Not modified.
+    lr : float
+        Learning rate.
+    momentum : float
+        Momentum coefficient ``mu`` in ``[0, 1)``.
+    c : float or None
+        Max-norm radius; ``None`` skips the projection.
+
+    Returns
+    -------
+    W_new, velocity_new : numpy.ndarray
+        ``velocity_new = momentum * velocity - lr * grad`` and
+        ``W_new = max_norm(W + velocity_new, c)`` (or ``W + velocity_new`` when ``c`` is None).
+        The velocity is the proposed step, before the projection.
+    """
+    velocity_new = momentum * np.asarray(velocity) - lr * np.asarray(grad)
+    W_new = np.asarray(W) + velocity_new
+    if c is not None:
+        W_new = max_norm(W_new, c)
+    return W_new, velocity_new
+
+
+def learning_rate(step, steps_per_epoch, lr0, decay):
+    """The learning rate of optimisation step ``step`` under per-epoch exponential decay.
+
+    Parameters
+    ----------
+    step : int
+        Index of the step, counted from 0.
+    steps_per_epoch : int
+        Minibatch updates in one epoch (at least 1).
+    lr0 : float
+        Learning rate of the first epoch.
+    decay : float
+        Factor applied once at the end of every epoch.
+
+    Returns
+    -------
+    float
+        ``lr0 * decay ** (step // steps_per_epoch)``: every step of epoch ``e`` (counted from
+        0) uses ``lr0 * decay**e``. This is ``torch.optim.lr_scheduler.ExponentialLR`` with
+        ``gamma=decay`` stepped once per epoch.
+    """
+    return float(lr0) * float(decay) ** (int(step) // int(steps_per_epoch))

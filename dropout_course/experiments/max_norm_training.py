@@ -1,0 +1,276 @@
+"""Experiments of chapter 05 (max-norm regularisation) on scikit-learn's digits.
+
+Every run trains the 64-256-256-10 ReLU network of the course with
+:func:`dropout_course.training.train` (SGD with momentum, or Adam), optionally with dropout, an
+L2 penalty and the max-norm projection after every update, and records what the chapter plots:
+the test and training error, the largest incoming-weight norm of any hidden unit after every
+epoch, and the fraction of first-layer units that are dead (zero on every training image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+from dropout_course.data import digits_split
+from dropout_course.training import hidden_linears, mlp, train
+
+#: The network of the course's digits experiments.
+SIZES = (64, 256, 256, 10)
+
+#: The regularisers compared in the chapter: (input drop, hidden drop, L2 weight decay, c).
+METHODS = {
+    "none": (0.0, 0.0, 0.0, None),
+    "L2": (0.0, 0.0, 1e-3, None),
+    "dropout": (0.2, 0.5, 0.0, None),
+    "dropout + max-norm c=3": (0.2, 0.5, 0.0, 3.0),
+    "dropout + max-norm c=2": (0.2, 0.5, 0.0, 2.0),
+}
+
+#: The paper's recipe at the scale of this chapter: SGD, a high rate, high momentum, decay.
+RECIPE = {"optimizer": "sgd", "lr": 0.2, "momentum": 0.95, "lr_decay": 0.95}
+
+#: Colours of the methods in the chapter's figures.
+COLORS = {
+    "none": "#7f7f7f",
+    "L2": "#2ca02c",
+    "dropout": "#e07b00",
+    "dropout + max-norm c=3": "#1f4e79",
+    "dropout + max-norm c=2": "#9467bd",
+}
+
+
+@dataclass
+class Run:
+    """The outcome of one training run.
+
+    Attributes
+    ----------
+    method : str
+        Name of the regulariser (a key of :data:`METHODS`, or a label of the caller's).
+    seed : int
+        Seed of the initial weights, the minibatch order and the dropout masks.
+    test_error, train_error : float
+        Error rates after the last epoch (evaluation mode).
+    max_norm : numpy.ndarray
+        Largest incoming-weight L2 norm of any hidden unit, after each epoch.
+    train_loss : numpy.ndarray
+        Mean training loss of each epoch (with dropout on, for dropout runs).
+    dead_fraction : float
+        Fraction of the first hidden layer's units that output 0 for every training image.
+    """
+
+    method: str
+    seed: int
+    test_error: float
+    train_error: float
+    max_norm: np.ndarray
+    train_loss: np.ndarray
+    dead_fraction: float
+
+
+def dead_fraction(model: torch.nn.Module, X: torch.Tensor) -> float:
+    """Fraction of the first hidden layer's ReLU units that are zero on every row of ``X``.
+
+    Such a unit receives no gradient from any of these examples, so training cannot revive it.
+    """
+    first = hidden_linears(model)[0]
+    with torch.no_grad():
+        active = torch.relu(first(X)) > 0
+    return float((~active.any(dim=0)).double().mean())
+
+
+def train_run(
+    method="none",
+    *,
+    input_drop=0.0,
+    hidden_drop=0.0,
+    weight_decay=0.0,
+    c=None,
+    optimizer="sgd",
+    lr=0.2,
+    momentum=0.95,
+    lr_decay=1.0,
+    epochs=100,
+    seed=0,
+    data=None,
+    sizes=SIZES,
+) -> Run:
+    """Train one network on the digits and return what the chapter reports about it.
+
+    Parameters
+    ----------
+    method : str
+        Label stored in the result.
+    input_drop, hidden_drop : float
+        Drop probabilities of the inputs and of the hidden units.
+    weight_decay : float
+        L2 penalty (PyTorch's ``weight_decay``: ``weight_decay * w`` is added to the gradient).
+    c : float or None
+        Max-norm radius; ``None`` trains without the constraint.
+    optimizer, lr, momentum, lr_decay, epochs : see :func:`dropout_course.training.train`
+        ``lr_decay`` multiplies the learning rate after every epoch.
+    seed : int
+        Seed of everything random in the run.
+    data : tuple of torch.Tensor, optional
+        ``(X_train, y_train, X_test, y_test)``; default :func:`digits_split` with 300 training
+        images.
+    sizes : tuple of int
+        Layer widths.
+
+    Returns
+    -------
+    Run
+    """
+    X, y, X_test, y_test = data if data is not None else digits_split(300, seed=0)
+    torch.manual_seed(seed)
+    model = mlp(sizes, input_drop, hidden_drop)
+    history = train(
+        model,
+        X,
+        y,
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        lr_decay=lr_decay,
+        max_norm=c,
+        seed=seed,
+        X_test=X_test,
+        y_test=y_test,
+    )
+    return Run(
+        method=method,
+        seed=seed,
+        test_error=history.test_error[-1],
+        train_error=history.train_error[-1],
+        max_norm=np.array(history.max_col_norm),
+        train_loss=np.array(history.train_loss),
+        dead_fraction=dead_fraction(model, X),
+    )
+
+
+def stability(lr=0.2, c=3.0, *, seeds=(0, 1, 2, 3, 4), epochs=50, momentum=0.95, data=None):
+    """A constant high learning rate without dropout, with and without max-norm.
+
+    Parameters
+    ----------
+    lr, momentum : float
+        SGD settings, constant over training (no decay).
+    c : float
+        The max-norm radius of the constrained runs.
+    seeds : sequence of int
+        One pair of runs (unconstrained, constrained) per seed.
+    epochs : int
+        Length of each run.
+    data : tuple of torch.Tensor, optional
+        As for :func:`train_run`.
+
+    Returns
+    -------
+    dict
+        ``{"free": [Run, ...], "max-norm": [Run, ...]}``, one run per seed each.
+    """
+    data = data if data is not None else digits_split(300, seed=0)
+    common = {"lr": lr, "momentum": momentum, "epochs": epochs, "data": data}
+    return {
+        "free": [train_run("free", seed=s, **common) for s in seeds],
+        "max-norm": [train_run("max-norm", c=c, seed=s, **common) for s in seeds],
+    }
+
+
+def compare(methods=None, *, seeds=(0, 1, 2), epochs=100, recipe=None, data=None):
+    """Train every method of ``methods`` with the same optimiser settings, for every seed.
+
+    Parameters
+    ----------
+    methods : dict, optional
+        Name -> (input drop, hidden drop, weight decay, c); default :data:`METHODS`.
+    seeds : sequence of int
+        Seeds; each method is trained once per seed.
+    epochs : int
+        Length of each run.
+    recipe : dict, optional
+        Optimiser settings (``optimizer``, ``lr``, ``momentum``, ``lr_decay``); default
+        :data:`RECIPE`.
+    data : tuple of torch.Tensor, optional
+        As for :func:`train_run`.
+
+    Returns
+    -------
+    dict
+        Method name -> list of :class:`Run`, in the order of ``seeds``.
+    """
+    methods = methods if methods is not None else METHODS
+    recipe = recipe if recipe is not None else RECIPE
+    data = data if data is not None else digits_split(300, seed=0)
+    results = {}
+    for name, (input_drop, hidden_drop, weight_decay, c) in methods.items():
+        results[name] = [
+            train_run(
+                name,
+                input_drop=input_drop,
+                hidden_drop=hidden_drop,
+                weight_decay=weight_decay,
+                c=c,
+                epochs=epochs,
+                seed=seed,
+                data=data,
+                **recipe,
+            )
+            for seed in seeds
+        ]
+    return results
+
+
+def summary(runs: list[Run]) -> dict[str, float]:
+    """Mean and standard deviation over seeds of the numbers the chapter quotes (in %)."""
+    test = np.array([r.test_error for r in runs]) * 100
+    train_ = np.array([r.train_error for r in runs]) * 100
+    return {
+        "test_mean": float(test.mean()),
+        "test_std": float(test.std()),
+        "train_mean": float(train_.mean()),
+        "peak_norm": float(np.mean([r.max_norm.max() for r in runs])),
+        "dead_mean": float(np.mean([r.dead_fraction for r in runs]) * 100),
+    }
+
+
+# ----------------------------------------------------------------------------- plotting
+
+
+def plot_norms(ax: Axes, runs: list[Run], color: str, label: str, *, style="-") -> None:
+    """Draw the largest hidden-unit norm against the epoch, one thin line per run."""
+    for i, run in enumerate(runs):
+        epochs = np.arange(1, len(run.max_norm) + 1)
+        ax.plot(
+            epochs,
+            run.max_norm,
+            style,
+            color=color,
+            lw=1.3,
+            alpha=0.85,
+            label=label if i == 0 else None,
+        )
+
+
+def plot_errors(ax: Axes, results: dict[str, list[Run]], colors=None) -> None:
+    """Test error of every seed (dots) and the mean over seeds (bar) for each method."""
+    colors = colors or COLORS
+    names = list(results)
+    rng = np.random.default_rng(0)  # horizontal jitter of the dots only
+    for i, name in enumerate(names):
+        errors = np.array([r.test_error for r in results[name]]) * 100
+        color = colors.get(name, "#333333")
+        ax.bar(i, errors.mean(), width=0.6, color=color, alpha=0.3)
+        ax.errorbar(i, errors.mean(), yerr=errors.std(), color=color, capsize=5, lw=1.5)
+        jitter = rng.uniform(-0.12, 0.12, len(errors))
+        ax.plot(i + jitter, errors, "o", color=color, ms=5)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([n.replace(" + ", "\n+ ") for n in names], fontsize=8)
+    ax.set_ylabel("test error (%)")
+    ax.grid(True, axis="y", alpha=0.3)

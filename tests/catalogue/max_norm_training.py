@@ -1,0 +1,260 @@
+"""Exercise 05 (max-norm regularisation): the checks of each answer cell, wrong implementations
+that students write (each with the words its failure message must contain), and correct
+implementations in other styles."""
+
+from autograder.hidden import max_norm_training as hidden
+from dropout_course.checks import check_max_norm
+from dropout_course.checks.max_norm_training import check_learning_rate, check_momentum_step
+
+from .entries import Implementation
+
+ASSIGNMENT = A05 = "05-max-norm"
+
+#: For each answer cell, the check of its visible test cell and of its hidden test cell.
+CHECKS = {
+    "max_norm": (check_max_norm, hidden.hidden_max_norm),
+    "momentum_step": (check_momentum_step, hidden.hidden_momentum_step),
+    "learning_rate": (check_learning_rate, hidden.hidden_learning_rate),
+}
+
+_VALID = "    if c <= 0:\n        raise ValueError(f'c must be positive, got c={c}')\n"
+
+
+def _max_norm(name, body, message, validate=True):
+    code = "def max_norm(W, c):\n" + (_VALID if validate else "") + body
+    return Implementation(name, A05, "max_norm", code, message)
+
+
+def _step(name, body, message):
+    code = "def momentum_step(W, grad, velocity, lr, momentum, c=None):\n" + body
+    return Implementation(name, A05, "momentum_step", code, message)
+
+
+def _rate(name, body, message):
+    code = "def learning_rate(step, steps_per_epoch, lr0, decay):\n" + body
+    return Implementation(name, A05, "learning_rate", code, message)
+
+
+_V = "    v = momentum * velocity - lr * grad\n"
+
+WRONG = [
+    # --------------------------------------------------------------------------- max_norm
+    _max_norm(
+        "max_norm_rows",
+        "    norms = np.linalg.norm(W, axis=1, keepdims=True)\n"
+        "    return W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))\n",
+        "rows were projected",
+    ),
+    _max_norm(
+        "max_norm_whole_matrix",
+        "    return W * min(1.0, c / max(np.linalg.norm(W), 1e-300))\n",
+        "whole matrix",
+    ),
+    _max_norm(
+        "max_norm_scales_short_columns_up",
+        "    norms = np.linalg.norm(W, axis=0)\n"
+        "    return (W * (c / np.where(norms > 0, norms, 1.0))).astype(W.dtype)\n",
+        "scaled up",
+    ),
+    _max_norm(
+        "max_norm_nan_on_zero_column",
+        "    norms = np.linalg.norm(W, axis=0)\n"
+        "    return (W / norms * np.minimum(norms, c)).astype(W.dtype)\n",
+        "NaN",
+    ),
+    _max_norm(
+        "max_norm_in_place",
+        "    norms = np.linalg.norm(W, axis=0)\n"
+        "    W *= np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))\n"
+        "    return W\n",
+        "modified W in place",
+    ),
+    _max_norm(
+        "max_norm_no_value_error",
+        "    norms = np.linalg.norm(W, axis=0)\n"
+        "    return (W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))).astype(W.dtype)\n",
+        "must raise ValueError",
+        validate=False,
+    ),
+    _max_norm(
+        "max_norm_float64_result",
+        "    W = np.asarray(W, dtype=float)\n"
+        "    norms = np.linalg.norm(W, axis=0)\n"
+        "    return W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))\n",
+        "dtype float64 for W of dtype float32",
+    ),
+    _max_norm(
+        "max_norm_clips_each_weight",
+        "    return np.clip(W, -c, c)\n",
+        "the columns are not projected onto the ball of radius c",
+    ),
+    _max_norm(
+        "max_norm_squared_norm",
+        "    sq = (W**2).sum(axis=0)\n"
+        "    return (W * np.minimum(1.0, c / np.where(sq > 0, sq, 1.0))).astype(W.dtype)\n",
+        "squared norm",
+    ),
+    # ---------------------------------------------------------------------- momentum_step
+    _step(
+        "step_projects_before_update",
+        _V + "    W_new = (max_norm(W, c) if c is not None else W) + v\n    return W_new, v\n",
+        "BEFORE the update",
+    ),
+    _step(
+        "step_momentum_sign_error",
+        "    v = momentum * velocity + lr * grad\n"
+        "    W_new = W + v\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), v\n",
+        "momentum sign error",
+    ),
+    _step(
+        "step_subtracts_velocity",
+        _V + "    W_new = W - v\n    return (max_norm(W_new, c) if c is not None else W_new), v\n",
+        "momentum sign error",
+    ),
+    _step(
+        "step_velocity_not_updated",
+        _V + "    W_new = W + v\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), velocity\n",
+        "velocity was not updated",
+    ),
+    _step(
+        "step_velocity_not_returned",
+        _V + "    W_new = W + v\n    return max_norm(W_new, c) if c is not None else W_new\n",
+        "must return a pair",
+    ),
+    _step(
+        "step_mutates_W",
+        _V + "    W += v\n    return (max_norm(W, c) if c is not None else W.copy()), v\n",
+        "modified its input W in place",
+    ),
+    _step(
+        "step_mutates_velocity",
+        "    velocity *= momentum\n"
+        "    velocity -= lr * grad\n"
+        "    W_new = W + velocity\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), velocity.copy()\n",
+        "modified its input velocity in place",
+    ),
+    _step(
+        "step_no_projection",
+        _V + "    return W + v, v\n",
+        "was not projected",
+    ),
+    _step(
+        "step_crashes_without_c",
+        _V + "    return max_norm(W + v, c), v\n",
+        "With c=None there is no max-norm constraint",
+    ),
+    _step(
+        "step_pytorch_convention",
+        "    v = momentum * velocity + grad\n"
+        "    W_new = W - lr * v\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), v\n",
+        "PyTorch's convention",
+    ),
+    _step(
+        "step_velocity_after_projection",
+        _V
+        + "    W_new = max_norm(W + v, c) if c is not None else W + v\n"
+        + "    return W_new, W_new - W\n",
+        "after the projection",
+    ),
+    _step(
+        "step_clips_each_weight",
+        _V
+        + "    W_new = W + v\n    return (np.clip(W_new, -c, c) if c is not None else W_new), v\n",
+        "clipped",
+    ),
+    _step(
+        "step_uses_old_velocity",
+        "    W_new = W + velocity\n"
+        "    v = momentum * velocity - lr * grad\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), v\n",
+        "OLD velocity",
+    ),
+    _step(
+        "step_dampened_momentum",
+        "    v = momentum * velocity - (1 - momentum) * lr * grad\n"
+        "    W_new = W + v\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), v\n",
+        "(1 - momentum)",
+    ),
+    # ---------------------------------------------------------------------- learning_rate
+    _rate("rate_decays_every_step", "    return lr0 * decay**step\n", "after every STEP"),
+    _rate(
+        "rate_off_by_one_epoch",
+        "    return lr0 * decay ** (step // steps_per_epoch + 1)\n",
+        "first epoch already used",
+    ),
+    _rate(
+        "rate_steps_from_one",
+        "    return lr0 * decay ** ((step + 1) // steps_per_epoch)\n",
+        "counted from 1",
+    ),
+    _rate(
+        "rate_fractional_epoch",
+        "    return lr0 * decay ** (step / steps_per_epoch)\n",
+        "decays within an epoch",
+    ),
+    _rate(
+        "rate_modulo_epoch",
+        "    return lr0 * decay ** (step % steps_per_epoch)\n",
+        "step % steps_per_epoch",
+    ),
+    _rate("rate_missing_lr0", "    return decay ** (step // steps_per_epoch)\n", "lr0 is missing"),
+]
+
+CORRECT = [
+    _max_norm(
+        "max_norm_column_loop",
+        "    out = W.copy()\n"
+        "    for j in range(W.shape[1]):\n"
+        "        norm = np.sqrt(np.sum(W[:, j] ** 2))\n"
+        "        if norm > c:\n"
+        "            out[:, j] = W[:, j] * (c / norm)\n"
+        "    return out\n",
+        "",
+    ),
+    _max_norm(
+        "max_norm_torch_renorm",
+        "    projected = torch.renorm(torch.from_numpy(W.T.copy()), p=2, dim=0, maxnorm=c)\n"
+        "    return projected.T.numpy().astype(W.dtype)\n",
+        "",
+    ),
+    _step(
+        "step_via_pytorch_buffer",
+        "    buffer = -velocity / lr  # PyTorch's momentum buffer\n"
+        "    buffer = momentum * buffer + grad\n"
+        "    W_new = W - lr * buffer\n"
+        "    if c is not None:\n"
+        "        W_new = max_norm(W_new, c)\n"
+        "    return W_new, -lr * buffer\n",
+        "",
+    ),
+    _step(
+        "step_numpy_ufuncs",
+        "    v = np.subtract(np.multiply(momentum, velocity), np.multiply(lr, grad))\n"
+        "    W_new = np.add(W, v)\n"
+        "    if c is None:\n"
+        "        return W_new, v\n"
+        "    norms = np.linalg.norm(W_new, axis=0)\n"
+        "    too_long = norms > c\n"
+        "    W_new[:, too_long] *= c / norms[too_long]\n"
+        "    return W_new, v\n",
+        "",
+    ),
+    _rate(
+        "rate_floor",
+        "    import math\n\n    return lr0 * decay ** math.floor(step / steps_per_epoch)\n",
+        "",
+    ),
+    _rate(
+        "rate_loop",
+        "    rate = lr0\n"
+        "    for _ in range(step // steps_per_epoch):\n"
+        "        rate *= decay\n"
+        "    return rate\n",
+        "",
+    ),
+]

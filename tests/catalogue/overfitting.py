@@ -1,0 +1,372 @@
+"""Exercise 01 (overfitting): the checks of each answer cell, wrong implementations that students
+write (each with the words its failure message must contain), and correct implementations in
+other styles."""
+
+from autograder.hidden import overfitting as hidden
+from dropout_course.checks import overfitting as checks
+
+from .entries import Implementation
+
+ASSIGNMENT = A01 = "01-overfitting"
+
+#: For each answer cell, the check of its visible test cell and of its hidden test cell.
+CHECKS = {
+    "generalisation_gap": (checks.check_generalisation_gap, hidden.hidden_generalisation_gap),
+    "bias_variance": (checks.check_bias_variance, hidden.hidden_bias_variance),
+    "early_stopping_epoch": (
+        checks.check_early_stopping_epoch,
+        hidden.hidden_early_stopping_epoch,
+    ),
+    "l2_penalty": (checks.check_l2_penalty, hidden.hidden_l2_penalty),
+}
+
+
+def _gap(name, body, message=""):
+    code = "def generalisation_gap(train_losses, val_losses):\n" + body
+    return Implementation(name, A01, "generalisation_gap", code, message)
+
+
+def _bv(name, body, message=""):
+    return Implementation(
+        name, A01, "bias_variance", "def bias_variance(predictions, truth):\n" + body, message
+    )
+
+
+def _es(name, body, message=""):
+    code = "def early_stopping_epoch(val_losses, patience):\n" + body
+    return Implementation(name, A01, "early_stopping_epoch", code, message)
+
+
+def _l2(name, body, message=""):
+    return Implementation(name, A01, "l2_penalty", "def l2_penalty(params, lam):\n" + body, message)
+
+
+_ARRAYS = (
+    "    train = np.asarray(train_losses, dtype=float)\n"
+    "    val = np.asarray(val_losses, dtype=float)\n"
+    "    if train.shape != val.shape:\n"
+    "        raise ValueError('lengths differ')\n"
+)
+
+_STACK = (
+    "    predictions = np.asarray(predictions, dtype=float)\n"
+    "    average = predictions.mean(axis=0)\n"
+)
+
+
+def _es_loop(improves="loss < best", on_bad="", reset="waited = 0", start="best_epoch = 1"):
+    """An early-stopping loop with one line changed."""
+    return (
+        "    if patience < 1:\n"
+        "        raise ValueError(f'patience must be >= 1, got patience={patience}')\n"
+        "    if len(val_losses) == 0:\n"
+        "        raise ValueError('no epochs')\n"
+        f"    {start}\n"
+        "    best, waited = val_losses[0], 0\n"
+        "    for epoch in range(2, len(val_losses) + 1):\n"
+        "        loss = val_losses[epoch - 1]\n"
+        f"        if {improves}:\n"
+        f"            best_epoch, best = epoch, loss\n"
+        f"            {reset}\n"
+        "        else:\n"
+        "            waited += 1\n"
+        f"            if waited == patience{on_bad}:\n"
+        "                return best_epoch, epoch\n"
+        "    return best_epoch, len(val_losses)\n"
+    )
+
+
+_LAM = "    if lam < 0:\n        raise ValueError(f'lam must be >= 0, got lam={lam}')\n"
+
+WRONG = [
+    # ------------------------------------------------------------------ generalisation_gap
+    _gap("gap_sign_reversed", _ARRAYS + "    return train - val\n", "sign is reversed"),
+    _gap("gap_absolute", _ARRAYS + "    return np.abs(val - train)\n", "absolute value"),
+    _gap("gap_ratio", _ARRAYS + "    return val / train\n", "ratio"),
+    _gap("gap_lists_not_converted", "    return val_losses - train_losses\n", "np.asarray"),
+    _gap("gap_last_epoch_only", _ARRAYS + "    return val[-1] - train[-1]\n", "single number"),
+    _gap(
+        "gap_in_place",
+        _ARRAYS.replace("np.asarray", "np.asarray") + "    val -= train\n    return val\n",
+        "in place",
+    ),
+    _gap(
+        "gap_broadcasts",
+        "    return np.asarray(val_losses, dtype=float) - np.asarray(train_losses, dtype=float)\n",
+        "must raise ValueError",
+    ),
+    _gap(
+        "gap_zip_truncates",
+        "    return np.array([v - t for t, v in zip(train_losses, val_losses)])\n",
+        "must raise ValueError",
+    ),
+    # ----------------------------------------------------------------------- bias_variance
+    _bv(
+        "bv_ddof_1",
+        _STACK + "    return np.mean((average - truth) ** 2), np.mean(predictions.var(axis=0, "
+        "ddof=1))\n",
+        "ddof=1",
+    ),
+    _bv(
+        "bv_standard_deviation",
+        _STACK + "    return np.mean((average - truth) ** 2), np.mean(predictions.std(axis=0))\n",
+        "standard deviation",
+    ),
+    _bv(
+        "bv_bias_is_mse",
+        _STACK
+        + "    return np.mean((predictions - truth) ** 2), np.mean(predictions.var(axis=0))\n",
+        "includes the variance",
+    ),
+    _bv(
+        "bv_variance_around_truth",
+        _STACK
+        + "    return np.mean((average - truth) ** 2), np.mean((predictions - truth) ** 2)\n",
+        "around the truth",
+    ),
+    _bv(
+        "bv_wrong_axis",
+        "    average = predictions.mean(axis=1)\n"
+        "    return np.mean((average - truth) ** 2), np.mean(predictions.var(axis=1))\n",
+        "wrong axis",
+    ),
+    _bv(
+        "bv_squared_after_mean",
+        _STACK + "    return np.mean(average - truth) ** 2, np.mean(predictions.var(axis=0))\n",
+        "squared after averaging",
+    ),
+    _bv(
+        "bv_swapped_pair",
+        _STACK + "    return np.mean(predictions.var(axis=0)), np.mean((average - truth) ** 2)\n",
+        "wrong order",
+    ),
+    # ---------------------------------------------------------------- early_stopping_epoch
+    _es(
+        "es_zero_based",
+        _es_loop()
+        .replace("return best_epoch, epoch", "return best_epoch - 1, epoch - 1")
+        .replace(
+            "return best_epoch, len(val_losses)", "return best_epoch - 1, len(val_losses) - 1"
+        ),
+        "one too small",
+    ),
+    _es(
+        "es_returns_stop_as_best",
+        _es_loop().replace("return best_epoch, epoch", "return epoch, epoch"),
+        "returned as the best epoch",
+    ),
+    _es("es_tie_improves", _es_loop(improves="loss <= best"), "a tie is not an improvement"),
+    _es(
+        "es_global_argmin",
+        _es_loop()
+        .replace("return best_epoch, epoch", "return int(np.argmin(val_losses)) + 1, epoch")
+        .replace(
+            "return best_epoch, len(val_losses)",
+            "return int(np.argmin(val_losses)) + 1, len(val_losses)",
+        ),
+        "among the epochs up to stop_epoch",
+    ),
+    _es("es_stops_late", _es_loop(on_bad=" + 1"), "one epoch late"),
+    _es("es_stops_early", _es_loop(on_bad=" - 1"), "one epoch early"),
+    _es("es_counter_not_reset", _es_loop(reset="pass"), "start again from 0"),
+    _es(
+        "es_compares_with_previous",
+        _es_loop(improves="loss < val_losses[epoch - 2]"),
+        "not lower than the previous epoch",
+    ),
+    _es(
+        "es_never_improves_gives_0",
+        _es_loop(start="best_epoch = 0"),
+        "best_epoch is 1",
+    ),
+    _es(
+        "es_no_stop_when_patience_left",
+        _es_loop().replace("return best_epoch, len(val_losses)", "return best_epoch, None"),
+        "stop_epoch is len(val_losses)",
+    ),
+    _es(
+        "es_no_patience_check",
+        _es_loop().replace(
+            "    if patience < 1:\n"
+            "        raise ValueError(f'patience must be >= 1, got patience={patience}')\n",
+            "",
+        ),
+        "must raise ValueError",
+    ),
+    _es(
+        "es_sentinel_appended",
+        "    if patience < 1:\n        raise ValueError(f'bad patience={patience}')\n"
+        "    val_losses.append(float('inf'))  # a sentinel, so the loop always ends\n"
+        + _es_loop()
+        .split("\n", 4)[4]
+        .replace("return best_epoch, len(val_losses)", "return best_epoch, len(val_losses) - 1"),
+        "modified val_losses in place",
+    ),
+    # -------------------------------------------------------------------------- l2_penalty
+    _l2(
+        "l2_penalises_biases",
+        _LAM + "    penalty = lam / 2 * sum(np.sum(p**2) for p in params)\n"
+        "    return penalty, [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "biases were penalised",
+    ),
+    _l2(
+        "l2_no_half",
+        _LAM + "    penalty = lam * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [2 * lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "factor 1/2",
+    ),
+    _l2(
+        "l2_gradient_missing_factor_2",
+        _LAM + "    penalty = lam * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "misses a factor of 2",
+    ),
+    _l2(
+        "l2_gradient_doubled",
+        _LAM + "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [2 * lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "a factor of 2 too large",
+    ),
+    _l2(
+        "l2_gradient_sign",
+        _LAM + "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [-lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "wrong sign",
+    ),
+    _l2(
+        "l2_bias_gradient_nonzero",
+        _LAM + "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [lam * p for p in params]\n",
+        "gradient of a bias is not zero",
+    ),
+    _l2(
+        "l2_gradients_for_weights_only",
+        _LAM + "    weights = [p for p in params if p.ndim >= 2]\n"
+        "    return lam / 2 * sum(np.sum(W**2) for W in weights), [lam * W for W in weights]\n",
+        "zeros for the biases",
+    ),
+    _l2(
+        "l2_in_place",
+        _LAM + "    penalty, grads = 0.0, []\n"
+        "    for p in params:\n"
+        "        if p.ndim >= 2:\n"
+        "            penalty += lam / 2 * np.sum(p**2)\n"
+        "            p *= lam\n"
+        "            grads.append(p)\n"
+        "        else:\n"
+        "            grads.append(np.zeros_like(p))\n"
+        "    return penalty, grads\n",
+        "modified the parameters in place",
+    ),
+    _l2(
+        "l2_norm_not_squared",
+        _LAM + "    penalty = lam / 2 * sum(np.linalg.norm(p) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "not squared",
+    ),
+    _l2(
+        "l2_only_2d_arrays",
+        _LAM + "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim == 2)\n"
+        "    return penalty, [lam * p if p.ndim == 2 else np.zeros_like(p) for p in params]\n",
+        "more than two dimensions",
+    ),
+    _l2(
+        "l2_no_lam_check",
+        "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
+        "must raise ValueError",
+    ),
+]
+
+CORRECT = [
+    # ------------------------------------------------------------------ generalisation_gap
+    _gap(
+        "gap_comprehension",
+        "    if len(train_losses) != len(val_losses):\n"
+        "        raise ValueError('train_losses and val_losses differ in length')\n"
+        "    return np.array([float(v) - float(t) for t, v in zip(train_losses, val_losses)])\n",
+    ),
+    _gap(
+        "gap_np_subtract",
+        "    train, val = np.array(train_losses, dtype=np.float64), np.array(val_losses)\n"
+        "    if len(train) != len(val):\n"
+        "        raise ValueError(f'{len(train)} != {len(val)}')\n"
+        "    return np.subtract(val, train)\n",
+    ),
+    # ----------------------------------------------------------------------- bias_variance
+    _bv(
+        "bv_loops",
+        "    K, m = len(predictions), len(truth)\n"
+        "    bias2 = variance = 0.0\n"
+        "    for i in range(m):\n"
+        "        column = [predictions[k][i] for k in range(K)]\n"
+        "        mean = sum(column) / K\n"
+        "        bias2 += (mean - truth[i]) ** 2 / m\n"
+        "        variance += sum((c - mean) ** 2 for c in column) / K / m\n"
+        "    return bias2, variance\n",
+    ),
+    _bv(
+        "bv_from_the_identity",
+        "    mse = np.mean((predictions - truth) ** 2)\n"
+        "    bias2 = np.mean((np.mean(predictions, axis=0) - truth) ** 2)\n"
+        "    return bias2, max(mse - bias2, 0.0)\n",
+    ),
+    # ---------------------------------------------------------------- early_stopping_epoch
+    _es(
+        "es_prefix_argmin",
+        "    if patience < 1:\n"
+        "        raise ValueError(f'patience={patience} must be positive')\n"
+        "    losses = np.asarray(val_losses, dtype=float)\n"
+        "    if losses.size == 0:\n"
+        "        raise ValueError('no validation losses')\n"
+        "    best, waited = losses[0], 0\n"
+        "    stop = len(losses)\n"
+        "    for t in range(1, len(losses)):\n"
+        "        if losses[t] < best:\n"
+        "            best, waited = losses[t], 0\n"
+        "        else:\n"
+        "            waited += 1\n"
+        "            if waited == patience:\n"
+        "                stop = t + 1\n"
+        "                break\n"
+        "    # np.argmin returns the FIRST minimum, so a tie keeps the earlier epoch.\n"
+        "    return int(np.argmin(losses[:stop])) + 1, stop\n",
+    ),
+    _es(
+        "es_while_loop",
+        "    if patience < 1 or not len(val_losses):\n"
+        "        raise ValueError(f'need patience >= 1 and some losses (patience={patience})')\n"
+        "    best_index, since, i = 0, 0, 1\n"
+        "    while i < len(val_losses) and since < patience:\n"
+        "        if val_losses[i] < val_losses[best_index]:\n"
+        "            best_index, since = i, 0\n"
+        "        else:\n"
+        "            since += 1\n"
+        "        i += 1\n"
+        "    return best_index + 1, i\n",
+    ),
+    # -------------------------------------------------------------------------- l2_penalty
+    _l2(
+        "l2_comprehensions",
+        "    if lam < 0:\n"
+        "        raise ValueError('lam must be non-negative')\n"
+        "    is_weight = [np.ndim(p) >= 2 for p in params]\n"
+        "    pairs = list(zip(params, is_weight))\n"
+        "    penalty = 0.5 * lam * sum(float((p * p).sum()) for p, w in pairs if w)\n"
+        "    grads = [lam * p if w else np.zeros(p.shape) for p, w in pairs]\n"
+        "    return penalty, grads\n",
+    ),
+    _l2(
+        "l2_vdot",
+        "    if lam < 0:\n"
+        "        raise ValueError(f'negative lam={lam}')\n"
+        "    penalty, grads = 0.0, []\n"
+        "    for p in params:\n"
+        "        if p.ndim > 1:\n"
+        "            penalty += lam * np.vdot(p, p) / 2\n"
+        "            grads.append(p * lam)\n"
+        "        else:\n"
+        "            grads.append(0 * p)\n"
+        "    return penalty, grads\n",
+    ),
+]

@@ -1,0 +1,150 @@
+"""The claims of chapter 05 (max-norm regularisation), rerun at reduced size.
+
+Each test reruns the experiment a claim rests on, through the same functions the chapter calls,
+and asserts the claim with margins that a correct code base does not miss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dropout_course.data import digits_split
+from dropout_course.experiments import max_norm_training as mn
+from dropout_course.widgets_max_norm import CURVATURE, toy_loss, toy_trajectory
+
+#: Relative slack for "at most c": ``torch.renorm`` ends a hair inside c, float32 rounds.
+SLACK = 1e-6
+CHANCE = 90.0  # % error of guessing among ten balanced classes
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return digits_split(300, seed=0)
+
+
+# ------------------------------------------------------------------------- the projection
+
+
+def test_renorm_projects_rows_of_linear_weight_and_dim1_is_different():
+    """torch.renorm(dim=0) is the projection of each unit's incoming weights (a row of
+    nn.Linear.weight), a hair inside c; dim=1 changes a unit that was inside the ball."""
+    torch.manual_seed(0)
+    weight = torch.randn(4, 5, dtype=torch.float64) * torch.tensor([[0.1], [0.5], [3.0], [9.0]])
+    c = 1.0
+    norms = weight.norm(dim=1)
+    assert norms[0] < c < norms[-1]
+    by_renorm = torch.renorm(weight, p=2, dim=0, maxnorm=c)
+    by_formula = weight * torch.clamp(c / norms, max=1.0)[:, None]
+    assert torch.allclose(by_renorm, by_formula, rtol=1e-6, atol=0)
+    after = by_renorm.norm(dim=1)
+    assert torch.all(after[norms > c] <= c) and torch.all(after[norms > c] > c - 1e-6)
+    assert torch.equal(by_renorm[norms <= c], weight[norms <= c])
+    wrong = torch.renorm(weight, p=2, dim=1, maxnorm=c)
+    assert not torch.allclose(wrong[0], weight[0])
+
+
+# ---------------------------------------------------------------------- the 2-D picture
+
+
+def test_toy_recipe_large_steps_diverge_projection_bounds_decay_settles():
+    momentum, c, large = 0.9, 3.0, 0.45
+    assert large * max(CURVATURE) > 2 * (1 + momentum)  # above the stability limit
+    converged = toy_trajectory(0.05, momentum)
+    assert toy_loss(converged[-1]) < 1e-2
+    free = toy_trajectory(large, momentum)
+    assert np.linalg.norm(free[-1]) > 1e3
+    bounded = toy_trajectory(large, momentum, c=c)
+    assert np.all(np.linalg.norm(bounded, axis=1) <= c * (1 + SLACK))
+    bouncing = toy_loss(bounded[-10:]).mean()
+    assert bouncing > 1.0  # bounded, but not converged
+    decayed = toy_trajectory(large, momentum, c=c, decay=0.8)
+    assert toy_loss(decayed[-1]) < bouncing / 100
+
+
+# ------------------------------------------------------------- a learning rate that blows up
+
+
+@pytest.fixture(scope="module")
+def stability(data):
+    return mn.stability(lr=0.2, c=3.0, seeds=(0, 1, 2, 3, 4), epochs=50, data=data)
+
+
+def test_max_norm_keeps_every_norm_at_most_c(stability):
+    for run in stability["max-norm"]:
+        assert run.max_norm.max() <= 3.0 * (1 + SLACK)
+
+
+def test_without_the_constraint_norms_grow_and_some_runs_collapse(stability):
+    free = stability["free"]
+    assert all(run.max_norm.max() > 3.0 for run in free)
+    assert max(run.max_norm.max() for run in free) > 30.0  # an order of magnitude above c
+    errors = np.array([run.test_error for run in free]) * 100
+    assert np.sum(errors > CHANCE - 5) >= 1
+
+
+def test_with_the_constraint_no_run_collapses_and_the_mean_error_is_lower(stability):
+    constrained = np.array([run.test_error for run in stability["max-norm"]]) * 100
+    free = np.array([run.test_error for run in stability["free"]]) * 100
+    assert np.all(constrained < CHANCE - 5)
+    assert constrained.mean() < free.mean() - 5
+
+
+# ----------------------------------------------------------------------- the comparison
+
+
+@pytest.fixture(scope="module")
+def comparison(data):
+    return mn.compare(mn.METHODS, seeds=(0, 1), epochs=40, recipe=mn.RECIPE, data=data)
+
+
+@pytest.fixture(scope="module")
+def stats(comparison):
+    return {name: mn.summary(runs) for name, runs in comparison.items()}
+
+
+def test_constant_rate_constrained_runs_stay_far_from_a_well_trained_network(stability, stats):
+    constrained = np.array([run.test_error for run in stability["max-norm"]]) * 100
+    assert constrained.min() > stats["none"]["test_mean"]
+
+
+def test_dropout_underfits_with_the_recipe(stats):
+    dropout_family = ["dropout", "dropout + max-norm c=3", "dropout + max-norm c=2"]
+    fitted = max(stats[name]["train_mean"] for name in ("none", "L2"))
+    assert min(stats[name]["train_mean"] for name in dropout_family) > fitted
+    assert stats["dropout"]["test_mean"] > stats["none"]["test_mean"] + 1.0
+
+
+def test_max_norm_does_not_close_the_gap(stats):
+    for name in ("dropout + max-norm c=3", "dropout + max-norm c=2"):
+        assert stats[name]["test_mean"] > stats["none"]["test_mean"] + 1.0
+
+
+def test_the_ball_binds_for_dropout_and_constrained_runs_respect_it(comparison):
+    assert all(run.max_norm.max() > 3.0 for run in comparison["dropout"])
+    for name, c in (("dropout + max-norm c=3", 3.0), ("dropout + max-norm c=2", 2.0)):
+        assert all(run.max_norm.max() <= c * (1 + SLACK) for run in comparison[name])
+
+
+def test_dropout_kills_more_first_layer_units(stats):
+    assert stats["dropout"]["dead_mean"] > stats["none"]["dead_mean"] + 10.0
+
+
+# -------------------------------------------------------------------------------- Adam
+
+
+def test_with_adam_norms_stay_below_c_and_max_norm_changes_nothing(data, stats):
+    runs = [
+        mn.train_run(
+            input_drop=0.2, hidden_drop=0.5, c=c, optimizer="adam", lr=1e-3, epochs=30, data=data
+        )
+        for c in (None, 3.0)
+    ]
+    assert runs[0].max_norm.max() < 3.0
+    assert np.array_equal(runs[0].max_norm, runs[1].max_norm)
+    assert runs[0].test_error == runs[1].test_error
+    assert runs[0].dead_fraction * 100 < stats["dropout"]["dead_mean"] - 30.0
