@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import multiprocessing
+import re
 import shutil
 import tempfile
 import warnings
@@ -126,13 +127,7 @@ def grade_student(template: Path, student: StudentSubmission, out: Path, timeout
                 for entry in entries:
                     if entry.status == GRADED:
                         entry.status = GRADING_ERROR
-                        entry.detail = (
-                            "nbgrader could not grade this notebook: "
-                            + (
-                                (outcome.get("error") or "").strip().splitlines()
-                                or ["unknown error"]
-                            )[-1]
-                        )
+                        entry.detail = failure_reason(outcome)
                     result.grades += _ungraded_rows(release_dir, entry)
                 continue
             messages = {}
@@ -148,6 +143,22 @@ def grade_student(template: Path, student: StudentSubmission, out: Path, timeout
                 api, root, sid, assignment, entries, messages, release_dir, out
             )
     return result
+
+
+def failure_reason(outcome: dict) -> str:
+    """Say in words why nbgrader could not grade a notebook, from its log and error text."""
+    text = f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}"
+    if "DeadKernelError" in text or "Kernel died" in text:
+        return (
+            "the notebook's kernel died while it ran (a cell exited Python, crashed it, or ran "
+            "out of memory), so no test could be scored; no points were recorded"
+        )
+    errors = [
+        line.strip()
+        for line in text.splitlines()
+        if re.match(r"\s*[\w.]+(Error|Exception): ", line) and "NbGraderException" not in line
+    ]
+    return "nbgrader could not grade this notebook: " + (errors[-1] if errors else "unknown error")
 
 
 def _read_grades(api, root, sid, assignment, entries, messages, release_dir, out):

@@ -85,6 +85,8 @@ def batch(tmp_path_factory):
     misnamed = write_submission(folder, "misnamed", A03, released_notebook(A03))
     misnamed.rename(misnamed.with_name("my-work.ipynb"))
     (folder / "no-submission").mkdir()
+    exits = with_answer(A03, "bernoulli_mask", "import os\n\nos._exit(1)")
+    write_submission(folder, "kernel-exits", A03, exits)
     out = tmp_path_factory.mktemp("out")
     return folder, out, run_grade(folder, out)
 
@@ -164,6 +166,7 @@ def test_an_assignment_a_student_did_not_submit_is_missing(grades):
         ("empty", "unreadable", "no cells"),
         ("misnamed", "missing", "found my-work.ipynb"),
         ("no-submission", "missing", "no folder"),
+        ("kernel-exits", "grading_error", "kernel died"),
     ],
 )
 def test_broken_submission_is_reported_never_an_ordinary_zero(grades, student, status, words):
