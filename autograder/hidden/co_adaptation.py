@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from dropout_course.checks import co_adaptation as checks
-from dropout_course.checks.core import fail
+from dropout_course.checks.core import expect_pair, fail
 
 from ..reference import co_adaptation as reference
 
@@ -64,8 +64,7 @@ def hidden_activation_sparsity(activation_sparsity):
     described = "activation_sparsity(H of integers from -2 to 2, shape (30, 8))"
     result = checks.quiet_call(activation_sparsity, name, described, H.copy())
     zeros, means = reference.activation_sparsity(H)
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fail(name, f"{described} must return a pair (zero_fraction, unit_means).")
+    expect_pair(result, name, described, "(zero_fraction, unit_means)")
     if not np.isclose(checks._scalar(result[0], name, described), zeros):  # noqa: SLF001
         fail(name, f"{described}: zero_fraction differs from the reference ({zeros:.4f}).")
     if not np.allclose(np.asarray(result[1], dtype=np.float64), means):

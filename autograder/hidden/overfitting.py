@@ -9,15 +9,14 @@ import numpy as np
 import torch
 
 from dropout_course.checks import overfitting as checks
-from dropout_course.checks.core import call, fail
+from dropout_course.checks.core import call, expect_pair, fail
 
 from ..reference import overfitting as reference
 
 
-def _as_pair(result, name, described):
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        fail(name, f"{described} must return a pair, got {result!r:.80}.")
-    return result
+def _as_pair(result, name, described, what):
+    """The pair a function returned (a tuple or a list), as the visible checks accept it."""
+    return expect_pair(result, name, described, what, allow_list=True, shown=f"{result!r:.80}")
 
 
 # ---------------------------------------------------------------------- generalisation_gap
@@ -58,7 +57,10 @@ def hidden_bias_variance(bias_variance):
     predictions = truth + 0.2 + rng.standard_normal((50, 30)) * np.linspace(0.1, 2.0, 30)
     described = "bias_variance(predictions of shape (50, 30), truth)"
     bias2, variance = _as_pair(
-        call(bias_variance, name, described, predictions.copy(), truth.copy()), name, described
+        call(bias_variance, name, described, predictions.copy(), truth.copy()),
+        name,
+        described,
+        "(bias2, variance)",
     )
     expected = reference.bias_variance(predictions, truth)
     preds = torch.from_numpy(predictions)
@@ -163,6 +165,7 @@ def hidden_early_stopping_epoch(early_stopping_epoch):
             call(early_stopping_epoch, name, described, np.array(losses), patience),
             name,
             described,
+            "(best_epoch, stop_epoch)",
         )
         answers.append(tuple(None if v is None else int(v) for v in result))
     expected = [reference.early_stopping_epoch(losses, p) for losses, p in curves]
@@ -210,7 +213,9 @@ def hidden_l2_penalty(l2_penalty):
     params = [p.detach().numpy().astype(np.float64) for p in model.parameters()]
     lam = 0.07
     described = "l2_penalty(the parameters of an nn.Linear stack, lam=0.07)"
-    penalty, grads = _as_pair(call(l2_penalty, name, described, params, lam), name, described)
+    penalty, grads = _as_pair(
+        call(l2_penalty, name, described, params, lam), name, described, "(penalty, grads)"
+    )
     tensors = [torch.tensor(p, requires_grad=True) for p in params]
     torch_penalty = lam / 2 * sum((t**2).sum() for t in tensors if t.ndim >= 2)
     torch_penalty.backward()

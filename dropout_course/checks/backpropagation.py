@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import allclose, as_array, call, check_shape, fail, first_match
+from .core import allclose, as_array, call, check_shape, expect_pair, fail, first_match
 from .numpy_dropout import check_drop_rate, check_independent, check_uses_rng
 
 #: What the cache of ``two_layer_forward`` holds, and ``two_layer_backward`` reads.
@@ -90,9 +90,7 @@ def _check_loss_call(softmax_cross_entropy, scores, y, described):
     original = scores.copy()
     with np.errstate(all="ignore"):
         result = call(softmax_cross_entropy, name, described, scores, y)
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fail(name, f"{described} must return a pair (loss, dscores), got {type(result).__name__}.")
-    loss, dscores = result
+    loss, dscores = expect_pair(result, name, described, "(loss, dscores)")
     if not np.array_equal(scores, original):
         fail(
             name,
@@ -241,9 +239,7 @@ def _check_forward_call(two_layer_forward, X, params, p, seed, training, describ
             np.random.default_rng(seed),
             training=training,
         )
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fail(name, f"{described} must return a pair (scores, cache), got {type(result).__name__}.")
-    scores, cache = result
+    scores, cache = expect_pair(result, name, described, "(scores, cache)")
     if not np.array_equal(X, X_original) or any(
         not np.array_equal(params[k], originals[k]) for k in params
     ):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import allclose, as_array, call, check_shape, fail, first_match
+from .core import allclose, as_array, call, check_shape, expect_pair, fail, first_match
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -279,12 +279,7 @@ def check_activation_sparsity(activation_sparsity, *, n=60, n_units=9, seed=0, d
     result = quiet_call(activation_sparsity, name, described, H)
     if not np.array_equal(H, original):
         fail(name, f"{described} modified H in place; work on a copy.")
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fail(
-            name,
-            f"{described} must return a pair (zero_fraction, unit_means), "
-            f"got {type(result).__name__}.",
-        )
+    expect_pair(result, name, described, "(zero_fraction, unit_means)")
     zero_fraction = _scalar(result[0], name, f"{described} (zero_fraction)")
     H64 = H.astype(np.float64)
     expected = float(np.mean(H64 == 0))

@@ -70,6 +70,40 @@ def expect_value_error(func: Callable, name: str, described: str, *args: Any, **
     fail(name, f"{described} must raise ValueError: {parameter} is out of range.")
 
 
+def expect_pair(
+    result: Any,
+    name: str,
+    described: str,
+    what: str,
+    *,
+    allow_list: bool = False,
+    shown: str | None = None,
+    hint: str = "",
+) -> Any:
+    """Return ``result`` if it is a pair, else fail with "must return a pair ``what``".
+
+    Parameters
+    ----------
+    result : object
+        What the student's function returned.
+    name, described : str
+        The function's name and how it was called, for the message.
+    what : str
+        The pair's parts, e.g. ``"(out, mask)"``.
+    allow_list : bool
+        Accept a two-element list as well as a tuple.
+    shown : str, optional
+        How to show what was returned instead (default: its type's name).
+    hint : str
+        A sentence to add to the message.
+    """
+    kinds = (tuple, list) if allow_list else (tuple,)
+    if not (isinstance(result, kinds) and len(result) == 2):
+        got = type(result).__name__ if shown is None else shown
+        fail(name, f"{described} must return a pair {what}, got {got}.{' ' + hint if hint else ''}")
+    return result
+
+
 def binomial_band(n: int, prob: float) -> float:
     """Half-width of the acceptance band for a fraction of ``n`` Bernoulli(``prob``) draws."""
     return SIGMAS * math.sqrt(prob * (1.0 - prob) / n) + 1e-12

@@ -21,7 +21,16 @@ import numbers
 
 import numpy as np
 
-from .core import ContractViolation, allclose, as_array, call, check_shape, fail, first_match
+from .core import (
+    ContractViolation,
+    allclose,
+    as_array,
+    call,
+    check_shape,
+    expect_pair,
+    fail,
+    first_match,
+)
 
 
 def _project(W, c):
@@ -61,13 +70,14 @@ def step_inputs(n_in, n_out, c, *, seed=0, dtype=np.float64, lr=0.1):
 
 
 def _result_pair(result, name, described):
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        kind = type(result).__name__
-        fail(
-            name,
-            f"{described} must return a pair (W_new, velocity_new), got {kind}. The "
-            "velocity must be returned so that the next step can use it.",
-        )
+    expect_pair(
+        result,
+        name,
+        described,
+        "(W_new, velocity_new)",
+        allow_list=True,
+        hint="The velocity must be returned so that the next step can use it.",
+    )
     W_new, v_new = result
     if v_new is None:
         fail(

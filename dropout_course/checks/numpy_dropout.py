@@ -12,6 +12,7 @@ from .core import (
     binomial_band,
     call,
     check_shape,
+    expect_pair,
     expect_value_error,
     fail,
     first_match,
@@ -205,9 +206,7 @@ def check_forward_training(dropout_forward, x, p, *, inverted=True, seed=0, chec
         training=True,
         inverted=inverted,
     )
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fail(name, f"{described} must return a pair (out, mask), got {type(result).__name__}.")
-    out, mask = result
+    out, mask = expect_pair(result, name, described, "(out, mask)")
     if not np.array_equal(x, original):
         fail(
             name,
@@ -263,9 +262,7 @@ def check_forward_evaluation(dropout_forward, x, p, *, inverted=True):
         training=False,
         inverted=inverted,
     )
-    if not (isinstance(result, tuple) and len(result) == 2):
-        fail(name, f"{described} must return a pair (out, None), got {type(result).__name__}.")
-    out, mask = result
+    out, mask = expect_pair(result, name, described, "(out, None)")
     if not np.array_equal(x, original):
         fail(name, f"{described} modified its input x in place.")
     if mask is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import ContractViolation, allclose, call, fail, first_match
+from .core import ContractViolation, allclose, call, expect_pair, fail, first_match
 
 
 def _copy(value):
@@ -253,8 +253,9 @@ def _check_bias_variance_case(bias_variance, predictions, truth, expected, descr
     result = call(bias_variance, name, described, predictions, truth)
     if not (np.array_equal(predictions, before) and np.array_equal(truth, truth_before)):
         fail(name, f"{described} modified predictions or truth in place; compute new arrays.")
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        fail(name, f"{described} must return a pair (bias2, variance), got {result!r:.80}.")
+    expect_pair(
+        result, name, described, "(bias2, variance)", allow_list=True, shown=f"{result!r:.80}"
+    )
     got = (_scalar(result[0], name, "bias2"), _scalar(result[1], name, "variance"))
     if np.allclose(got, expected, rtol=1e-7, atol=1e-12):
         return
@@ -445,11 +446,14 @@ def _check_early_stopping_case(early_stopping_epoch, losses, patience, expected,
     result = call(early_stopping_epoch, name, described, losses, patience)
     if not _same(losses, before):
         fail(name, f"{described} modified val_losses in place; it must leave it unchanged.")
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        fail(
-            name,
-            f"{described} must return a pair (best_epoch, stop_epoch), got {result!r:.80}.",
-        )
+    expect_pair(
+        result,
+        name,
+        described,
+        "(best_epoch, stop_epoch)",
+        allow_list=True,
+        shown=f"{result!r:.80}",
+    )
     pair = []
     for value in result:
         if value is None:
@@ -636,8 +640,9 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None):
             f"{described} modified the parameters in place (e.g. W *= lam); they must be left "
             "unchanged: compute new arrays such as lam * W.",
         )
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        fail(name, f"{described} must return a pair (penalty, grads), got {result!r:.80}.")
+    expect_pair(
+        result, name, described, "(penalty, grads)", allow_list=True, shown=f"{result!r:.80}"
+    )
     penalty, grads = result
     penalty = _scalar(penalty, name, "the penalty")
     if not isinstance(grads, list | tuple):
