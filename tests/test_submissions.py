@@ -1,0 +1,287 @@
+"""Submissions downloaded from an LMS (Canvas's flat zip, Moodle's folders) are normalised into
+``<student>/<assignment>/<notebook>.ipynb`` before ``discover`` reads them; what is not used is
+reported, never dropped in silence."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import EXERCISES, CourseError
+from autograder.submissions import (
+    CANVAS,
+    COURSE,
+    GRADED,
+    MISSING,
+    MOODLE,
+    discover,
+    unpack,
+    unpack_submissions,
+)
+
+A01, A03 = "01-overfitting", "03-bernoulli-masks"
+SHELL = "$(rm -rf ~)"  # a name that would do harm if it ever reached a shell
+
+
+def notebook_bytes(assignment: str, tag: str) -> bytes:
+    """The released notebook of ``assignment``, marked with ``tag`` so every copy differs."""
+    nb = nbformat.read(EXERCISES / assignment / f"{assignment}.ipynb", as_version=4)
+    nb.cells[0].source += f"\n\n<!-- {tag} -->"
+    return nbformat.writes(nb).encode("utf-8")
+
+
+def make_zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def make_folder(path: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(data)
+    return path
+
+
+def layout(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its relative path."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def statuses(folder: Path) -> dict[tuple[str, str], str]:
+    students, _ = discover(folder)
+    return {(n.student, n.assignment): n.status for s in students for n in s.notebooks}
+
+
+# Canvas: <lastfirst>[_LATE]_<userid>_<submissionid>_<file as uploaded>, all in one folder.
+JANE03, JANE01 = notebook_bytes(A03, "jane 03"), notebook_bytes(A01, "jane 01")
+JOHN_FIRST, JOHN_LATE = notebook_bytes(A03, "john first"), notebook_bytes(A03, "john late")
+QUOTED, SHELLS = notebook_bytes(A03, "quoted"), notebook_bytes(A03, "shell")
+LEE1, LEE2 = notebook_bytes(A03, "lee 5001"), notebook_bytes(A03, "lee 5002")
+CANVAS_FILES = {
+    f"smithjane_12345_678901_{A03}.ipynb": JANE03,
+    f"smithjane_12345_678902_{A01}.ipynb": JANE01,
+    f"doejohn_2345_99870_{A03}.ipynb": JOHN_FIRST,
+    f"doejohn_LATE_2345_99881_{A03}-1.ipynb": JOHN_LATE,
+    "doejohn_2345_99882_scratch.ipynb": notebook_bytes(A03, "scratch"),
+    "doejohn_2345_99883_notes.txt": b"my notes",
+    f'O\'Brien Zoë "Z"_3456_1001_{A03}.ipynb': QUOTED,
+    f"{SHELL}_4567_1002_{A03}.ipynb": SHELLS,
+    f"leeann_5001_2001_{A03}.ipynb": LEE1,  # two students whose lastfirst is the same
+    f"leeann_5002_2002_{A03}.ipynb": LEE2,
+    "nobody_6001_3001_my-work.ipynb": notebook_bytes(A03, "misnamed"),
+    f".._7001_4001_{A03}.ipynb": notebook_bytes(A03, "dot-dot"),
+    f".hidden_7002_4002_{A03}.ipynb": notebook_bytes(A03, "hidden"),
+    "notes.txt": b"the instructor's notes",
+    "__MACOSX/._notes.txt": b"resource fork",
+}
+CANVAS_LAYOUT = {
+    f"smithjane/{A03}/{A03}.ipynb": JANE03,
+    f"smithjane/{A01}/{A01}.ipynb": JANE01,
+    f"doejohn/{A03}/{A03}.ipynb": JOHN_LATE,
+    f'O\'Brien Zoë "Z"/{A03}/{A03}.ipynb': QUOTED,
+    f"{SHELL}/{A03}/{A03}.ipynb": SHELLS,
+    f"leeann_5001/{A03}/{A03}.ipynb": LEE1,
+    f"leeann_5002/{A03}/{A03}.ipynb": LEE2,
+}
+CANVAS_IGNORED = {
+    f"doejohn_2345_99870_{A03}.ipynb",  # the earlier submission
+    "doejohn_2345_99882_scratch.ipynb",
+    "doejohn_2345_99883_notes.txt",
+    "nobody_6001_3001_my-work.ipynb",
+    f".._7001_4001_{A03}.ipynb",
+    f".hidden_7002_4002_{A03}.ipynb",
+    "notes.txt",
+}
+
+
+@pytest.mark.parametrize("packed", ["zip", "folder"])
+def test_canvas_download_is_normalised(tmp_path, packed):
+    source = tmp_path / "download"
+    if packed == "zip":
+        make_zip(tmp_path / "submissions.zip", CANVAS_FILES)
+        source = tmp_path / "submissions.zip"
+    else:
+        make_folder(source, CANVAS_FILES)
+    work = tmp_path / "work"
+    work.mkdir()
+    unpacked = unpack_submissions(source, work)
+
+    assert unpacked.layout == CANVAS
+    assert unpacked.folder.is_relative_to(work)
+    assert layout(unpacked.folder) == CANVAS_LAYOUT
+    assert {i.path for i in unpacked.ignored} == CANVAS_IGNORED
+    reasons = {i.path: i.reason for i in unpacked.ignored}
+    assert (
+        f"doejohn_LATE_2345_99881_{A03}-1.ipynb was graded"
+        in reasons[f"doejohn_2345_99870_{A03}.ipynb"]
+    )
+    assert "not a notebook of this course" in reasons["doejohn_2345_99882_scratch.ipynb"]
+    assert "not named as Canvas names" in reasons["notes.txt"]
+    assert "cannot be a folder" in reasons[f".._7001_4001_{A03}.ipynb"]
+
+    assert statuses(unpacked.folder) == {
+        ("smithjane", A01): GRADED,
+        ("smithjane", A03): GRADED,
+        ("doejohn", A01): MISSING,
+        ("doejohn", A03): GRADED,
+        ('O\'Brien Zoë "Z"', A01): MISSING,
+        ('O\'Brien Zoë "Z"', A03): GRADED,
+        (SHELL, A01): MISSING,
+        (SHELL, A03): GRADED,
+        ("leeann_5001", A01): MISSING,
+        ("leeann_5001", A03): GRADED,
+        ("leeann_5002", A01): MISSING,
+        ("leeann_5002", A03): GRADED,
+        # submitted only a misnamed notebook: listed, and missing, rather than left out
+        ("nobody", A01): MISSING,
+        ("nobody", A03): MISSING,
+    }
+    if packed == "folder":  # the download itself is only read
+        assert layout(source) == {k: v for k, v in CANVAS_FILES.items()}
+
+
+def test_unpack_keeps_its_signature_and_logs_what_it_ignored(tmp_path, caplog):
+    archive = make_zip(tmp_path / "submissions.zip", CANVAS_FILES)
+    with caplog.at_level(logging.WARNING, logger="autograder.submissions"):
+        folder = unpack(archive, tmp_path)
+    assert layout(folder) == CANVAS_LAYOUT
+    logged = {r.getMessage() for r in caplog.records}
+    assert "ignored: notes.txt: not named as Canvas names submissions" in "\n".join(logged)
+    assert len(logged) == len(CANVAS_IGNORED)
+
+
+def test_highest_resubmission_suffix_wins_whatever_the_order(tmp_path):
+    files = {
+        f"kimlee_LATE_8_30_{A03}-2.ipynb": notebook_bytes(A03, "second"),
+        f"kimlee_8_31_{A03}-1.ipynb": notebook_bytes(A03, "first"),  # a higher id, still older
+        f"kimlee_8_10_{A03}.ipynb": notebook_bytes(A03, "original"),
+    }
+    unpacked = unpack_submissions(make_zip(tmp_path / "c.zip", files), tmp_path)
+    assert layout(unpacked.folder) == {f"kimlee/{A03}/{A03}.ipynb": notebook_bytes(A03, "second")}
+    assert len(unpacked.ignored) == 2
+
+
+# Moodle: a folder per student and plugin, <Full Name>_<id>_assignsubmission_<plugin>_/.
+JANE_M, ZOE_M = notebook_bytes(A03, "moodle jane"), notebook_bytes(A03, "moodle zoë")
+SHELL_1, SHELL_2 = notebook_bytes(A03, "shell -1"), notebook_bytes(A03, "shell -2")
+MOODLE_FILES = {
+    f"Jane Smith_101_assignsubmission_file_/{A03}.ipynb": JANE_M,
+    f'Zoë O\'Brien "Z"_102_assignsubmission_file_/{A03}.ipynb': ZOE_M,
+    f"{SHELL}_103_assignsubmission_file_/{A03}-1.ipynb": SHELL_1,
+    f"{SHELL}_103_assignsubmission_file_/{A03}-2.ipynb": SHELL_2,
+    "John Doe_104_assignsubmission_file_/notes.txt": b"notes",
+    "John Doe_104_assignsubmission_file_/scratch.ipynb": notebook_bytes(A03, "scratch"),
+    "John Doe_104_assignsubmission_onlinetext_/onlinetext.html": b"<p>see attached</p>",
+    "notes.txt": b"the instructor's notes",
+}
+
+
+def test_moodle_download_is_normalised(tmp_path):
+    archive = make_zip(tmp_path / "moodle.zip", MOODLE_FILES)
+    unpacked = unpack_submissions(archive, tmp_path)
+
+    assert unpacked.layout == MOODLE
+    assert layout(unpacked.folder) == {
+        f"Jane Smith/{A03}/{A03}.ipynb": JANE_M,
+        f'Zoë O\'Brien "Z"/{A03}/{A03}.ipynb': ZOE_M,
+        f"{SHELL}/{A03}/{A03}.ipynb": SHELL_2,
+    }
+    assert {i.path for i in unpacked.ignored} == {
+        f"{SHELL}_103_assignsubmission_file_/{A03}-1.ipynb",
+        "John Doe_104_assignsubmission_file_/notes.txt",
+        "John Doe_104_assignsubmission_file_/scratch.ipynb",
+        "John Doe_104_assignsubmission_onlinetext_/onlinetext.html",
+        "notes.txt",
+    }
+    assert statuses(unpacked.folder) == {
+        ("Jane Smith", A03): GRADED,
+        ('Zoë O\'Brien "Z"', A03): GRADED,
+        (SHELL, A03): GRADED,
+        ("John Doe", A03): MISSING,
+    }
+    students, _ = discover(unpacked.folder)
+    (john,) = [s for s in students if s.student == "John Doe"]
+    assert john.notebooks[0].detail == f"{A03}.ipynb was not submitted"
+
+
+def test_a_zip_of_one_moodle_student_is_not_mistaken_for_a_wrapper_folder(tmp_path):
+    files = {f"Jane Smith_101_assignsubmission_file_/{A03}.ipynb": JANE_M}
+    unpacked = unpack_submissions(make_zip(tmp_path / "one.zip", files), tmp_path)
+    assert layout(unpacked.folder) == {f"Jane Smith/{A03}/{A03}.ipynb": JANE_M}
+
+
+def test_unicode_names_of_a_zip_without_the_utf8_flag(tmp_path):
+    """Some zip tools write UTF-8 names without saying so; Python would read them as cp437."""
+
+    class Unflagged(zipfile.ZipInfo):
+        def _encodeFilenameFlags(self):  # noqa: N802 - zipfile's name
+            return self.filename.encode("utf-8"), self.flag_bits & ~0x800
+
+    archive = tmp_path / "unflagged.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(Unflagged(f"núñezzoë_9_90_{A03}.ipynb"), ZOE_M)
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.namelist() != [f"núñezzoë_9_90_{A03}.ipynb"]  # the problem is real
+    unpacked = unpack_submissions(archive, tmp_path)
+    assert layout(unpacked.folder) == {f"núñezzoë/{A03}/{A03}.ipynb": ZOE_M}
+
+
+def test_a_course_layout_is_used_as_it_is(tmp_path):
+    source = make_folder(tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": JANE03})
+    unpacked = unpack_submissions(source, tmp_path)
+    assert (unpacked.folder, unpacked.layout, unpacked.ignored) == (source, COURSE, [])
+    assert unpack(source, tmp_path) == source
+
+
+def test_an_unrecognisable_zip_names_both_accepted_layouts(tmp_path):
+    archive = make_zip(
+        tmp_path / "odd.zip",
+        {"readme.txt": b"hello", f"alice/{A03}.ipynb": JANE03, "bob.ipynb": JANE03},
+    )
+    with pytest.raises(CourseError) as error:
+        unpack_submissions(archive, tmp_path)
+    message = str(error.value)
+    assert "<student>/<assignment>/<notebook>.ipynb" in message
+    assert "Canvas" in message and "<name>[_LATE]_<userid>_<submissionid>_" in message
+    assert "Moodle" in message and "_assignsubmission_file_/" in message
+    assert "'readme.txt'" in message and "'alice/'" in message
+    with pytest.raises(CourseError, match="accepts two layouts"):
+        unpack(archive, tmp_path)
+
+
+def test_an_empty_zip_names_both_accepted_layouts(tmp_path):
+    archive = make_zip(tmp_path / "empty.zip", {})
+    with pytest.raises(CourseError, match="accepts two layouts.*holds nothing"):
+        unpack_submissions(archive, tmp_path)
+
+
+def test_an_lms_download_without_a_course_notebook_says_so(tmp_path):
+    archive = make_zip(tmp_path / "c.zip", {"smithjane_1_2_homework.ipynb": JANE03})
+    with pytest.raises(CourseError, match="none of its files is a notebook of this course") as e:
+        unpack_submissions(archive, tmp_path)
+    assert "smithjane_1_2_homework.ipynb" in str(e.value) and f"{A03}.ipynb" in str(e.value)
+
+
+def test_a_zip_that_climbs_out_is_refused(tmp_path):
+    archive = make_zip(tmp_path / "evil.zip", {f"../smithjane_1_2_{A03}.ipynb": JANE03})
+    with pytest.raises(CourseError, match="unsafe path"):
+        unpack_submissions(archive, tmp_path / "work")
+    assert not (tmp_path / f"smithjane_1_2_{A03}.ipynb").exists()
+
+
+def test_a_symbolic_link_in_a_download_is_not_followed(tmp_path):
+    secret = tmp_path / "secret.ipynb"
+    secret.write_bytes(JANE03)
+    source = make_folder(tmp_path / "download", {f"smithjane_1_2_{A03}.ipynb": JANE01})
+    (source / f"doejohn_3_4_{A03}.ipynb").symlink_to(secret)
+    unpacked = unpack_submissions(source, tmp_path)
+    assert layout(unpacked.folder) == {f"smithjane/{A03}/{A03}.ipynb": JANE01}
+    assert [i.path for i in unpacked.ignored] == [f"doejohn_3_4_{A03}.ipynb"]
