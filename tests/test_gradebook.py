@@ -1,0 +1,330 @@
+"""The grade command's gradebook: grades.csv rows stored through nbgrader's own API, in SQLite
+and in a real PostgreSQL server that this module starts, and read back the way nbgrader does."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import gradebook
+from autograder.course import EXERCISES, CourseError
+
+# Names a class list really holds: spaces, quotes, non-ASCII letters, SQL-looking text.
+ALICE = "Zoë O'Brien-Łukasiewicz"
+BOBBY = 'Robert"); DROP TABLE student; --'
+# Two assignments, so a mix-up between assignments (or notebooks) changes some score.
+ASSIGNMENTS = ["01-overfitting", "03-bernoulli-masks"]
+
+
+def grade_cells(assignment: str) -> dict[str, list[tuple[str, float]]]:
+    """The release's graded cells as {notebook: [(grade_id, points)]}, read with nbformat."""
+    cells = {}
+    for path in sorted((EXERCISES / assignment).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cells[path.stem] = [
+            (c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"]["points"]))
+            for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+        ]
+    return cells
+
+
+def make_rows() -> list[dict]:
+    """grades.csv rows for two students built from the real release.
+
+    Every cell gets a score no other cell of its notebook has (points - k/64 and k/64 are exact
+    in binary), so storing a score under the wrong grade id changes what is read back. Bobby's
+    second assignment was not graded: its scores are empty.
+    """
+    rows = []
+    for student in (ALICE, BOBBY):
+        for assignment in ASSIGNMENTS:
+            for notebook, cells in grade_cells(assignment).items():
+                assert cells, f"{assignment}/{notebook} has no graded cell"
+                for k, (grade_id, points) in enumerate(cells, start=1):
+                    graded = not (student == BOBBY and assignment == ASSIGNMENTS[1])
+                    score = (points - k / 64 if student == ALICE else k / 64) if graded else ""
+                    rows.append(
+                        {
+                            "student": student,
+                            "assignment": assignment,
+                            "notebook": notebook,
+                            "grade_id": grade_id,
+                            "score": score,
+                            "max_score": points,
+                            "status": "graded" if graded else "missing",
+                            "message": "" if graded else "no such notebook",
+                        }
+                    )
+    return rows
+
+
+def snapshot(db_url: str) -> dict:
+    """Everything the gradebook holds about grades, read through nbgrader's API."""
+    from nbgrader.api import Grade, Gradebook
+
+    with Gradebook(db_url) as gb:
+        cells = {}
+        for assignment in gb.assignments:
+            for submission in gb.assignment_submissions(assignment.name):
+                for nb in submission.notebooks:
+                    for grade in nb.grades:
+                        key = (submission.student.id, assignment.name, nb.name, grade.name)
+                        cells[key] = (grade.auto_score, grade.needs_manual_grade, grade.max_score)
+        return {
+            "students": sorted(s.id for s in gb.students),
+            "assignments": sorted(a.name for a in gb.assignments),
+            "grade_rows": gb.db.query(Grade).count(),
+            "cells": cells,
+        }
+
+
+def assert_gradebook_holds(db_url: str, rows: list[dict]) -> None:
+    """Each row's score is its cell's auto_score, and nbgrader's totals are the rows' sums."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        for row in rows:
+            grade = gb.find_grade(
+                row["grade_id"], row["notebook"], row["assignment"], row["student"]
+            )
+            expected = None if row["score"] == "" else row["score"]
+            assert grade.auto_score == expected, row
+            assert grade.needs_manual_grade == (expected is None), row
+            assert grade.max_score == row["max_score"], row
+        for assignment in sorted({r["assignment"] for r in rows}):
+            mine = [r for r in rows if r["assignment"] == assignment]
+            submissions = gb.assignment_submissions(assignment)
+            assert sorted(s.student.id for s in submissions) == sorted({r["student"] for r in mine})
+            for submission in submissions:
+                theirs = [r for r in mine if r["student"] == submission.student.id]
+                assert submission.score == pytest.approx(sum(r["score"] or 0.0 for r in theirs))
+                assert submission.max_score == pytest.approx(sum(r["max_score"] for r in theirs))
+                for nb in submission.notebooks:
+                    in_nb = [r for r in theirs if r["notebook"] == nb.name]
+                    assert nb.score == pytest.approx(sum(r["score"] or 0.0 for r in in_nb))
+                    assert nb.max_score == pytest.approx(sum(r["max_score"] for r in in_nb))
+
+
+# --- PostgreSQL: a private server on a Unix socket, run as the `postgres` user ----------------
+
+
+def postgres_bin_dir() -> Path:
+    """Where initdb and pg_ctl are: Debian's /usr/lib/postgresql/<version>/bin, else PATH."""
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda d: [int(p) if p.isdigit() else 0 for p in Path(d).parent.name.split(".")],
+        reverse=True,
+    )
+    for directory in candidates:
+        if all(os.access(Path(directory) / tool, os.X_OK) for tool in ("initdb", "pg_ctl")):
+            return Path(directory)
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb and pg_ctl and Path(initdb).parent == Path(pg_ctl).parent:
+        return Path(initdb).parent
+    pytest.fail(
+        "the PostgreSQL gradebook test needs a PostgreSQL server (initdb and pg_ctl were found "
+        "neither in /usr/lib/postgresql/*/bin nor on PATH): apt-get install postgresql"
+    )
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    """Start a throw-away PostgreSQL server listening only on a Unix socket; yield a function
+    that creates a fresh database and returns its URL; stop the server afterwards."""
+    import psycopg
+
+    bin_dir = postgres_bin_dir()
+    as_postgres = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail(
+                "no `postgres` system user to run the server as: apt-get install postgresql"
+            )
+        as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups"]
+    tmp = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
+    data, sockets, log = tmp / "data", tmp / "sockets", tmp / "server.log"
+    sockets.mkdir()
+    if as_postgres:
+        for path in (tmp, sockets):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def run(*command):
+        return subprocess.run(
+            [*as_postgres, *command],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    try:
+        done = run(
+            bin_dir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        assert done.returncode == 0, f"initdb failed:\n{done.stdout}\n{done.stderr}"
+        options = f"-c listen_addresses='' -c unix_socket_directories='{sockets}' -c fsync=off"
+        done = run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "start")
+        server_log = log.read_text() if log.exists() else ""
+        assert done.returncode == 0, (
+            f"pg_ctl start failed:\n{done.stdout}\n{done.stderr}\n{server_log}"
+        )
+        databases = iter(range(1, 1000))
+
+        def new_database(encoding: str = "UTF8") -> str:
+            name = f"gradebook_{next(databases)}"
+            with psycopg.connect(host=str(sockets), user="postgres", dbname="postgres") as conn:
+                conn.autocommit = True
+                conn.execute(f"CREATE DATABASE {name} ENCODING '{encoding}' TEMPLATE template0")
+            return f"postgresql+psycopg://postgres@/{name}?host={sockets}"
+
+        yield new_database
+    finally:
+        if (data / "postmaster.pid").exists():  # started, or half-started
+            run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """An empty gradebook's URL: a SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gradebook.db'}"
+    return request.getfixturevalue("postgres_server")()
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def older_release(tmp_path: Path) -> Path:
+    """A copy of the release in which the last graded cell of each notebook is not graded yet,
+    as if the instructor added that test after an earlier batch was graded."""
+    for assignment in ASSIGNMENTS:
+        for path in (EXERCISES / assignment).glob("*.ipynb"):
+            nb = nbformat.read(path, as_version=4)
+            graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+            graded[-1].metadata["nbgrader"]["grade"] = False
+            target = tmp_path / "older" / assignment / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, target)
+    return tmp_path / "older"
+
+
+def exported_totals(db_url: str, target: Path) -> dict:
+    """Each (student, assignment)'s score as nbgrader's CSV export plugin writes it."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    with Gradebook(db_url, course_id="") as gb:  # as `nbgrader export` opens it
+        CsvExportPlugin(to=str(target)).export(gb)
+    lines = target.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    totals = {}
+    for line in lines[1:]:  # the plugin does not quote; our names hold no comma
+        record = dict(zip(header, line.split(","), strict=True))
+        totals[record["student_id"], record["assignment"]] = float(record["score"])
+    return totals
+
+
+def test_grades_are_stored_through_nbgrader_and_saving_again_is_idempotent(db_url, tmp_path):
+    """One test per database, as each new gradebook costs nbgrader seconds (`alembic heads`)."""
+    rows = make_rows()
+    # An earlier batch, graded before the last test cell of each notebook existed.
+    older = older_release(tmp_path)
+    known = {
+        (a, n, g) for a in ASSIGNMENTS for n, cells in grade_cells(a).items() for g, _ in cells[:-1]
+    }
+    earlier = [r for r in rows if (r["assignment"], r["notebook"], r["grade_id"]) in known]
+    assert 0 < len(earlier) < len(rows)
+    gradebook.save(db_url, older, earlier)
+    assert_gradebook_holds(db_url, earlier)
+
+    # This batch, with the current release: the new cells get places and scores.
+    gradebook.save(db_url, EXERCISES, rows)
+    assert_gradebook_holds(db_url, rows)
+    first = snapshot(db_url)
+    assert first["students"] == sorted({ALICE, BOBBY})
+    assert first["assignments"] == ASSIGNMENTS
+    assert first["grade_rows"] == len(rows)
+
+    # The same batch saved again changes nothing.
+    gradebook.save(db_url, EXERCISES, rows)
+    assert snapshot(db_url) == first
+
+    # nbgrader's own export reads the same totals.
+    expected = {}
+    for row in rows:
+        key = (row["student"], row["assignment"])
+        expected[key] = expected.get(key, 0.0) + (row["score"] or 0.0)
+    assert exported_totals(db_url, tmp_path / "export.csv") == pytest.approx(expected)
+
+    # Bobby's ungraded assignment is graded in a later batch: the same cells get his scores.
+    regraded = [
+        {**row, "score": row["max_score"], "status": "graded", "message": ""}
+        if row["student"] == BOBBY
+        else row
+        for row in rows
+    ]
+    gradebook.save(db_url, EXERCISES, regraded)
+    assert_gradebook_holds(db_url, regraded)
+    assert snapshot(db_url)["grade_rows"] == len(rows)
+
+
+def test_a_row_the_release_does_not_have_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    rows = make_rows()
+    for wrong in ({"grade_id": "no_such_cell"}, {"notebook": "misnamed"}, {"max_score": 99.0}):
+        with pytest.raises(CourseError) as raised:
+            gradebook.save(url, EXERCISES, [*rows[1:], {**rows[0], **wrong}])
+        assert rows[0]["assignment"] in str(raised.value)
+    with pytest.raises(CourseError, match="at most 128"):
+        gradebook.save(url, EXERCISES, [{**rows[0], "student": "x" * 129}])
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("not a database url", "Could not parse"),
+        ("nosuchdb://user@host/db", "nosuchdb"),
+        ("postgresql://user@/db?host=/nonexistent", "postgresql+psycopg://"),  # psycopg2 absent
+        ("postgresql+psycopg://postgres@/gradebook?host=/nonexistent-socket-dir", "connection"),
+        ("sqlite:////nonexistent-dir/gradebook.db", "unable to open database file"),
+    ],
+)
+def test_a_bad_url_says_what_to_do(url, says):
+    rows = make_rows()
+    with pytest.raises(CourseError) as raised:
+        gradebook.save(url, EXERCISES, rows)
+    message = str(raised.value)
+    assert says in message
+    assert "sqlite:////path/to/gradebook.db" in message
+    assert "postgresql+psycopg://USER@/DATABASE?host=" in message
+    assert "Traceback" not in message and "sqlalche.me" not in message
+
+
+def test_a_postgresql_database_that_cannot_hold_every_name_is_refused(postgres_server):
+    # A server initialised with the C locale makes SQL_ASCII databases by default.
+    url = postgres_server(encoding="SQL_ASCII")
+    with pytest.raises(CourseError) as raised:
+        gradebook.save(url, EXERCISES, make_rows())
+    message = str(raised.value)
+    assert "SQL_ASCII" in message and "createdb --encoding=UTF8" in message
