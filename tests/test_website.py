@@ -1,6 +1,7 @@
 """Browser checks of the built course website.
 
-The book is built once per module (with the same command as ``make book``), served from
+The book is built once per session (by the ``build`` fixture of conftest.py, with the same
+command as ``make book``; test_leaks.py scans the same build), served from
 ``_build/html`` on 127.0.0.1 and opened in the system's Chromium through Playwright. The checks:
 the math is typeset by the local MathJax, the figures load, search works, the exercise page
 renders, and no page loads anything from another host (the site must work offline).
@@ -15,8 +16,6 @@ import functools
 import json
 import re
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.conftest import BUILD_COMMAND, Build
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SCREENSHOT = ROOT / "_build" / "screenshots" / "03-bernoulli-masks.png"
@@ -36,9 +37,6 @@ SCREENSHOT = ROOT / "_build" / "screenshots" / "03-bernoulli-masks.png"
 CHAPTER = "book/03-bernoulli-masks.html"
 EXERCISE = "exercises/03-bernoulli-masks/03-bernoulli-masks.html"
 EXERCISE_NOTEBOOK = ROOT / "exercises" / "03-bernoulli-masks" / "03-bernoulli-masks.ipynb"
-
-BUILD_COMMAND = ["build", ".", "--warningiserror", "--keep-going", "--builder", "html"]
-BUILD_TIMEOUT_S = 1800
 
 LOCAL_HOST = "127.0.0.1"
 CHROMIUM_ARGS = [
@@ -55,52 +53,9 @@ MIN_MATH = 5
 #: Text that must not remain visible once MathJax has typeset the page.
 RAW_TEX = ("$$", "\\begin", "\\(", "\\[")
 
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
-
 # --------------------------------------------------------------------------------------------
 # Build and serve
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Build:
-    returncode: int
-    log: str
-
-    def tail(self, lines: int = 40) -> str:
-        """The warnings and errors of the build log, then its last lines."""
-        log = ANSI_ESCAPE.sub("", self.log).splitlines()
-        problems = [
-            line
-            for line in log
-            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|\w(Error|Exception): ", line)
-        ]
-        return "\n".join(
-            ["--- warnings and errors ---", *problems, "--- end of the log ---", *log[-lines:]]
-        )
-
-
-@pytest.fixture(scope="module")
-def build() -> Build:
-    """Build the book once, exactly as ``make book`` does."""
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    assert jupyter_book.exists(), f"jupyter-book not found next to {sys.executable}: run make venv"
-    try:
-        proc = subprocess.run(
-            [str(jupyter_book), *BUILD_COMMAND],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=BUILD_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as error:
-        output = error.stdout or ""
-        if isinstance(output, bytes):
-            output = output.decode(errors="replace")
-        return Build(returncode=-1, log=f"{output}\n[timed out after {BUILD_TIMEOUT_S} s]")
-    return Build(returncode=proc.returncode, log=proc.stdout)
 
 
 def test_book_builds(build: Build) -> None:
