@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .course import CourseError, assignments, release
+from .sandbox import Limits
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,9 +31,44 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="students graded at once"
     )
+    defaults = Limits()
     grade.add_argument(
-        "--timeout", type=int, default=120, help="seconds each notebook cell may run"
+        "--timeout",
+        type=float,
+        default=defaults.cell_seconds,
+        help="seconds each notebook cell, and each test's call into student code, may run "
+        "before it is interrupted (default: %(default)s)",
     )
+    grade.add_argument(
+        "--memory-mb",
+        type=int,
+        default=defaults.memory_bytes // 2**20,
+        help="address space each student's process may use, in MiB (default: %(default)s)",
+    )
+    grade.add_argument(
+        "--cpu-seconds",
+        type=int,
+        default=defaults.cpu_seconds,
+        help="CPU time each notebook may use in all (default: %(default)s)",
+    )
+    grade.add_argument(
+        "--output-limit",
+        type=int,
+        default=defaults.output_chars,
+        help="characters of printed output kept per notebook (default: %(default)s)",
+    )
+    grade.add_argument(
+        "--db",
+        metavar="URL",
+        help="gradebook database URL, e.g. postgresql+psycopg://user@/course?host=/run/postgresql "
+        "(default: sqlite gradebook.db in --out)",
+    )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code without bubblewrap (only on a machine you trust)",
+    )
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -44,9 +80,27 @@ def main(argv: list[str] | None = None) -> int:
             for path in release(args.assignments):
                 print(f"released {path}")
             return 0
-        from .grading import grade, print_summary
+        from .grading import Settings, grade, print_summary
 
-        report = grade(args.submissions, args.out, jobs=args.jobs, timeout=args.timeout)
+        if args.jobs < 1 or args.timeout <= 0 or args.memory_mb < 256 or args.cpu_seconds < 1:
+            raise CourseError(
+                "--jobs, --timeout and --cpu-seconds must be positive and --memory-mb at least 256"
+            )
+        limits = Limits(
+            cell_seconds=args.timeout,
+            cpu_seconds=args.cpu_seconds,
+            memory_bytes=args.memory_mb * 2**20,
+            output_chars=args.output_limit,
+        )
+        settings = Settings(limits=limits, use_sandbox=not args.no_sandbox)
+        report = grade(
+            args.submissions,
+            args.out,
+            jobs=args.jobs,
+            settings=settings,
+            db_url=args.db,
+            progress=not args.quiet,
+        )
         print_summary(report, args.out)
         return 0
     except CourseError as error:

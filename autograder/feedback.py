@@ -1,16 +1,34 @@
-"""Preparing an autograded notebook for the student's eyes: no hidden tests, no tracebacks.
+"""Feedback a student can read: each test, its points, and the check's message.
 
-nbgrader's feedback shows the autograded notebook as it ran, hidden tests and tracebacks into
-the grading code included. Before feedback is generated, each test cell's source is replaced
-by the released version (the hidden part is gone) and each error output is cut to the
-exception's type and message, which the checks write for students.
+A visible test is shown with the source the student already has (from the released notebook);
+a hidden test is shown by name only. Nothing of the instructor's notebook, the hidden tests or
+the references is written here, and the page loads nothing from other hosts.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import nbformat
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       color: #1f2328; line-height: 1.5; }
+h1 { font-size: 1.5rem; } .total { font-size: 1.2rem; font-weight: 600; }
+.test { border: 1px solid #d0d7de; border-radius: 6px; margin: 1rem 0; padding: 0.5rem 1rem; }
+.passed { border-left: 6px solid #1a7f37; } .failed { border-left: 6px solid #cf222e; }
+.status { font-weight: 600; } pre { background: #f6f8fa; padding: 0.5rem; overflow-x: auto; }
+.note { background: #fff8c5; padding: 0.5rem 1rem; border-radius: 6px; }
+"""
+
+STATUS_WORDS = {
+    "graded": "",
+    "timeout": "time limit reached",
+    "sandbox_stopped": "your code's process stopped",
+    "output_truncated": "output limit reached",
+    "grading_error": "could not be graded",
+}
 
 
 def released_sources(release_notebook: Path) -> dict[str, str]:
@@ -19,33 +37,61 @@ def released_sources(release_notebook: Path) -> dict[str, str]:
     return {
         cell.metadata["nbgrader"]["grade_id"]: cell.source
         for cell in nb.cells
-        if "nbgrader" in cell.metadata and "grade_id" in cell.metadata["nbgrader"]
+        if "grade_id" in cell.metadata.get("nbgrader", {})
     }
 
 
-def error_message(cell) -> str:
-    """Return ``"Type: message"`` of the first error output of a cell, or ``""``."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
-    return ""
-
-
-def sanitise(autograded_notebook: Path, release_notebook: Path) -> dict[str, str]:
-    """Rewrite an autograded notebook in place for feedback; return each test's error message."""
+def render(entry, graded, release_notebook: Path) -> str:
+    """The feedback page of one graded notebook."""
     released = released_sources(release_notebook)
-    nb = nbformat.read(autograded_notebook, as_version=4)
-    messages = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if not grade_id or not meta.get("grade"):
-            continue
-        messages[grade_id] = error_message(cell)
-        if grade_id in released:
-            cell.source = released[grade_id]
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
-    nbformat.write(nb, autograded_notebook)
-    return messages
+    e = html.escape
+    score = sum(t.score or 0.0 for t in graded.tests)
+    maximum = sum(t.points for t in graded.tests)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Feedback: {e(entry.notebook)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>Feedback on {e(entry.assignment)} / {e(entry.notebook)}.ipynb</h1>",
+        f"<p>Student: {e(entry.student)}</p>",
+        f"<p class='total'>Score: {score:g} / {maximum:g}</p>",
+    ]
+    if graded.output_chars > graded.output_limit:
+        parts.append(
+            f"<p class='note'>Your notebook printed {graded.output_chars:,} characters; only "
+            f"the first {graded.output_limit:,} were kept. Grading went on as usual.</p>"
+        )
+    if graded.cell_errors:
+        parts.append("<h2>Errors while your cells ran</h2><ul>")
+        parts += [f"<li>code cell {i + 1}: <code>{e(m)}</code></li>" for i, m in graded.cell_errors]
+        parts.append("</ul>")
+    parts.append("<h2>Tests</h2>")
+    for test in graded.tests:
+        passed = test.score is not None and test.score == test.points and test.points > 0
+        verdict = "passed" if passed else "failed"
+        extra = STATUS_WORDS.get(test.status, test.status)
+        shown = "" if test.score is None else f"{test.score:g}"
+        parts.append(
+            f"<div class='test {verdict}'><p><span class='status'>{verdict.upper()}</span> "
+            f"{e(test.grade_id)} ({shown} / {test.points:g} points)"
+            + (f" — {e(extra)}" if extra else "")
+            + "</p>"
+        )
+        if test.message:
+            parts.append(f"<p>{e(test.message)}</p>")
+        if test.hidden:
+            parts.append(
+                "<p><em>A hidden test: it checks the same contract on inputs you have not "
+                "seen; its code is not shown.</em></p>"
+            )
+        elif test.grade_id in released:
+            parts.append(f"<pre><code>{e(released[test.grade_id])}</code></pre>")
+        if test.output and not test.hidden:
+            parts.append(f"<p>Output:</p><pre>{e(test.output[:2000])}</pre>")
+        parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(path: Path, entry, graded, release_notebook: Path) -> None:
+    """Write the feedback page of one graded notebook to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(entry, graded, release_notebook), encoding="utf-8")

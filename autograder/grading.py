@@ -1,33 +1,30 @@
-"""The instructor's grade command: every submission autograded by nbgrader in a throw-away
-course, feedback per notebook, ``grades.csv`` and ``integrity.csv``."""
+"""The instructor's grade command: every submission graded in its own sandbox, in parallel;
+feedback per notebook, ``grades.csv``, ``integrity.csv`` and the gradebook."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import multiprocessing
-import re
-import shutil
+import sys
 import tempfile
-import warnings
-from concurrent.futures import ProcessPoolExecutor
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import SAWarning
-
-from . import feedback, integrity
-from .course import generate_release, nbgrader_api, nbgrader_config
+from . import engine, feedback, integrity, sandbox
+from .course import REPO
 from .submissions import (
     GRADED,
-    GRADING_ERROR,
     NotebookSubmission,
     StudentSubmission,
     discover,
-    stage,
-    unpack,
+    unpack_submissions,
 )
+
+#: The released notebooks (what students got) and the instructor's (tests with hidden parts).
+RELEASE = REPO / "exercises"
+SOURCE = REPO / "solutions"
 
 GRADE_COLUMNS = [
     "student",
@@ -56,141 +53,80 @@ class Report:
 
     grades: list[dict]
     flags: list[dict]
+    ignored: list = field(default_factory=list)  # files of the submissions that were not used
 
 
-def _grade_cells(release_dir: Path, entry: NotebookSubmission) -> list[tuple[str, float]]:
-    """The graded test cells of a notebook as (grade_id, points), in notebook order."""
-    import nbformat
+@dataclass(frozen=True)
+class Settings:
+    """How the batch is graded (the command line's options)."""
 
-    nb = nbformat.read(release_dir / entry.assignment / f"{entry.notebook}.ipynb", as_version=4)
-    return [
-        (c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)))
-        for c in nb.cells
-        if c.metadata.get("nbgrader", {}).get("grade")
-    ]
+    limits: sandbox.Limits = sandbox.Limits()
+    use_sandbox: bool = True
 
 
-def _ungraded_rows(release_dir: Path, entry: NotebookSubmission) -> list[dict]:
-    return [
-        {
-            "student": entry.student,
-            "assignment": entry.assignment,
-            "notebook": entry.notebook,
-            "grade_id": grade_id,
-            "score": "",
-            "max_score": points,
-            "status": entry.status,
-            "message": entry.detail,
-        }
-        for grade_id, points in _grade_cells(release_dir, entry)
-    ]
+_TESTS: dict[tuple[str, str], engine.Tests] = {}
 
 
-def grade_student(template: Path, student: StudentSubmission, out: Path, timeout: int):
-    """Autograde one student's notebooks in a private copy of the course; return the results.
+def _tests(assignment: str, notebook: str) -> engine.Tests:
+    """The instructor's tests of a notebook, prepared once per worker process."""
+    key = (assignment, notebook)
+    if key not in _TESTS:
+        _TESTS[key] = engine.Tests(engine.Layout.read(SOURCE / assignment / f"{notebook}.ipynb"))
+    return _TESTS[key]
 
-    Runs in a worker process. The student is known to nbgrader by a neutral id, so a student's
-    name is never used as a path or a command argument inside nbgrader.
-    """
-    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's, harmless
+
+def _row(entry: NotebookSubmission, grade_id, points, score, status, message) -> dict:
+    return {
+        "student": entry.student,
+        "assignment": entry.assignment,
+        "notebook": entry.notebook,
+        "grade_id": grade_id,
+        "score": "" if score is None else float(score),
+        "max_score": float(points),
+        "status": status,
+        "message": message,
+    }
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> StudentResult:
+    """Grade one student's notebooks (in a worker process); write their feedback."""
     result = StudentResult()
-    release_dir = template / "release"
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        root = Path(tmp) / "course"
-        shutil.copytree(template, root)
-        config = nbgrader_config(root)
-        config.Execute.timeout = timeout
-        # Kernels talk over Unix sockets in this student's folder: parallel workers on TCP can
-        # race for the same ports, and a kernel that cannot start would cost a student a grade.
-        config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(Path(tmp) / "kernel")
-        api = nbgrader_api(root, config)
-        sid = "student"
-        submitted = root / "submitted" / sid
-        by_assignment: dict[str, list[NotebookSubmission]] = {}
-        for entry in student.notebooks:
-            if entry.status == GRADED:
-                stage(entry, submitted)
-                result.flags += integrity.check(entry, release_dir, template / "source")
-            by_assignment.setdefault(entry.assignment, []).append(entry)
-        for assignment, entries in by_assignment.items():
-            if not any(e.status == GRADED for e in entries):
-                for entry in entries:
-                    result.grades += _ungraded_rows(release_dir, entry)
-                continue
-            for _attempt in range(2):  # once more if nbgrader itself failed (not the student)
-                with contextlib.redirect_stdout(io.StringIO()):
-                    outcome = api.autograde(assignment, sid, force=True, create=True)
-                if outcome.get("success"):
-                    break
-            if not outcome.get("success"):
-                for entry in entries:
-                    if entry.status == GRADED:
-                        entry.status = GRADING_ERROR
-                        entry.detail = failure_reason(outcome)
-                    result.grades += _ungraded_rows(release_dir, entry)
-                continue
-            messages = {}
-            for entry in entries:
-                if entry.status == GRADED:
-                    autograded = root / "autograded" / sid / assignment / f"{entry.notebook}.ipynb"
-                    messages[entry.notebook] = feedback.sanitise(
-                        autograded, release_dir / assignment / f"{entry.notebook}.ipynb"
-                    )
-            with contextlib.redirect_stdout(io.StringIO()):
-                api.generate_feedback(assignment, sid, force=True)
-            result.grades += _read_grades(
-                api, root, sid, assignment, entries, messages, release_dir, out
-            )
-    return result
-
-
-def failure_reason(outcome: dict) -> str:
-    """Say in words why nbgrader could not grade a notebook, from its log and error text."""
-    text = f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}"
-    if "DeadKernelError" in text or "Kernel died" in text:
-        return (
-            "the notebook's kernel died while it ran (a cell exited Python, crashed it, or ran "
-            "out of memory), so no test could be scored; no points were recorded"
-        )
-    errors = [
-        line.strip()
-        for line in text.splitlines()
-        if re.match(r"\s*[\w.]+(Error|Exception): ", line) and "NbGraderException" not in line
-    ]
-    return "nbgrader could not grade this notebook: " + (errors[-1] if errors else "unknown error")
-
-
-def _read_grades(api, root, sid, assignment, entries, messages, release_dir, out):
-    from nbgrader.api import Gradebook
-
-    rows = []
-    with Gradebook(api.coursedir.db_url) as gradebook:
-        for entry in entries:
-            if entry.status != GRADED:
-                rows += _ungraded_rows(release_dir, entry)
-                continue
-            notebook = gradebook.find_submission_notebook(entry.notebook, assignment, sid)
-            scores = {g.name: g for g in notebook.grades}
-            for grade_id, points in _grade_cells(release_dir, entry):
-                grade = scores[grade_id]
-                rows.append(
-                    {
-                        "student": entry.student,
-                        "assignment": assignment,
-                        "notebook": entry.notebook,
-                        "grade_id": grade_id,
-                        "score": float(grade.score),
-                        "max_score": points,
-                        "status": GRADED,
-                        "message": messages.get(entry.notebook, {}).get(grade_id, ""),
-                    }
+    for entry in student.notebooks:
+        tests = _tests(entry.assignment, entry.notebook)
+        if entry.status != GRADED:
+            for grade_id, points, _, _ in tests.layout.tests:
+                result.grades.append(_row(entry, grade_id, points, None, entry.status,
+                                          entry.detail))  # fmt: skip
+            continue
+        try:
+            result.flags += integrity.check(entry, RELEASE, SOURCE)
+            with tempfile.TemporaryDirectory(prefix="student-") as home:
+                graded = engine.grade_notebook(
+                    entry.path, tests, Path(home), settings.limits, settings.use_sandbox
                 )
-            html = root / "feedback" / sid / assignment / f"{entry.notebook}.html"
-            target = out / "feedback" / entry.student / assignment / f"{entry.notebook}.html"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(html, target)
-    return rows
+        except Exception as error:  # noqa: BLE001 - the grader's fault: report it, go on
+            traceback.print_exc(file=sys.stderr)
+            message = f"the grader failed on this notebook ({type(error).__name__}: {error})"
+            for grade_id, points, _, _ in tests.layout.tests:
+                result.grades.append(_row(entry, grade_id, points, None, "grading_error", message))
+            continue
+        for test in graded.tests:
+            result.grades.append(
+                _row(entry, test.grade_id, test.points, test.score, test.status, test.message)
+            )
+        feedback.write(
+            out / "feedback" / entry.student / entry.assignment / f"{entry.notebook}.html",
+            entry,
+            graded,
+            RELEASE / entry.assignment / f"{entry.notebook}.ipynb",
+        )
+    return result
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
@@ -200,48 +136,99 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def grade(submissions: Path, out: Path, *, jobs: int = 1, timeout: int = 120) -> Report:
+class Progress:
+    """A progress bar on stderr (one line per tenth when stderr is not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.tty = sys.stderr.isatty()
+        self.shown = -1
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        line = f"grading [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} students"
+        if self.tty:
+            print(f"\r{line}", end="\n" if self.done == self.total else "", file=sys.stderr)
+        elif 10 * self.done // max(self.total, 1) != self.shown:
+            self.shown = 10 * self.done // max(self.total, 1)
+            print(line, file=sys.stderr)
+
+
+def grade(
+    submissions: Path,
+    out: Path,
+    *,
+    jobs: int = 1,
+    settings: Settings | None = None,
+    db_url: str | None = None,
+    progress: bool = True,
+) -> Report:
     """Grade every submission under ``submissions`` (a folder or a zip) into ``out``.
 
-    Parameters
-    ----------
-    submissions : Path
-        ``<student>/<assignment>/<notebook>.ipynb``, as a folder or a zip file.
-    out : Path
-        Receives ``grades.csv``, ``integrity.csv`` and ``feedback/<student>/<assignment>/``.
-    jobs : int
-        Students graded at once, each in its own process and course copy.
-    timeout : int
-        Seconds each notebook cell may run before it is interrupted.
+    ``out`` receives ``grades.csv``, ``integrity.csv``, ``feedback/<student>/<assignment>/``
+    and (unless ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``.
+    Each worker process grades whole students, each notebook in its own sandbox.
     """
+    settings = settings or Settings()
     out.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out / "feedback", ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
-        workdir = Path(tmp)
-        students, batch = discover(unpack(submissions, workdir))
-        template = workdir / "template"
-        generate_release(batch, template)
+        unpacked = unpack_submissions(submissions, Path(tmp))
+        students, _batch = discover(unpacked.folder)
+        if settings.use_sandbox:
+            sandbox.command(Path(tmp))  # fails early, with advice, if bubblewrap is missing
+        _clear_feedback(out / "feedback", students)
+        bar = Progress(len(students), progress)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-            futures = [pool.submit(grade_student, template, s, out, timeout) for s in students]
-            results = [f.result() for f in futures]
-    grades = [row for r in results for row in r.grades]
-    flags = [row for r in results for row in r.flags]
+        results: dict[int, StudentResult] = {}
+        workers = max(1, min(jobs, len(students)))
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
+            futures = {
+                pool.submit(grade_student, s, out, settings): i for i, s in enumerate(students)
+            }
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.step()
+    ordered = [results[i] for i in range(len(students))]
+    grades = [row for r in ordered for row in r.grades]
+    flags = [row for r in ordered for row in r.flags]
     _write_csv(out / "grades.csv", GRADE_COLUMNS, grades)
     _write_csv(out / "integrity.csv", FLAG_COLUMNS, flags)
-    return Report(grades, flags)
+    from . import gradebook
+
+    gradebook.save(db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}", RELEASE, grades)
+    return Report(grades, flags, list(unpacked.ignored))
+
+
+def _clear_feedback(folder: Path, students: list[StudentSubmission]) -> None:
+    """Remove the previous run's feedback of the students in this batch."""
+    import shutil
+
+    for student in students:
+        shutil.rmtree(folder / student.student, ignore_errors=True)
 
 
 def print_summary(report: Report, out: Path) -> None:
     """Print one line per student notebook, then where the results are."""
+    for item in report.ignored:
+        print(f"ignored: {item}")
     totals: dict[tuple, list] = {}
     for row in report.grades:
         key = (row["student"], row["assignment"], row["notebook"])
-        total = totals.setdefault(key, [0.0, 0.0, row["status"], row["message"]])
+        total = totals.setdefault(key, [0.0, 0.0, set(), ""])
         total[0] += row["score"] or 0.0
         total[1] += row["max_score"]
-    for (student, assignment, notebook), (score, maximum, status, message) in totals.items():
-        shown = f"{score:g}/{maximum:g}" if status == GRADED else f"{status}: {message}"
+        total[2].add(row["status"])
+        if row["status"] not in ("graded",) and not total[3]:
+            total[3] = row["message"]
+    for (student, assignment, notebook), (score, maximum, statuses, message) in totals.items():
+        shown = f"{score:g}/{maximum:g}"
+        unusual = sorted(statuses - {"graded"})
+        if unusual:
+            shown += f"  [{', '.join(unusual)}] {message[:120]}"
         print(f"{student:20s} {assignment}/{notebook}: {shown}")
     print(f"{len(report.flags)} integrity flag(s) in {out / 'integrity.csv'}")
     print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}")

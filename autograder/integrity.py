@@ -1,8 +1,8 @@
 """Integrity flags: signs that a submission changed what it must not change.
 
-Grading already uses the instructor's version of every test and read-only cell (nbgrader
-overwrites them and restores deleted ones), so these edits earn nothing; the flags tell the
-instructor that they were tried.
+Grading always uses the instructor's version of every test and read-only cell (and restores
+deleted ones), and the tests run outside the student's sandbox, so these edits and tricks earn
+nothing; the flags tell the instructor that they were tried.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+
+from . import tamper
 
 
 def _cells_by_id(nb) -> dict[str, dict]:
@@ -29,7 +31,8 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
     filename = f"{entry.notebook}.ipynb"
     released = _cells_by_id(nbformat.read(release_dir / entry.assignment / filename, 4))
     source = _cells_by_id(nbformat.read(source_dir / entry.assignment / filename, 4))
-    submitted = _cells_by_id(nbformat.read(entry.path, as_version=4))
+    submitted_cells = nbformat.read(entry.path, as_version=4).cells
+    submitted = _cells_by_id(nbformat.NotebookNode(cells=submitted_cells))
     flags = []
 
     def flag(kind: str, detail: str) -> None:
@@ -63,4 +66,15 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
             )
         if meta.get("grade") and not their.get("grade"):
             flag("changed_metadata", f"cell {grade_id} is no longer marked as a test")
+    for cell in submitted_cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id", "")
+        original = released.get(grade_id)
+        if cell.cell_type != "code" or (
+            original is not None and not original.metadata["nbgrader"].get("solution")
+        ):
+            continue  # a read-only cell: the instructor's version runs, whatever is here
+        for kind, detail in tamper.scan(cell.source, grade_id):
+            where = f"answer cell {grade_id}" if grade_id else "a cell the student added"
+            flag(kind, f"{where} {detail}")
     return flags

@@ -16,35 +16,39 @@ import pytest
 
 from autograder.course import REPO, assignments
 from tests.catalogue import CORRECT, WRONG
-from tests.notebooks import released_notebook, solution_notebook, with_answer, write_submission
+from tests.leaks import assert_no_leaks
+from tests.notebooks import (
+    bundles,
+    released_notebook,
+    solution_notebook,
+    with_answer,
+    with_answers,
+    write_submission,
+)
 
 A03 = "03-bernoulli-masks"
 
 
-def per_function(entries, count):
-    """The first ``count`` catalogue entries of every answer cell of every assignment."""
-    taken = defaultdict(int)
-    chosen = []
-    for entry in entries:
-        if taken[entry.assignment, entry.grade_id] < count:
-            taken[entry.assignment, entry.grade_id] += 1
-            chosen.append(entry)
-    return chosen
+#: The whole catalogue goes through the real command, bundled: each submission carries one
+#: catalogued implementation per answer cell (never together with an answer it calls).
+WRONG_BUNDLES = [(f"wrong-{name}", a, slot) for name, a, slot in bundles(WRONG)]
+CORRECT_BUNDLES = [(f"correct-{name}", a, slot) for name, a, slot in bundles(CORRECT)]
+STUDENT_OF = {
+    entry.name: student
+    for student, _, slot in WRONG_BUNDLES + CORRECT_BUNDLES
+    for entry in slot.values()
+}
+REPEATED = ["instructor", "blank", WRONG_BUNDLES[0][0], CORRECT_BUNDLES[0][0]]
 
 
-#: Grading a notebook through nbgrader takes seconds, so the real command grades two mistakes
-#: and one correct variant of every function (with the instructor's notebook and the blank
-#: release of every assignment); test_checks.py runs the whole catalogue in-process, through
-#: the same checks, in seconds.
-GRADED_WRONG = per_function(WRONG, 2)
-GRADED_CORRECT = per_function(CORRECT, 1)
-REPEATED = ["instructor", "blank", GRADED_WRONG[0].name, GRADED_CORRECT[0].name]
-
-
-def run_grade(submissions: Path, out: Path) -> subprocess.CompletedProcess:
+def run_grade(submissions: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out)]
     return subprocess.run(
-        [*command, "--jobs", "2"], cwd=REPO, capture_output=True, text=True, timeout=1800
+        [*command, "--jobs", "2", *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
 
 
@@ -75,9 +79,9 @@ def batch(tmp_path_factory):
     for assignment in assignments():
         write_submission(folder, "instructor", assignment, solution_notebook(assignment))
         write_submission(folder, "blank", assignment, released_notebook(assignment))
-    for entry in GRADED_WRONG + GRADED_CORRECT:
-        notebook = with_answer(entry.assignment, entry.grade_id, entry.code)
-        write_submission(folder, entry.name, entry.assignment, notebook)
+    for student, assignment, slot in WRONG_BUNDLES + CORRECT_BUNDLES:
+        notebook = with_answers(assignment, {g: e.code for g, e in slot.items()})
+        write_submission(folder, student, assignment, notebook)
     broken = write_submission(folder, "unreadable", A03, released_notebook(A03))
     broken.write_text('{"cells": [', encoding="utf-8")
     empty = write_submission(folder, "empty", A03, released_notebook(A03))
@@ -130,11 +134,11 @@ def test_blank_release_earns_zero_without_crashing(grades, assignment):
     assert all("not implemented yet" in r["message"] for r in rows)
 
 
-@pytest.mark.parametrize("entry", GRADED_WRONG, ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", WRONG, ids=lambda e: e.name)
 def test_wrong_implementation_loses_points_with_a_message_naming_it(grades, entry):
     """It loses points in its own function's tests, with a message that names the mistake.
     (Functions that call it, as dropout_forward calls bernoulli_mask, may lose points too.)"""
-    rows = grades[entry.name][entry.assignment]
+    rows = grades[STUDENT_OF[entry.name]][entry.assignment]
     assert all(r["status"] == "graded" for r in rows), rows
     lost = [
         r
@@ -145,17 +149,17 @@ def test_wrong_implementation_loses_points_with_a_message_naming_it(grades, entr
     assert any(entry.message in r["message"] for r in lost), [r["message"] for r in lost]
 
 
-@pytest.mark.parametrize("entry", GRADED_CORRECT, ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", CORRECT, ids=lambda e: e.name)
 def test_correct_variant_earns_full_marks(grades, entry):
-    rows = grades[entry.name][entry.assignment]
+    rows = grades[STUDENT_OF[entry.name]][entry.assignment]
     score, maximum = total(rows)
     assert score == maximum, [r["message"] for r in rows if r["message"]]
 
 
 def test_an_assignment_a_student_did_not_submit_is_missing(grades):
-    others = [a for a in assignments() if a != GRADED_WRONG[0].assignment]
-    for assignment in others:
-        rows = grades[GRADED_WRONG[0].name][assignment]
+    student, submitted, _ = WRONG_BUNDLES[0]
+    for assignment in [a for a in assignments() if a != submitted]:
+        rows = grades[student][assignment]
         assert rows and all(r["status"] == "missing" and r["score"] == "" for r in rows)
 
 
@@ -166,7 +170,7 @@ def test_an_assignment_a_student_did_not_submit_is_missing(grades):
         ("empty", "unreadable", "no cells"),
         ("misnamed", "missing", "found my-work.ipynb"),
         ("no-submission", "missing", "no folder"),
-        ("kernel-exits", "grading_error", "kernel died"),
+        ("kernel-exits", "grading_error", "process stopped"),
     ],
 )
 def test_broken_submission_is_reported_never_an_ordinary_zero(grades, student, status, words):
@@ -183,14 +187,23 @@ def test_feedback_for_each_graded_notebook_without_hidden_code(batch, grades, as
         assert "BEGIN HIDDEN" not in html and "autograder.hidden" not in html, student
     blank = (out / "feedback" / "blank" / assignment / f"{assignment}.html").read_text("utf-8")
     assert "not implemented yet" in blank
+    assert "http://" not in blank and "https://" not in blank  # it loads nothing from elsewhere
     assert "BEGIN SOLUTION" not in blank  # (the others submitted notebooks built from ours)
     assert not (out / "feedback" / "unreadable").exists()
 
 
+def test_no_feedback_file_holds_solution_or_hidden_test_code(batch):
+    _, out, _ = batch
+    assert_no_leaks(out)
+
+
 def test_nothing_is_flagged_when_no_test_cell_was_touched(batch):
+    """Flags only for tricks: none for the instructor, the blank release, or honest variants."""
     _, out, _ = batch
     with (out / "integrity.csv").open(newline="", encoding="utf-8") as handle:
-        assert list(csv.DictReader(handle)) == []
+        flagged = {row["student"] for row in csv.DictReader(handle)}
+    honest = {"instructor", "blank"} | {student for student, _, _ in CORRECT_BUNDLES}
+    assert not flagged & honest, flagged & honest
 
 
 def test_zip_input_and_regrading_give_identical_results(batch, grades, tmp_path):

@@ -1,0 +1,325 @@
+"""The program that runs inside a student's sandbox.
+
+It executes the student's notebook cells in an IPython shell, then answers the grader's
+requests: call a function the notebook defined, read an attribute, run a backward pass. It
+never decides a grade: every answer goes back to the grader as data (see ``wire.py``), and the
+grader's own checks, in a process the student's code never ran in, compare it.
+
+Protocol (one JSON message per line of work, on the file descriptors the grader gave us):
+``{"op": "cells", "cells": [...]}`` runs cells; ``{"op": "call" | "getattr" | "setattr" |
+"backward" | "release", ...}`` work on objects; ``{"op": "exit"}`` ends. While a call runs, the
+sandbox may ask the grader to run one of the grader's callables (``{"op": "callback"}``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import wire  # noqa: E402
+
+PROTOCOL_IN, PROTOCOL_OUT = 0, 1
+
+
+class TimeLimit(BaseException):
+    """Raised in student code when a cell or call runs out of time (like Jupyter's interrupt)."""
+
+
+def _on_alarm(signum, frame):
+    raise TimeLimit("time limit reached")
+
+
+class CappedWriter(io.TextIOBase):
+    """A stdout/stderr that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, stream, limit):
+        self.stream, self.limit, self.written = stream, limit, 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = self.limit - self.written
+        if room > 0:
+            self.stream.write(text[:room])
+        self.written += len(text)
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+
+class Handles:
+    """Objects the grader refers to by number (functions, module instances, tensors)."""
+
+    def __init__(self):
+        self.objects, self.ids = {}, {}
+
+    def __call__(self, value):
+        key = id(value)
+        number = self.ids.get(key)
+        if number is None or self.objects.get(number) is not value:
+            number = len(self.objects) + 1
+            self.objects[number], self.ids[key] = value, number
+        kind = type(value)
+        return {
+            "__": "handle",
+            "id": number,
+            "types": [f"{c.__module__}.{c.__qualname__}" for c in kind.__mro__],
+            "callable": callable(value),
+            "is_class": isinstance(value, type),
+        }
+
+    def get(self, number):
+        return self.objects[int(number)]
+
+
+class Sandbox:
+    def __init__(self):
+        self.handles = Handles()
+        self.current = ((), {})  # the arguments of the call in progress
+        self.inputs = {}  # id of a tensor with grad_fn -> the call's input tensors
+        self.limit = 60.0
+        self.shell = None
+        self.stdout = None
+
+    # -- messaging
+    def send(self, message):
+        wire.send(PROTOCOL_OUT, message)
+
+    def encode(self, value):
+        return wire.encode(value, self.handles)
+
+    def loads(self, text):
+        sandbox = self
+
+        class Unpickler(pickle.Unpickler):
+            def persistent_load(self, pid):
+                kind, number = pid
+                if kind == "handle":
+                    return sandbox.handles.get(number)
+                if kind == "callback":
+                    return sandbox.callback(number)
+                raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+        return Unpickler(io.BytesIO(wire.unb64(text))).load()
+
+    def callback(self, number):
+        def grader_function(*args, **kwargs):
+            # The grader's function may read the caller's arguments through a closure: let it
+            # see them as they are now (e.g. perturbed in place by a numerical gradient).
+            call_args, call_kwargs = self.current
+            self.send({"op": "callback", "id": number, "args": self.encode((args, kwargs)),
+                       "state": self._after(None, call_args, call_kwargs)})  # fmt: skip
+            reply = wire.receive(PROTOCOL_IN)
+            if "error" in reply:
+                raise RuntimeError(f"the grader's function failed: {reply['error']}")
+            return self.loads(reply["value"])
+
+        grader_function.__name__ = f"grader_function_{number}"
+        return grader_function
+
+    # -- random state shared with the grader
+    def set_random_state(self, state):
+        if state.get("numpy"):
+            np.random.set_state(self.loads(state["numpy"]))  # noqa: NPY002 - shared on purpose
+        torch = sys.modules.get("torch")
+        if torch is not None and state.get("torch"):
+            torch.set_rng_state(torch.frombuffer(bytearray(wire.unb64(state["torch"])),
+                                                 dtype=torch.uint8))  # fmt: skip
+
+    def random_state(self):
+        state = {"numpy": self.encode(np.random.get_state())}  # noqa: NPY002
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            state["torch"] = wire.b64(torch.get_rng_state().numpy().tobytes())
+        return state
+
+    # -- work
+    def run_cells(self, cells, limit):
+        from IPython.core.interactiveshell import InteractiveShell
+
+        if self.shell is None:
+            self.shell = InteractiveShell.instance()
+            self.shell.display_pub.publish = lambda *a, **k: None
+        results = []
+        for source in cells:
+            started = time.monotonic()
+            error = None
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            try:
+                outcome = self.shell.run_cell(source, store_history=False, silent=True)
+                failure = outcome.error_in_exec or outcome.error_before_exec
+                if failure is not None:
+                    error = wire.describe_exception(failure)
+            except TimeLimit:
+                error = {"types": ["TimeLimit"], "message": f"cell ran longer than {limit:g} s"}
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            results.append({"error": error, "seconds": round(time.monotonic() - started, 3)})
+        return results
+
+    def _after(self, value, args, kwargs):
+        """Encode the call's result and the state its arguments were left in."""
+        after = [self.arg_state(a) for a in args]
+        after_kw = {k: self.arg_state(v) for k, v in kwargs.items()}
+        return {"value": self.encode(value), "args": after, "kwargs": after_kw}
+
+    def arg_state(self, value):
+        torch = sys.modules.get("torch")
+        if isinstance(value, np.ndarray):
+            return self.encode(value)
+        if type(value) in (list, dict):
+            return self.encode(value)
+        if isinstance(value, np.random.Generator):
+            return {"__": "dict", "items": [["generator", self.encode(value.bit_generator.state)]]}
+        if torch is not None:
+            if isinstance(value, torch.Tensor):
+                return self.encode(value)
+            if isinstance(value, torch.nn.Module):
+                modes = [m.training for m in value.modules()]
+                params = {k: v.detach() for k, v in value.state_dict().items()}
+                hooks = [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in value.modules()]
+                return self.encode(
+                    {"module_modes": modes, "module_state": params, "module_hooks": hooks}
+                )
+        return None
+
+    def grad_inputs(self, args, kwargs):
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return []
+        found = []
+        for value in list(args) + list(kwargs.values()):
+            if isinstance(value, torch.Tensor) and value.requires_grad:
+                found.append(value)
+        return found
+
+    def call(self, message):
+        target = self.handles.get(message["target"]) if "target" in message else None
+        if target is None:
+            name = message["name"]
+            if name not in self.shell.user_ns:
+                raise NameError(f"{name} is not defined in your notebook")
+            target = self.shell.user_ns[name]
+        args, kwargs = self.loads(message["args"])
+        self.set_random_state(message.get("random", {}))
+        guard = self.forbid_built_in_dropout(target)
+        self.current = (args, kwargs)
+        try:
+            with guard:
+                value = target(*args, **kwargs)
+        finally:
+            self.current = ((), {})
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(value, torch.Tensor) and value.grad_fn is not None:
+            self.inputs[id(value)] = (value, self.grad_inputs(args, kwargs))
+        reply = self._after(value, args, kwargs)
+        reply["random"] = self.random_state()
+        if torch is not None:
+            reply["grad_enabled"] = torch.is_grad_enabled()
+        return reply
+
+    def forbid_built_in_dropout(self, target):
+        """A module the student wrote must not hand its work to PyTorch's own dropout."""
+        import contextlib
+
+        torch = sys.modules.get("torch")
+        if (
+            torch is not None
+            and isinstance(target, torch.nn.Module)
+            and type(target).__module__ == "__main__"
+        ):
+            from dropout_course.checks.torch_dropout import _forbid_built_in_dropout
+
+            return _forbid_built_in_dropout()
+        return contextlib.nullcontext()
+
+    def backward(self, message):
+        import torch
+
+        output = self.handles.get(message["output"])
+        _, inputs = self.inputs.get(id(output), (output, []))
+        upstream = self.loads(message["grad"])
+        if not inputs:
+            return {"value": self.encode([])}
+        grads = torch.autograd.grad(output, inputs, upstream, retain_graph=True, allow_unused=True)
+        return {"value": self.encode(list(grads))}
+
+    def handle(self, message):
+        op = message["op"]
+        if op == "cells":
+            limit = float(message.get("cell_limit", message["limit"]))
+            return {"value": self.run_cells(message["cells"], limit)}
+        self.limit = float(message.get("limit", self.limit))
+        signal.setitimer(signal.ITIMER_REAL, self.limit)
+        try:
+            if op == "call":
+                return self.call(message)
+            if op == "getattr":
+                value = getattr(self.handles.get(message["target"]), message["name"])
+                return {"value": self.encode(value)}
+            if op == "setattr":
+                setattr(self.handles.get(message["target"]), message["name"],
+                        self.loads(message["value"]))  # fmt: skip
+                return {"value": None}
+            if op == "lookup":
+                if message["name"] not in self.shell.user_ns:
+                    raise NameError(f"{message['name']} is not defined in your notebook")
+                return {"value": self.encode(self.shell.user_ns[message["name"]])}
+            if op == "backward":
+                return self.backward(message)
+            if op == "repr":
+                return {"value": repr(self.handles.get(message["target"]))[:500]}
+            raise ValueError(f"unknown request {op!r}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def serve(self):
+        while True:
+            try:
+                message = wire.receive(PROTOCOL_IN)
+            except EOFError:
+                return
+            if message.get("op") == "exit":
+                self.send({"value": {"output_chars": self.stdout.written}})
+                return
+            try:
+                reply = self.handle(message)
+            except TimeLimit:
+                reply = {"timeout": self.limit}
+            except BaseException as error:  # noqa: BLE001 - everything goes back as data
+                reply = {"error": wire.describe_exception(error)}
+            self.send(reply)
+
+
+def main():
+    global PROTOCOL_IN, PROTOCOL_OUT
+    # The protocol keeps the pipes we were started with; the student's output goes to a file.
+    PROTOCOL_IN, PROTOCOL_OUT = os.dup(0), os.dup(1)
+    limit = int(os.environ.get("GRADER_OUTPUT_LIMIT", "1000000"))
+    log = os.open("output.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for fd in (1, 2):
+        os.dup2(log, fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    sandbox = Sandbox()
+    text = io.TextIOWrapper(os.fdopen(log, "wb", closefd=False), write_through=True)
+    sandbox.stdout = CappedWriter(text, limit)
+    sys.stdout = sys.stderr = sandbox.stdout
+    sandbox.send({"ready": True})
+    sandbox.serve()
+
+
+if __name__ == "__main__":
+    main()
