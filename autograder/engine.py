@@ -143,6 +143,7 @@ class Tests:
         return namespace
 
     def run(self, namespace: dict, grade_id: str, source: str) -> tuple[bool, str, str]:
+        _fresh_global_state()
         captured = io.StringIO()
         try:
             with contextlib.redirect_stdout(captured):
@@ -154,6 +155,18 @@ class Tests:
         except Exception as error:  # noqa: BLE001 - a failed test is a message, not a crash
             return False, _message(error), captured.getvalue()
         return True, "", captured.getvalue()
+
+
+def _fresh_global_state() -> None:
+    """Every test starts from the same global state, whatever ran before it in this worker
+    (another student's code may have switched autograd off or moved a random generator), so
+    grades do not depend on the order or the company in which notebooks are graded."""
+    import numpy as np
+    import torch
+
+    np.random.seed(0)  # noqa: NPY002 - the legacy global state is what we reset
+    torch.manual_seed(0)
+    torch.set_grad_enabled(True)
 
 
 def _message(error: BaseException) -> str:

@@ -369,3 +369,30 @@ def test_the_sandbox_runs_as_nobody_without_network():
     assert values["grader"] is False
     if os.geteuid() == 0:
         assert values["uid"] == 65534
+
+
+def test_each_test_starts_from_the_same_global_state():
+    """A previous student's code may have left autograd off or a generator moved in this
+    worker; the next test must not notice (grades independent of order and company)."""
+    import numpy as np
+    import torch
+
+    from autograder import engine
+    from autograder.course import SOLUTIONS
+
+    tests = engine.Tests(engine.Layout.read(SOLUTIONS / A / f"{A}.ipynb"))
+    probe = (
+        "import numpy as np, torch\n"
+        "assert torch.is_grad_enabled()\n"
+        "print(np.random.rand(), torch.rand(1).item())\n"
+    )
+    outputs = []
+    for _ in range(2):
+        torch.set_grad_enabled(False)
+        np.random.rand(5)  # noqa: NPY002 - moving the global state on purpose
+        torch.rand(3)
+        passed, message, output = tests.run(dict(tests.setup), "probe", probe)
+        assert passed, message
+        outputs.append(output)
+    torch.set_grad_enabled(True)
+    assert outputs[0] == outputs[1]
