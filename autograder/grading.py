@@ -179,7 +179,7 @@ def grade(
         unpacked = unpack_submissions(submissions, Path(tmp))
         students, _batch = discover(unpacked.folder)
         if settings.use_sandbox:
-            sandbox.command(Path(tmp))  # fails early, with advice, if bubblewrap is missing
+            sandbox.preflight(Path(tmp))  # fails early, with advice, if it cannot sandbox
         _clear_feedback(out / "feedback", students)
         bar = Progress(len(students), progress)
         context = multiprocessing.get_context("spawn")

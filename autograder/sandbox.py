@@ -103,6 +103,26 @@ def command(workdir: Path, use_sandbox: bool = True) -> list[str]:
     return [*args, str(python), "-I", f"{GRADER_DIR}/harness.py"]
 
 
+def preflight(scratch: Path) -> None:
+    """Start one empty sandbox, so that a machine that cannot sandbox fails before grading
+    (with bubblewrap's own reason) rather than as a grading error on every notebook."""
+    home = scratch / "preflight"
+    home.mkdir(parents=True, exist_ok=True)
+    prepare(home, True)
+    cmd = command(home, True)
+    probe = cmd[: cmd.index("--") + 1] + ["/bin/true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise CourseError(f"bubblewrap could not be started: {error}") from None
+    if done.returncode != 0:
+        raise CourseError(
+            "bubblewrap cannot create a sandbox on this machine "
+            f"({done.stderr.strip()[:300]}); it needs root or unprivileged user namespaces. "
+            "Run the grader where it can, or pass --no-sandbox on a machine you trust."
+        )
+
+
 def _environment(home: str) -> dict[str, str]:
     return {
         "HOME": home,
