@@ -328,3 +328,25 @@ def test_a_postgresql_database_that_cannot_hold_every_name_is_refused(postgres_s
         gradebook.save(url, EXERCISES, make_rows())
     message = str(raised.value)
     assert "SQL_ASCII" in message and "createdb --encoding=UTF8" in message
+
+
+def test_the_grade_command_fills_the_gradebook_it_is_given(db_url, tmp_path):
+    """End to end: `grade --db URL` (or the default SQLite in --out) holds what grades.csv says."""
+    from tests.notebooks import released_notebook, solution_notebook, write_submission
+    from tests.test_grading import read_rows, run_grade
+
+    assignment = "03-bernoulli-masks"
+    folder = tmp_path / "submissions"
+    write_submission(folder, "instructor", assignment, solution_notebook(assignment))
+    write_submission(folder, "blank student", assignment, released_notebook(assignment))
+    out = tmp_path / "out"
+    options = () if db_url.startswith("sqlite") else ("--db", db_url)
+    result = run_grade(folder, out, *options)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_rows(out)
+    for row in rows:
+        row["score"] = "" if row["score"] == "" else float(row["score"])
+        row["max_score"] = float(row["max_score"])
+    assert {r["student"] for r in rows} == {"instructor", "blank student"}
+    used = db_url if options else f"sqlite:///{out / 'gradebook.db'}"
+    assert_gradebook_holds(used, rows)

@@ -225,3 +225,19 @@ def test_bad_input_gets_a_clear_error(tmp_path):
     result = run_grade(tmp_path / "nowhere", tmp_path / "out")
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_the_sandbox_the_grades_are_the_same(batch, grades, tmp_path):
+    """--no-sandbox (a trusted machine without bubblewrap) changes where code runs, not grades."""
+    folder, _, _ = batch
+    subset = tmp_path / "subset"
+    for student in ("instructor", "blank"):
+        for path in (folder / student / A03).glob("*.ipynb"):
+            target = subset / student / A03 / path.name
+            target.parent.mkdir(parents=True)
+            target.write_bytes(path.read_bytes())
+    result = run_grade(subset, tmp_path / "out", "--no-sandbox")
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = by_student(read_rows(tmp_path / "out"))
+    for student in ("instructor", "blank"):
+        assert again[student][A03] == grades[student][A03]
