@@ -10,7 +10,7 @@ PORT ?= 8000
 SUBMISSIONS ?= submissions
 OUT ?= grading-out
 
-.PHONY: venv book test release grade serve bench lint format clean
+.PHONY: venv book test release grade serve bench bench-grading lint format clean
 
 # (Re)create the virtual environment when it is missing or requirements.txt / pyproject.toml changed.
 $(STAMP): requirements.txt pyproject.toml
@@ -49,6 +49,10 @@ serve: $(STAMP)
 # Figures, not tests: each chapter's execution time.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/chapter_times.py
+
+# Figures, not tests: one batch graded by stock nbgrader and by ours (throughputs, grades compared).
+bench-grading: $(STAMP)
+	$(BIN)/python benchmarks/grading_throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
