@@ -238,9 +238,9 @@ class Sandbox:
             and isinstance(target, torch.nn.Module)
             and type(target).__module__ == "__main__"
         ):
-            from dropout_course.checks.torch_dropout import _forbid_built_in_dropout
+            from dropout_course.checks.torch_dropout import forbid_built_in_dropout
 
-            return _forbid_built_in_dropout()
+            return forbid_built_in_dropout()
         return contextlib.nullcontext()
 
     def backward(self, message):

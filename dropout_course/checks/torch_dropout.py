@@ -6,52 +6,50 @@ import contextlib
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .core import binomial_band, call, expect_value_error, fail
 
-#: Functions a from-scratch Dropout must not call; they are patched to raise during the check.
-_BUILT_IN_DROPOUTS = (
-    (torch.nn.functional, "dropout"),
-    (torch, "dropout"),
-    (torch, "dropout_"),
-    (torch, "feature_dropout"),
-    (torch, "alpha_dropout"),
-)
+
+class BuiltInDropoutUsed(Exception):
+    """Raised when a from-scratch module calls one of PyTorch's own dropout functions."""
 
 
-class _BuiltInDropoutUsed(Exception):
-    """Raised by the patched built-in dropout functions."""
+class _NoBuiltInDropout(TorchFunctionMode):
+    """Refuse every PyTorch function whose name says dropout while the student's module runs.
+
+    A torch-function mode sees each call into PyTorch by the function actually called, not by
+    the name the student's code used for it: ``F.dropout`` imported under another name before
+    the check started, ``torch._VF.dropout``, ``torch.native_dropout``, ``torch.ops.aten``'s
+    overloads and an ``nn.Dropout`` held inside the module all arrive here as ``dropout`` or
+    ``native_dropout``. The tensor operations a from-scratch module uses (``rand_like``,
+    ``bernoulli``, ``bernoulli_``, ``mul``) never carry that name.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "") or str(func)
+        if "dropout" in name.lower():
+            raise BuiltInDropoutUsed(name)
+        return func(*args, **(kwargs or {}))
 
 
-@contextlib.contextmanager
-def _forbid_built_in_dropout():
-    """Make PyTorch's own dropout functions raise while the student's module runs."""
-
-    def forbidden(*args, **kwargs):
-        raise _BuiltInDropoutUsed
-
-    saved = [(owner, attr, getattr(owner, attr)) for owner, attr in _BUILT_IN_DROPOUTS]
-    try:
-        for owner, attr, _ in saved:
-            setattr(owner, attr, forbidden)
-        yield
-    finally:
-        for owner, attr, original in saved:
-            setattr(owner, attr, original)
+def forbid_built_in_dropout() -> contextlib.AbstractContextManager:
+    """A context in which PyTorch's own dropout functions raise :class:`BuiltInDropoutUsed`."""
+    return _NoBuiltInDropout()
 
 
 def _run(module, x, described):
     """Run ``module(x)`` with the built-in dropouts forbidden; return the output tensor."""
     name = "Dropout"
     try:
-        with _forbid_built_in_dropout():
+        with forbid_built_in_dropout():
             out = module(x)
-    except _BuiltInDropoutUsed:
+    except BuiltInDropoutUsed as used:
         fail(
             name,
-            f"{described} called PyTorch's own dropout (F.dropout, nn.Dropout or "
-            "torch.dropout). Build it from tensor operations: draw a mask with "
-            "torch.rand or torch.bernoulli and multiply.",
+            f"{described} called PyTorch's own dropout ({used}; the same goes for "
+            "F.dropout, nn.Dropout and torch.dropout under any name). Build it from tensor "
+            "operations: draw a mask with torch.rand or torch.bernoulli and multiply.",
         )
     except NotImplementedError:
         fail(name, "is not implemented yet (it raised NotImplementedError).")

@@ -27,14 +27,14 @@ def _forward(name, body, message):
     return Implementation(name, A03, "dropout_forward", code, message)
 
 
-def _module(name, forward_body, message, init_body=None):
+def _module(name, forward_body, message, init_body=None, prelude=""):
     init_body = init_body or (
         "        super().__init__()\n"
         "        if not 0 <= p <= 1:\n"
         "            raise ValueError(f'bad p={p}')\n"
         "        self.p = p\n"
     )
-    code = (
+    code = prelude + (
         "class Dropout(nn.Module):\n"
         "    def __init__(self, p=0.5):\n" + init_body + "\n"
         "    def forward(self, x):\n" + forward_body
@@ -202,6 +202,38 @@ WRONG = [
         "        return torch.nn.functional.dropout(x, self.p, self.training)\n",
         "PyTorch's own dropout",
     ),
+    # PyTorch's own dropout reached under another name: the ban follows the function called,
+    # not the name it was called by (dropout_course.checks.torch_dropout).
+    _module(
+        "module_F_dropout_imported_by_name",
+        "        return _thin(x, self.p, self.training)\n",
+        "PyTorch's own dropout",
+        prelude="from torch.nn.functional import dropout as _thin\n\n\n",
+    ),
+    _module(
+        "module_holds_nn_dropout",
+        "        return self.inner(x)\n",
+        "PyTorch's own dropout",
+        init_body="        super().__init__()\n"
+        "        self.inner = nn.Dropout(p)\n"
+        "        self.p = p\n",
+    ),
+    _module(
+        "module_native_dropout",
+        "        if not self.training:\n            return x\n"
+        "        return torch.native_dropout(x, self.p, True)[0]\n",
+        "PyTorch's own dropout",
+    ),
+    _module(
+        "module_aten_dropout",
+        "        return torch.ops.aten.dropout(x, self.p, self.training)\n",
+        "PyTorch's own dropout",
+    ),
+    _module(
+        "module_dropout_found_by_getattr",
+        "        return getattr(torch.nn.functional, 'drop' + 'out')(x, self.p, self.training)\n",
+        "PyTorch's own dropout",
+    ),
     _module(
         "module_p_keeps",
         "        if not self.training:\n            return x\n"
@@ -330,6 +362,41 @@ CORRECT = [
         "            return x\n"
         "        keep = torch.bernoulli(torch.full_like(x, 1 - self.p))\n"
         "        return x * keep / (1 - self.p) if self.p < 1 else x * keep\n",
+    ),
+    Implementation(
+        "module_bernoulli_in_place",
+        A03,
+        "Dropout",
+        "class Dropout(nn.Module):\n"
+        "    def __init__(self, p=0.5):\n"
+        "        super().__init__()\n"
+        "        if not 0.0 <= p <= 1.0:\n"
+        "            raise ValueError(f'p={p} is not a probability')\n"
+        "        self.p = p\n\n"
+        "    def forward(self, x):\n"
+        "        if not self.training or self.p == 0:\n"
+        "            return x\n"
+        "        if self.p == 1:\n"
+        "            return torch.zeros_like(x)\n"
+        "        keep = torch.empty_like(x).bernoulli_(1 - self.p)\n"
+        "        return x * keep.div_(1 - self.p)\n",
+    ),
+    Implementation(
+        "module_torch_where",
+        A03,
+        "Dropout",
+        "class Dropout(nn.Module):\n"
+        "    def __init__(self, p=0.5):\n"
+        "        super().__init__()\n"
+        "        if isinstance(p, bool) or not 0 <= p <= 1:\n"
+        "            raise ValueError('p must be a drop probability in [0, 1]')\n"
+        "        self.p = p\n\n"
+        "    def forward(self, x):\n"
+        "        if not self.training:\n"
+        "            return x\n"
+        "        dropped = torch.rand(x.shape, dtype=x.dtype, device=x.device) < self.p\n"
+        "        scale = 0.0 if self.p == 1 else 1.0 / (1.0 - self.p)\n"
+        "        return torch.where(dropped, torch.zeros_like(x), x * scale)\n",
     ),
     Implementation(
         "predict_context_manager",
