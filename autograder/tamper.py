@@ -3,19 +3,34 @@
 None of these tricks can earn points: the student's code runs in a sandbox without the tests,
 and the checks that decide the grade run in the grader's process. The flags tell the instructor
 that a trick was tried, so that it is a conversation rather than a silent zero.
+
+The scan reads the code, it does not run it: a name imported under an alias is followed
+(``import numpy as n; n.allclose = ...`` is a monkeypatch of NumPy), but code built at run time
+(strings passed to ``getattr``) is only caught where the grader's checks catch its effect.
 """
 
 from __future__ import annotations
 
 import ast
 
-#: Modules whose attributes a submission has no business reassigning.
-LIBRARIES = {"np", "numpy", "torch", "nn", "F", "builtins", "dropout_course", "checks", "sys"}
+#: Modules (top-level packages, and the names courses import them as) whose attributes a
+#: submission has no business reassigning.
+LIBRARIES = {"numpy", "torch", "builtins", "dropout_course", "sys", "wire", "harness", "IPython"}
+LIBRARY_NAMES = {"np", "nn", "F", "checks", *LIBRARIES}
+#: Modules of the grader's own, or of the sandbox's harness: a notebook never needs them.
+GRADER_MODULES = {"autograder", "wire", "harness", "__main__"}
 #: Reading the caller's frames or the interpreter's objects.
 INTROSPECTION = {"_getframe", "settrace", "setprofile", "f_back", "f_locals", "f_globals",
                  "__code__", "get_objects", "get_referrers", "currentframe", "stack"}  # fmt: skip
+#: Switching off the hooks through which PyTorch reports which function ran.
+TORCH_HOOKS = {"DisableTorchFunction", "DisableTorchFunctionSubclass", "_disable_torch_function",
+               "_pop_torch_function_stack", "_pop_mode", "TorchFunctionMode"}  # fmt: skip
 SYSTEM = {"socket", "subprocess", "urllib", "requests", "http", "ctypes", "multiprocessing"}
-BUILT_IN_DROPOUTS = {"dropout", "dropout_", "Dropout", "alpha_dropout", "feature_dropout"}
+#: PyTorch's own dropout, by every public or internal name a from-scratch Dropout might reach.
+BUILT_IN_DROPOUTS = {"dropout", "dropout_", "Dropout", "alpha_dropout", "feature_dropout",
+                     "feature_alpha_dropout", "native_dropout", "dropout1d", "dropout2d",
+                     "dropout3d", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                     "FeatureAlphaDropout"}  # fmt: skip
 
 
 def _root(node: ast.AST) -> str:
@@ -24,46 +39,86 @@ def _root(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else ""
 
 
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> the dotted module or attribute it was imported as."""
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                names[local] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _is_library(name: str, aliases: dict[str, str]) -> bool:
+    """Whether the local ``name`` stands for one of the protected libraries."""
+    if name in aliases:
+        return aliases[name].split(".")[0] in LIBRARIES
+    return name in LIBRARY_NAMES
+
+
 def scan(source: str, cell_name: str = "") -> list[tuple[str, str]]:
     """Return (flag, detail) pairs for the tricks found in one cell's source."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
+    aliases = _aliases(tree)
     found: dict[tuple[str, str], None] = {}
 
     def add(flag: str, detail: str) -> None:
         found[flag, detail] = None
+
+    def built_in_dropout(detail: str) -> None:
+        if cell_name == "Dropout":
+            add("builtin_dropout", f"Dropout {detail}")
 
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom):
                 modules.append(node.module or "")
+                if (node.module or "").split(".")[0] == "torch":
+                    for alias in node.names:
+                        if alias.name in BUILT_IN_DROPOUTS:
+                            built_in_dropout(f"imports {alias.name} from {node.module}")
             for module in modules:
                 top = module.split(".")[0]
-                if top == "autograder":
-                    add("grader_probe", f"imports {module} (the grader's own package)")
+                if top in GRADER_MODULES:
+                    add("grader_probe", f"imports {module} (the grader's own code)")
                 elif top in ("inspect", "gc"):
                     add("grader_probe", f"imports {module} (inspects the interpreter)")
                 elif top in SYSTEM:
                     add("system_access", f"imports {module}")
-        elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION:
-            add("grader_probe", f"uses .{node.attr} (reads frames or interpreter objects)")
-        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        elif isinstance(node, ast.Attribute):
+            if node.attr in INTROSPECTION:
+                add("grader_probe", f"uses .{node.attr} (reads frames or interpreter objects)")
+            elif node.attr in TORCH_HOOKS:
+                add("grader_probe", f"uses .{node.attr} (switches off PyTorch's function hooks)")
+            elif node.attr == "modules" and _root(node) == "sys":
+                add("grader_probe", "reads sys.modules (reaches the grader's harness)")
+            elif node.attr in BUILT_IN_DROPOUTS and _is_library(_root(node), aliases):
+                built_in_dropout(f"uses {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id in aliases and node.id != cell_name:
+            origin = aliases[node.id]
+            if origin.split(".")[0] == "torch" and origin.rpartition(".")[2] in BUILT_IN_DROPOUTS:
+                built_in_dropout(f"uses {node.id} ({origin})")
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
-                if isinstance(target, ast.Attribute) and _root(target) in LIBRARIES:
+                if isinstance(target, ast.Attribute) and _is_library(_root(target), aliases):
                     add("monkeypatch", f"reassigns {ast.unparse(target)}")
         elif isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else ""
-            if name == "setattr" and node.args and _root(node.args[0]) in LIBRARIES:
-                add("monkeypatch", f"calls setattr on {ast.unparse(node.args[0])}")
+            if name in ("setattr", "delattr") and node.args:
+                if _is_library(_root(node.args[0]), aliases):
+                    add("monkeypatch", f"calls {name} on {ast.unparse(node.args[0])}")
             if name in ("exec", "eval", "__import__"):
                 add("grader_probe", f"calls {name}()")
             attribute = node.func.attr if isinstance(node.func, ast.Attribute) else name
-            if cell_name == "Dropout" and attribute in BUILT_IN_DROPOUTS:
-                add("builtin_dropout", f"Dropout calls {ast.unparse(node.func)}")
             if attribute in ("system", "popen", "fork", "execv", "kill"):
                 add("system_access", f"calls {ast.unparse(node.func)}")
     return list(found)

@@ -230,6 +230,61 @@ HOSTILE = {
     "shadows-numpy": (lambda: _blank_with(extra=[SHADOW_NUMPY]), 0, set()),
 }
 
+UNBANS_BUILT_IN_DROPOUT = """
+import contextlib
+
+import dropout_course.checks.torch_dropout as ban
+
+ban.forbid_built_in_dropout = contextlib.nullcontext
+
+
+class Dropout(nn.Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"p={p} must lie in [0, 1]")
+        self.p = p
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(x, self.p, self.training)
+"""
+
+#: Mutates its input (a contract violation) and rewrites the harness's report of the arguments.
+HIDES_A_MUTATION = """
+def dropout_forward(x, p, rng, training=True, inverted=True):
+    import sys
+    if not 0 <= p <= 1:
+        raise ValueError(f"p={p} must lie in [0, 1]")
+    harness = sys._getframe(1).f_locals.get("self")
+    if harness is not None and hasattr(harness, "arg_state"):
+        before, report = x.copy(), type(harness).arg_state
+        type(harness).arg_state = lambda s, v, _r=report: _r(s, before if v is x else v)
+    if not training:
+        if not inverted:
+            x *= 1 - p
+        return x, None
+    mask = bernoulli_mask(x.shape, p, rng)
+    x *= mask
+    if inverted and p < 1:
+        x /= 1 - p
+    return x, mask
+"""
+
+#: Tricks that rewrite, inside the student's own process, what the sandbox reports about a call
+#: (a side effect: PyTorch's own dropout called, an argument changed in place). The comparison of
+#: results cannot be reached, but these reports can: such tricks are flagged, not blocked.
+#: name -> (notebook, flags expected)
+FLAGGED_ONLY = {
+    "unbans-built-in-dropout": (
+        lambda: _instructor_with({"Dropout": UNBANS_BUILT_IN_DROPOUT}),
+        {"monkeypatch", "builtin_dropout"},
+    ),
+    "hides-a-mutation": (
+        lambda: _instructor_with({"dropout_forward": HIDES_A_MUTATION}),
+        {"grader_probe"},
+    ),
+}
+
 #: Robustness: the rest of the notebook is graded as usual (the instructor's other answers).
 #: name -> (notebook, grade ids that must fail, status of those rows)
 RUNAWAY = {
@@ -253,7 +308,7 @@ RUNAWAY = {
 def hostile(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     PWNED.unlink(missing_ok=True)
-    for name, (build, *_rest) in {**HOSTILE, **RUNAWAY}.items():
+    for name, (build, *_rest) in {**HOSTILE, **RUNAWAY, **FLAGGED_ONLY}.items():
         write_submission(folder, name, A, build())
     write_submission(folder, CONTROL, A, _never_drops())
     path = write_submission(folder, "numpy-beside", A, released_notebook(A))
@@ -285,6 +340,14 @@ def test_trick_earns_nothing_and_is_flagged(hostile, name):
         assert honest < maximum  # the control really is wrong
     assert score <= honest, [(r["grade_id"], r["score"], r["message"]) for r in rows]
     assert maximum == total(grades["$(touch pwned)"][A])[1]  # its maximum was not raised
+    assert expected_flags <= _flags(flags, name), _flags(flags, name)
+
+
+@pytest.mark.parametrize("name", sorted(FLAGGED_ONLY))
+def test_trick_that_rewrites_the_sandbox_reports_is_flagged(hostile, name):
+    grades, flags, _ = hostile
+    _, expected_flags = FLAGGED_ONLY[name]
+    assert all(r["status"] == "graded" for r in grades[name][A])
     assert expected_flags <= _flags(flags, name), _flags(flags, name)
 
 
