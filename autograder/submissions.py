@@ -79,6 +79,12 @@ LAYOUTS_HELP = (
     "<Full Name>_<id>_assignsubmission_file_/<notebook>.ipynb)"
 )
 
+#: A notebook file larger than this is reported as unreadable rather than parsed: the exercises'
+#: notebooks weigh kilobytes, and parsing a file of gigabytes would take a worker's memory.
+MAX_NOTEBOOK_BYTES = 100 * 1024**2
+#: Room a zip must leave on the disk it is unpacked to.
+SPARE_DISK_BYTES = 512 * 1024**2
+
 log = logging.getLogger(__name__)
 
 
@@ -179,6 +185,7 @@ def _extract(source: Path, workdir: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)  # an empty zip makes no folder of its own
     with zipfile.ZipFile(source) as archive:
         members = archive.infolist()
+        _check_room(source, members, target)
         for member in members:
             member.filename = _member_name(member)
             parts = PurePosixPath(member.filename).parts
@@ -190,6 +197,18 @@ def _extract(source: Path, workdir: Path) -> Path:
     if len(entries) == 1 and entries[0].is_dir() and not _looks_like_student(entries[0]):
         return entries[0]
     return target
+
+
+def _check_room(source: Path, members: list[zipfile.ZipInfo], target: Path) -> None:
+    """Refuse a zip that would fill the disk it is unpacked to, before unpacking anything."""
+    needed = sum(member.file_size for member in members)
+    free = shutil.disk_usage(target).free
+    if needed + SPARE_DISK_BYTES > free:
+        raise CourseError(
+            f"{source} unpacks to {needed / 1024**2:,.0f} MB, but only {free / 1024**2:,.0f} MB "
+            f"are free in {target.parent}. Free some space, point TMPDIR at a larger disk, or "
+            "unzip it yourself and give the grader the folder."
+        )
 
 
 def _member_name(member: zipfile.ZipInfo) -> str:
@@ -401,6 +420,14 @@ def _normalise(found: list[_Found], target: Path, layout: str) -> list[Ignored]:
 
 def read_notebook(path: Path) -> str:
     """Return why ``path`` cannot be graded as a notebook, or ``""`` if it can."""
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        return (
+            f"the file is {size / 1024**2:,.0f} MB, more than the "
+            f"{MAX_NOTEBOOK_BYTES / 1024**2:,.0f} MB a notebook may be (was something else "
+            "saved under its name? A notebook saved after Kernel > Restart & Clear Output "
+            "weighs kilobytes)"
+        )
     try:
         with path.open(encoding="utf-8") as handle:
             nb = nbformat.read(handle, as_version=4)

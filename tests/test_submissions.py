@@ -285,3 +285,28 @@ def test_a_symbolic_link_in_a_download_is_not_followed(tmp_path):
     unpacked = unpack_submissions(source, tmp_path)
     assert layout(unpacked.folder) == {f"smithjane/{A03}/{A03}.ipynb": JANE01}
     assert [i.path for i in unpacked.ignored] == [f"doejohn_3_4_{A03}.ipynb"]
+
+
+def test_an_oversized_notebook_is_unreadable_and_never_parsed(tmp_path, monkeypatch):
+    from autograder import submissions
+
+    folder = make_folder(tmp_path / "batch", {f"jane/{A03}/{A03}.ipynb": JANE03})
+    monkeypatch.setattr(submissions, "MAX_NOTEBOOK_BYTES", len(JANE03) - 1)
+    monkeypatch.setattr(nbformat, "read", lambda *a, **k: pytest.fail("the file was parsed"))
+    (student,), _ = discover(folder)
+    (entry,) = student.notebooks
+    assert entry.status == submissions.UNREADABLE
+    assert "MB a notebook may be" in entry.detail and "Clear Output" in entry.detail
+
+
+def test_a_zip_larger_than_the_free_disk_is_refused_before_unpacking(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    archive = make_zip(tmp_path / "big.zip", {f"jane/{A03}/{A03}.ipynb": JANE03})
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1024))
+    with pytest.raises(CourseError, match="unpacks to .* MB, but only 0 MB are free") as raised:
+        unpack_submissions(archive, tmp_path / "work")
+    assert "TMPDIR" in str(raised.value)
+    assert not list((tmp_path / "work").rglob("*.ipynb"))
