@@ -1,8 +1,10 @@
 """Spotting tricks in a submission's code, for the integrity flags.
 
-None of these tricks can earn points: the student's code runs in a sandbox without the tests,
-and the checks that decide the grade run in the grader's process. The flags tell the instructor
-that a trick was tried, so that it is a conversation rather than a silent zero.
+The student's code runs in a sandbox without the tests, and the checks that decide the grade run
+in the grader's process, so most tricks earn nothing and the flag tells the instructor that one
+was tried. Code that rewrites what the sandbox's harness reports about a call's side effects
+(an argument changed in place, PyTorch's own dropout called) can earn points: there the flag
+is the only sign, and the notebook should be looked at by hand.
 
 The scan reads the code, it does not run it: a name imported under an alias is followed
 (``import numpy as n; n.allclose = ...`` is a monkeypatch of NumPy), but code built at run time
@@ -84,7 +86,8 @@ def scan(source: str, cell_name: str = "") -> list[tuple[str, str]]:
                 if (node.module or "").split(".")[0] == "torch":
                     for alias in node.names:
                         if alias.name in BUILT_IN_DROPOUTS:
-                            built_in_dropout(f"imports {alias.name} from {node.module}")
+                            named = f" as {alias.asname}" if alias.asname else ""
+                            built_in_dropout(f"imports {alias.name} from {node.module}{named}")
             for module in modules:
                 top = module.split(".")[0]
                 if top in GRADER_MODULES:
@@ -102,10 +105,6 @@ def scan(source: str, cell_name: str = "") -> list[tuple[str, str]]:
                 add("grader_probe", "reads sys.modules (reaches the grader's harness)")
             elif node.attr in BUILT_IN_DROPOUTS and _is_library(_root(node), aliases):
                 built_in_dropout(f"uses {ast.unparse(node)}")
-        elif isinstance(node, ast.Name) and node.id in aliases and node.id != cell_name:
-            origin = aliases[node.id]
-            if origin.split(".")[0] == "torch" and origin.rpartition(".")[2] in BUILT_IN_DROPOUTS:
-                built_in_dropout(f"uses {node.id} ({origin})")
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:

@@ -37,7 +37,7 @@ TRICKS = [
         "import torch\nwith torch._C.DisableTorchFunction():\n    pass\n",
         "grader_probe",
         "DisableTorchFunction",
-    ),  # fmt: skip
+    ),
     ("", "import socket\n", "system_access", "socket"),
     ("", "import os\nos.system('true')\n", "system_access", "os.system"),
     (
@@ -45,7 +45,7 @@ TRICKS = [
         "from torch.nn.functional import dropout as thin\n"
         "class Dropout(nn.Module):\n    def forward(self, x):\n        return thin(x)\n",
         "builtin_dropout",
-        "thin (torch.nn.functional.dropout)",
+        "imports dropout from torch.nn.functional as thin",
     ),
     (
         "Dropout",
