@@ -5,20 +5,28 @@ reported, never dropped in silence."""
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.course import EXERCISES, CourseError
+from autograder.course import EXERCISES, SOLUTIONS, CourseError
 from autograder.submissions import (
     CANVAS,
     COURSE,
     GRADED,
+    LINKED_FILE,
+    LINKED_FOLDER,
     MISSING,
     MOODLE,
+    SYMLINK,
+    UNREADABLE,
     discover,
+    read_notebook,
+    student_key,
     unpack,
     unpack_submissions,
 )
@@ -55,8 +63,8 @@ def layout(folder: Path) -> dict[str, bytes]:
     }
 
 
-def statuses(folder: Path) -> dict[tuple[str, str], str]:
-    students, _ = discover(folder)
+def statuses(folder: Path, names: dict[str, str] | None = None) -> dict[tuple[str, str], str]:
+    students, _ = discover(folder, names)
     return {(n.student, n.assignment): n.status for s in students for n in s.notebooks}
 
 
@@ -65,6 +73,7 @@ JANE03, JANE01 = notebook_bytes(A03, "jane 03"), notebook_bytes(A01, "jane 01")
 JOHN_FIRST, JOHN_LATE = notebook_bytes(A03, "john first"), notebook_bytes(A03, "john late")
 QUOTED, SHELLS = notebook_bytes(A03, "quoted"), notebook_bytes(A03, "shell")
 LEE1, LEE2 = notebook_bytes(A03, "lee 5001"), notebook_bytes(A03, "lee 5002")
+DOTS, HIDDEN = notebook_bytes(A03, "dot-dot"), notebook_bytes(A03, "hidden")
 CANVAS_FILES = {
     f"smithjane_12345_678901_{A03}.ipynb": JANE03,
     f"smithjane_12345_678902_{A01}.ipynb": JANE01,
@@ -77,8 +86,8 @@ CANVAS_FILES = {
     f"leeann_5001_2001_{A03}.ipynb": LEE1,  # two students whose lastfirst is the same
     f"leeann_5002_2002_{A03}.ipynb": LEE2,
     "nobody_6001_3001_my-work.ipynb": notebook_bytes(A03, "misnamed"),
-    f".._7001_4001_{A03}.ipynb": notebook_bytes(A03, "dot-dot"),
-    f".hidden_7002_4002_{A03}.ipynb": notebook_bytes(A03, "hidden"),
+    f".._7001_4001_{A03}.ipynb": DOTS,  # names are data: these students are graded too
+    f".hidden_7002_4002_{A03}.ipynb": HIDDEN,
     "notes.txt": b"the instructor's notes",
     "__MACOSX/._notes.txt": b"resource fork",
 }
@@ -87,17 +96,17 @@ CANVAS_LAYOUT = {
     f"smithjane/{A01}/{A01}.ipynb": JANE01,
     f"doejohn/{A03}/{A03}.ipynb": JOHN_LATE,
     f'O\'Brien Zoë "Z"/{A03}/{A03}.ipynb': QUOTED,
-    f"{SHELL}/{A03}/{A03}.ipynb": SHELLS,
+    f"{student_key(SHELL)}/{A03}/{A03}.ipynb": SHELLS,  # '~' is not in a plain folder name
     f"leeann_5001/{A03}/{A03}.ipynb": LEE1,
     f"leeann_5002/{A03}/{A03}.ipynb": LEE2,
+    f"{student_key('..')}/{A03}/{A03}.ipynb": DOTS,
+    f"{student_key('.hidden')}/{A03}/{A03}.ipynb": HIDDEN,
 }
 CANVAS_IGNORED = {
     f"doejohn_2345_99870_{A03}.ipynb",  # the earlier submission
     "doejohn_2345_99882_scratch.ipynb",
     "doejohn_2345_99883_notes.txt",
     "nobody_6001_3001_my-work.ipynb",
-    f".._7001_4001_{A03}.ipynb",
-    f".hidden_7002_4002_{A03}.ipynb",
     "notes.txt",
 }
 
@@ -125,9 +134,14 @@ def test_canvas_download_is_normalised(tmp_path, packed):
     )
     assert "not a notebook of this course" in reasons["doejohn_2345_99882_scratch.ipynb"]
     assert "not named as Canvas names" in reasons["notes.txt"]
-    assert "cannot be a folder" in reasons[f".._7001_4001_{A03}.ipynb"]
+    assert unpacked.names[student_key("..")] == ".."
+    assert unpacked.names[student_key(SHELL)] == SHELL
+    assert unpacked.notes == [
+        "2 Canvas students share the name 'leeann' (case-blind); they are graded as "
+        "'leeann_5001', 'leeann_5002'"
+    ]
 
-    assert statuses(unpacked.folder) == {
+    assert statuses(unpacked.folder, unpacked.names) == {
         ("smithjane", A01): GRADED,
         ("smithjane", A03): GRADED,
         ("doejohn", A01): MISSING,
@@ -143,6 +157,10 @@ def test_canvas_download_is_normalised(tmp_path, packed):
         # submitted only a misnamed notebook: listed, and missing, rather than left out
         ("nobody", A01): MISSING,
         ("nobody", A03): MISSING,
+        ("..", A01): MISSING,
+        ("..", A03): GRADED,
+        (".hidden", A01): MISSING,
+        (".hidden", A03): GRADED,
     }
     if packed == "folder":  # the download itself is only read
         assert layout(source) == {k: v for k, v in CANVAS_FILES.items()}
@@ -155,7 +173,8 @@ def test_unpack_keeps_its_signature_and_logs_what_it_ignored(tmp_path, caplog):
     assert layout(folder) == CANVAS_LAYOUT
     logged = {r.getMessage() for r in caplog.records}
     assert "ignored: notes.txt: not named as Canvas names submissions" in "\n".join(logged)
-    assert len(logged) == len(CANVAS_IGNORED)
+    assert "note: 2 Canvas students share the name 'leeann'" in "\n".join(logged)
+    assert len(logged) == len(CANVAS_IGNORED) + 1  # and the one note
 
 
 def test_highest_resubmission_suffix_wins_whatever_the_order(tmp_path):
@@ -192,7 +211,7 @@ def test_moodle_download_is_normalised(tmp_path):
     assert layout(unpacked.folder) == {
         f"Jane Smith/{A03}/{A03}.ipynb": JANE_M,
         f'Zoë O\'Brien "Z"/{A03}/{A03}.ipynb': ZOE_M,
-        f"{SHELL}/{A03}/{A03}.ipynb": SHELL_2,
+        f"{student_key(SHELL)}/{A03}/{A03}.ipynb": SHELL_2,
     }
     assert {i.path for i in unpacked.ignored} == {
         f"{SHELL}_103_assignsubmission_file_/{A03}-1.ipynb",
@@ -201,13 +220,13 @@ def test_moodle_download_is_normalised(tmp_path):
         "John Doe_104_assignsubmission_onlinetext_/onlinetext.html",
         "notes.txt",
     }
-    assert statuses(unpacked.folder) == {
+    assert statuses(unpacked.folder, unpacked.names) == {
         ("Jane Smith", A03): GRADED,
         ('Zoë O\'Brien "Z"', A03): GRADED,
         (SHELL, A03): GRADED,
         ("John Doe", A03): MISSING,
     }
-    students, _ = discover(unpacked.folder)
+    students, _ = discover(unpacked.folder, unpacked.names)
     (john,) = [s for s in students if s.student == "John Doe"]
     assert john.notebooks[0].detail == f"{A03}.ipynb was not submitted"
 
@@ -293,6 +312,7 @@ def test_an_oversized_notebook_is_unreadable_and_never_parsed(tmp_path, monkeypa
     folder = make_folder(tmp_path / "batch", {f"jane/{A03}/{A03}.ipynb": JANE03})
     monkeypatch.setattr(submissions, "MAX_NOTEBOOK_BYTES", len(JANE03) - 1)
     monkeypatch.setattr(nbformat, "read", lambda *a, **k: pytest.fail("the file was parsed"))
+    monkeypatch.setattr(submissions.json, "loads", lambda *a, **k: pytest.fail("it was parsed"))
     (student,), _ = discover(folder)
     (entry,) = student.notebooks
     assert entry.status == submissions.UNREADABLE
@@ -310,3 +330,189 @@ def test_a_zip_larger_than_the_free_disk_is_refused_before_unpacking(tmp_path, m
         unpack_submissions(archive, tmp_path / "work")
     assert "TMPDIR" in str(raised.value)
     assert not list((tmp_path / "work").rglob("*.ipynb"))
+
+
+# Symbolic links are never followed (H1), nor extracted from a zip (H3).
+SOLVED = (SOLUTIONS / A03 / f"{A03}.ipynb").read_bytes()  # what a link would smuggle in
+ALICE = notebook_bytes(A03, "alice, honest")
+
+
+def instructor_copy(tmp_path: Path) -> Path:
+    """The instructor's notebook outside the submissions, as a link would point at it."""
+    path = tmp_path / "instructor" / A03 / f"{A03}.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(SOLVED)
+    return path
+
+
+def by_student(folder: Path, names=None) -> dict[str, dict[str, object]]:
+    students, _ = discover(folder, names)
+    return {s.student: {n.assignment: n for n in s.notebooks} for s in students}
+
+
+def test_symbolic_links_in_a_course_folder_are_never_followed(tmp_path):
+    solution = instructor_copy(tmp_path)
+    source = make_folder(tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": ALICE})
+    (source / "mallory" / A03).mkdir(parents=True)
+    (source / "mallory" / A03 / f"{A03}.ipynb").symlink_to(solution)  # the notebook is a link
+    (source / "eve").mkdir()
+    (source / "eve" / A03).symlink_to(solution.parent)  # the assignment folder is a link
+    (source / "eve" / A01).symlink_to(solution.parent)  # ... of an assignment nobody submitted
+    (source / "trudy").symlink_to(tmp_path / "instructor")  # the student folder is a link
+
+    unpacked = unpack_submissions(source, tmp_path / "work")
+    assert (unpacked.folder, unpacked.layout) == (source, COURSE)
+    assert [(i.path, i.reason) for i in unpacked.ignored] == [
+        (f"eve/{A01}", LINKED_FOLDER),
+        (f"eve/{A03}", LINKED_FOLDER),
+        ("trudy", LINKED_FOLDER),
+    ]
+    assert "copy the folder itself" in LINKED_FOLDER
+
+    students, batch = discover(source)
+    assert batch == [A03]  # a linked folder does not add an assignment to everyone's rows
+    found = {s.student: s.notebooks for s in students}
+    assert sorted(found) == ["alice", "eve", "mallory"]  # trudy's link is not a student
+    (alice,), (eve,), (mallory,) = found["alice"], found["eve"], found["mallory"]
+    assert (alice.status, alice.path.read_bytes()) == (GRADED, ALICE)
+    assert (mallory.status, mallory.path) == (UNREADABLE, None)
+    assert mallory.detail == f"{A03}.ipynb is {LINKED_FILE}"
+    assert "copy the file itself" in mallory.detail
+    assert (eve.status, eve.path) == (UNREADABLE, None)
+    assert eve.detail == f"{A03}/ is {LINKED_FOLDER}"
+
+
+def test_a_link_swapped_in_after_the_check_is_still_not_followed(tmp_path, monkeypatch):
+    """The notebook is opened with O_NOFOLLOW: a link made between the check and the read (or a
+    check that missed it) is refused by the open itself."""
+    from autograder import submissions
+
+    solution = instructor_copy(tmp_path)
+    source = make_folder(tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": ALICE})
+    (source / "mallory" / A03).mkdir(parents=True)
+    (source / "mallory" / A03 / f"{A03}.ipynb").symlink_to(solution)
+    kind = submissions._kind
+    monkeypatch.setattr(
+        submissions, "_kind", lambda p: "file" if p.name.endswith(".ipynb") else kind(p)
+    )
+    found = by_student(source)
+    assert found["mallory"][A03].status == UNREADABLE
+    assert found["mallory"][A03].detail == f"the file is {LINKED_FILE}"
+    assert found["alice"][A03].status == GRADED
+    assert read_notebook(source / "mallory" / A03 / f"{A03}.ipynb") == f"the file is {LINKED_FILE}"
+    assert read_notebook(source / "alice" / A03 / f"{A03}.ipynb") == ""
+
+
+def test_a_pipe_is_unreadable_without_waiting_for_a_writer(tmp_path):
+    source = make_folder(tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": ALICE})
+    (source / "bob" / A03).mkdir(parents=True)
+    os.mkfifo(source / "bob" / A03 / f"{A03}.ipynb")  # opening it to read would block
+    found = by_student(source)
+    assert found["bob"][A03].status == UNREADABLE
+    assert "not a regular file" in found["bob"][A03].detail
+    assert read_notebook(source / "bob" / A03 / f"{A03}.ipynb").startswith("not a regular file")
+    assert found["alice"][A03].status == GRADED
+
+
+def test_a_file_of_a_download_swapped_for_a_link_is_not_copied(tmp_path, monkeypatch):
+    """An LMS folder's files are copied with O_NOFOLLOW too: a link made after the listing is
+    reported, never followed."""
+    from autograder import submissions
+
+    solution = instructor_copy(tmp_path)
+    source = make_folder(
+        tmp_path / "download",
+        {f"smithjane_1_2_{A03}.ipynb": JANE03, f"doejohn_3_4_{A03}.ipynb": JOHN_FIRST},
+    )
+    listing = submissions._folder_entries
+
+    def list_then_swap(root):
+        entries = listing(root)
+        (root / f"doejohn_3_4_{A03}.ipynb").unlink()
+        (root / f"doejohn_3_4_{A03}.ipynb").symlink_to(solution)
+        return entries
+
+    monkeypatch.setattr(submissions, "_folder_entries", list_then_swap)
+    unpacked = unpack_submissions(source, tmp_path)
+    assert layout(unpacked.folder) == {f"smithjane/{A03}/{A03}.ipynb": JANE03}
+    (ignored,) = unpacked.ignored
+    assert ignored.path == f"doejohn_3_4_{A03}.ipynb" and "could not be read" in ignored.reason
+    assert statuses(unpacked.folder, unpacked.names)[("doejohn", A03)] == MISSING
+
+
+def link_member(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    """A zip member that is a symbolic link (as `zip --symlinks` stores one)."""
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()
+
+
+LINK_TARGET = f"../../../solutions/{A03}/{A03}.ipynb"
+
+
+@pytest.mark.parametrize("kind", ["canvas", "course", "moodle"])
+def test_a_symbolic_link_in_a_zip_is_not_extracted(tmp_path, kind):
+    honest, linked = {
+        "canvas": (f"smithjane_1_2_{A03}.ipynb", f"doejohn_3_4_{A03}.ipynb"),
+        "course": (f"alice/{A03}/{A03}.ipynb", f"mallory/{A03}/{A03}.ipynb"),
+        "moodle": (
+            f"Alice A_1_assignsubmission_file_/{A03}.ipynb",
+            f"Mallory M_2_assignsubmission_file_/{A03}.ipynb",
+        ),
+    }[kind]
+    archive = tmp_path / "links.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(honest, ALICE)
+        zf.writestr(*link_member(linked, LINK_TARGET))
+    with zipfile.ZipFile(archive) as zf:  # what Python's zipfile would have written
+        zf.extractall(tmp_path / "naive")
+    assert (tmp_path / "naive" / linked).read_text() == LINK_TARGET
+
+    unpacked = unpack_submissions(archive, tmp_path / "work")
+    assert [(i.path, i.reason) for i in unpacked.ignored] == [(linked, SYMLINK)]
+    assert SYMLINK == "a symbolic link, not a submitted file"
+    written = layout(unpacked.folder)
+    assert list(written.values()) == [ALICE]  # only the honest student's notebook
+    rows = by_student(unpacked.folder, unpacked.names)
+    (honest_student,) = [s for s in rows if rows[s][A03].status == GRADED]
+    assert rows[honest_student][A03].path.read_bytes() == ALICE
+    for entries in rows.values():
+        assert all("solutions" not in n.detail for n in entries.values())
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (LINK_TARGET.encode(), "not a notebook file (invalid JSON at line 1, column 1)"),
+        (b"SECRET", "not a notebook file (invalid JSON at line 1, column 1)"),
+        (b'{\n  "cells": [\n    SECRET', "not a notebook file (invalid JSON at line 3, column 5)"),
+        (b'{"a": "\\SECRET"}', "not a notebook file (invalid JSON at line 1, column 8)"),
+        (b"\xef\xbb\xbf{}", "invalid JSON at line 1, column 1) (it starts with a byte-order mark)"),
+        (b"SECRET \xff", "not a notebook file (not UTF-8 text: byte 7 cannot be decoded)"),
+        (b'"SECRET"', "not a notebook file (its JSON is not an object)"),
+        (b'{"nbformat": "SECRET"}', "it has no nbformat version this grader reads"),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "cells": "SECRET", "metadata": {}}', "shaped"),
+        (
+            b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": "SECRET"}, '
+            b'"cells": []}',
+            "not a valid notebook (its metadata: a value of the wrong type)",
+        ),
+        (
+            b'{"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [{"cell_type": '
+            b'"markdown", "source": "", "metadata": {}, "SECRET": "SECRET"}]}',
+            "not a valid notebook (cell 1: a field the notebook format does not have)",
+        ),
+        (b"[" * 100_000, "not a notebook file (its JSON is nested too deeply)"),
+    ],
+)
+def test_an_unreadable_notebook_is_described_never_quoted(tmp_path, content, expected):
+    source = make_folder(
+        tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": ALICE, f"bob/{A03}/{A03}.ipynb": content}
+    )
+    rows = by_student(source)
+    assert rows["bob"][A03].status == UNREADABLE
+    assert expected in rows["bob"][A03].detail
+    assert "secret" not in rows["bob"][A03].detail.casefold()
+    assert "solutions" not in rows["bob"][A03].detail
+    assert rows["alice"][A03].status == GRADED
