@@ -49,3 +49,24 @@ def test_solution_is_committed_without_outputs(assignment):
     for cell in solution_notebook(assignment).cells:
         if cell.cell_type == "code":
             assert cell.outputs == [], "clear the solution notebook's outputs before committing"
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_every_test_cell_ends_with_its_own_points(assignment):
+    """A test cell's output is its score, as nbgrader gives partial credit: the cell must end
+    with ``.points(N)`` where N is its points in the metadata (no trailing semicolon, which
+    would hide the output from nbgrader), so our grader and stock nbgrader agree."""
+    import ast
+
+    for cell in solution_notebook(assignment).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        tree = ast.parse(cell.source)
+        last = tree.body[-1]
+        assert isinstance(last, ast.Expr), f"{meta['grade_id']} must end with an expression"
+        call = last.value
+        assert isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+        assert call.func.attr == "points", f"{meta['grade_id']} must end with .points(N)"
+        assert ast.literal_eval(call.args[0]) == meta["points"], meta["grade_id"]
+        assert not cell.source.rstrip().endswith(";"), meta["grade_id"]

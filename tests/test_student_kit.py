@@ -57,8 +57,16 @@ def test_visible_tests_run_from_the_kit_alone(kit, assignment):
     for cell in released_notebook(assignment).cells:
         if cell.cell_type != "code":
             continue
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        cells.append(answers.get(grade_id, cell.source))
+        meta = cell.metadata.get("nbgrader", {})
+        source = answers.get(meta.get("grade_id"), cell.source)
+        if meta.get("grade") and source.strip().endswith(")"):
+            # A visible test: its last expression is the cell's score, as Jupyter would show it.
+            source = (
+                f"score = {source.strip()}\n"
+                "assert score.earned == score.total, score.message\n"
+                "print(score.verdict.summary())"
+            )
+        cells.append(source)
     program = textwrap.dedent(
         f"""
         import sys

@@ -11,118 +11,132 @@ import torch
 import torch.nn.functional as F
 
 from dropout_course.checks import numpy_dropout, torch_dropout
-from dropout_course.checks.core import allclose, binomial_band, call, fail
+from dropout_course.checks.core import Verdict, allclose, binomial_band, call, fail
 
 from .. import reference
 
 
-def hidden_bernoulli_mask(bernoulli_mask):
+def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:
     """Unseen p, shapes (an int, 3-D), and the drop rate compared with the reference's."""
-    numpy_dropout.check_bernoulli_mask(
+    verdict = numpy_dropout.check_bernoulli_mask(
         bernoulli_mask, p=0.75, shape=(300, 300), small_shape=7, seed=5
     )
-    described = "bernoulli_mask((10, 20, 30), p=0.2, rng)"
-    mask = np.asarray(
-        call(
-            bernoulli_mask, "bernoulli_mask", described, (10, 20, 30), 0.2, np.random.default_rng(8)
-        ),
-        dtype=np.float64,
-    )
-    expected = reference.bernoulli_mask((10, 20, 30), 0.2, np.random.default_rng(8))
-    if mask.shape != expected.shape:
-        fail("bernoulli_mask", f"{described} has shape {mask.shape}; expected (10, 20, 30).")
-    band = binomial_band(mask.size, 0.2) * np.sqrt(2.0)  # difference of two independent rates
-    if abs(mask.mean() - expected.mean()) > band:
-        fail(
-            "bernoulli_mask",
-            f"{described} kept {mask.mean():.3f} of the units; the reference "
-            f"keeps {expected.mean():.3f} (1 - p = 0.8).",
-        )
+    with verdict.expect("drop as many entries as the reference on a 3-D shape"):
+        described = "bernoulli_mask((10, 20, 30), p=0.2, rng)"
+        mask = np.asarray(
+            call(bernoulli_mask, "bernoulli_mask", described, (10, 20, 30), 0.2,
+                 np.random.default_rng(8)),
+            dtype=np.float64,
+        )  # fmt: skip
+        expected = reference.bernoulli_mask((10, 20, 30), 0.2, np.random.default_rng(8))
+        if mask.shape != expected.shape:
+            fail("bernoulli_mask", f"{described} has shape {mask.shape}; expected (10, 20, 30).")
+        band = binomial_band(mask.size, 0.2) * np.sqrt(2.0)  # difference of two independent rates
+        if abs(mask.mean() - expected.mean()) > band:
+            fail(
+                "bernoulli_mask",
+                f"{described} kept {mask.mean():.3f} of the units; the reference "
+                f"keeps {expected.mean():.3f} (1 - p = 0.8).",
+            )
+    return verdict
 
 
-def hidden_dropout_forward(dropout_forward):
+def hidden_dropout_forward(dropout_forward) -> Verdict:
     """Unseen p and dtypes; a 3-D input compared with the reference and with F.dropout."""
-    numpy_dropout.check_dropout_forward(
+    verdict = numpy_dropout.check_dropout_forward(
         dropout_forward, p=0.75, shape=(120, 90), seed=9, dtype=np.float32
     )
     x = (np.random.default_rng(3).standard_normal((6, 7, 8)) + 4.0).astype(np.float32)
     for inverted in (True, False):
-        out, mask = numpy_dropout.check_forward_training(
-            dropout_forward, x, 0.2, inverted=inverted, seed=4, check_rate=False
-        )
-        if not allclose(out, reference.dropout_backward(x, mask, 0.2, inverted)):
+        with verdict.expect(
+            f"agree with the reference on a 3-D float32 input (inverted={inverted})"
+        ):
+            out, mask = numpy_dropout.check_forward_training(
+                dropout_forward, x, 0.2, inverted=inverted, seed=4, check_rate=False
+            )
+            if not allclose(out, reference.dropout_backward(x, mask, 0.2, inverted)):
+                fail(
+                    "dropout_forward",
+                    "on a 3-D float32 input, out differs from the reference given the same mask.",
+                )
+            numpy_dropout.check_forward_evaluation(dropout_forward, x, 0.2, inverted=inverted)
+    with verdict.expect("scale kept units as torch.nn.functional.dropout does"):
+        # PyTorch's F.dropout is inverted dropout: its kept units carry the same scale as ours.
+        ones = np.ones((50, 40))
+        out, mask = numpy_dropout.check_forward_training(dropout_forward, ones, 0.6, seed=1)
+        torch_out = F.dropout(torch.ones(50, 40, dtype=torch.float64), p=0.6, training=True)
+        torch_scale = torch_out[torch_out != 0].unique().numpy()
+        if not allclose(np.unique(out[mask == 1]), torch_scale):
             fail(
                 "dropout_forward",
-                "on a 3-D float32 input, out differs from the reference given the same mask.",
+                "kept units are not scaled like torch.nn.functional.dropout's "
+                "(which multiplies them by 1 / (1 - p)).",
             )
-        numpy_dropout.check_forward_evaluation(dropout_forward, x, 0.2, inverted=inverted)
-    # PyTorch's F.dropout is inverted dropout: its kept units carry the same scale as ours.
-    ones = np.ones((50, 40))
-    out, mask = numpy_dropout.check_forward_training(dropout_forward, ones, 0.6, seed=1)
-    torch_out = F.dropout(torch.ones(50, 40, dtype=torch.float64), p=0.6, training=True)
-    torch_scale = torch_out[torch_out != 0].unique().numpy()
-    if not allclose(np.unique(out[mask == 1]), torch_scale):
-        fail(
-            "dropout_forward",
-            "kept units are not scaled like torch.nn.functional.dropout's "
-            "(which multiplies them by 1 / (1 - p)).",
-        )
+    return verdict
 
 
-def hidden_dropout_backward(dropout_backward):
+def hidden_dropout_backward(dropout_backward) -> Verdict:
     """Unseen p, a 3-D float32 gradient, and agreement with PyTorch's autograd."""
-    numpy_dropout.check_dropout_backward(
+    verdict = numpy_dropout.check_dropout_backward(
         dropout_backward, p=0.8, shape=(5, 6, 7), seed=2, dtype=np.float32
     )
     rng = np.random.default_rng(6)
     dout = rng.standard_normal((9, 11))
     mask = reference.bernoulli_mask((9, 11), 0.35, rng)
     for inverted in (True, False):
-        described = f"dropout_backward(dout, mask, p=0.35, inverted={inverted})"
-        grad = np.asarray(
-            call(
-                dropout_backward, "dropout_backward", described, dout, mask, 0.35, inverted=inverted
-            )
-        )
-        x = torch.randn(9, 11, dtype=torch.float64, requires_grad=True)
-        scale = 1.0 / 0.65 if inverted else 1.0
-        (x * torch.from_numpy(mask) * scale).backward(torch.from_numpy(dout))
-        if not allclose(grad, x.grad.numpy()):
-            fail(
-                "dropout_backward",
-                f"{described} does not match PyTorch's autograd through the same mask.",
-            )
-        if not allclose(grad, reference.dropout_backward(dout, mask, 0.35, inverted)):
-            fail("dropout_backward", f"{described} differs from the reference.")
+        with verdict.expect(f"match PyTorch's autograd and the reference (inverted={inverted})"):
+            described = f"dropout_backward(dout, mask, p=0.35, inverted={inverted})"
+            grad = np.asarray(
+                call(dropout_backward, "dropout_backward", described, dout, mask, 0.35,
+                     inverted=inverted)
+            )  # fmt: skip
+            x = torch.randn(9, 11, dtype=torch.float64, requires_grad=True)
+            scale = 1.0 / 0.65 if inverted else 1.0
+            (x * torch.from_numpy(mask) * scale).backward(torch.from_numpy(dout))
+            if not allclose(grad, x.grad.numpy()):
+                fail(
+                    "dropout_backward",
+                    f"{described} does not match PyTorch's autograd through the same mask.",
+                )
+            if not allclose(grad, reference.dropout_backward(dout, mask, 0.35, inverted)):
+                fail("dropout_backward", f"{described} differs from the reference.")
+    return verdict
 
 
-def hidden_max_norm(max_norm):
+def hidden_max_norm(max_norm) -> Verdict:
     """Unseen c and shapes, float32, and agreement with torch.renorm."""
-    numpy_dropout.check_max_norm(max_norm, c=2.0, n_in=7, n_out=30, seed=4, dtype=np.float32)
-    W = np.random.default_rng(12).standard_normal((50, 9)) * np.linspace(0.1, 1.5, 9)
-    result = np.asarray(call(max_norm, "max_norm", "max_norm(W, c=4.0)", W, 4.0))
-    # nn.Linear stores (n_out, n_in), so torch.renorm over dim 0 of W.T bounds our columns.
-    renormed = torch.renorm(torch.from_numpy(W.T), p=2, dim=0, maxnorm=4.0).T.numpy()
-    if not np.allclose(result, renormed, rtol=1e-5, atol=1e-6):
-        fail(
-            "max_norm",
-            "max_norm(W, c=4.0) differs from torch.renorm applied to each "
-            "column's incoming weights.",
-        )
-    if not allclose(result, reference.max_norm(W, 4.0)):
-        fail("max_norm", "max_norm(W, c=4.0) differs from the reference.")
-
-
-def hidden_dropout_module(Dropout):
-    """Unseen p and a float64 3-D input, compared with torch.nn.Dropout; evaluation, generator."""
-    torch_dropout.check_module_matches_torch(
-        Dropout, p=0.8, shape=(60, 50, 40), seed=7, dtype=torch.float64
+    verdict = numpy_dropout.check_max_norm(
+        max_norm, c=2.0, n_in=7, n_out=30, seed=4, dtype=np.float32
     )
-    torch_dropout.check_module_evaluation(Dropout, p=0.9, dtype=torch.float64)
-    torch_dropout.check_module_generator(Dropout, p=0.25)
+    with verdict.expect("agree with torch.renorm and the reference on each column"):
+        W = np.random.default_rng(12).standard_normal((50, 9)) * np.linspace(0.1, 1.5, 9)
+        result = np.asarray(call(max_norm, "max_norm", "max_norm(W, c=4.0)", W, 4.0))
+        # nn.Linear stores (n_out, n_in), so torch.renorm over dim 0 of W.T bounds our columns.
+        renormed = torch.renorm(torch.from_numpy(W.T), p=2, dim=0, maxnorm=4.0).T.numpy()
+        if not allclose(result, renormed):
+            fail(
+                "max_norm",
+                "max_norm(W, c=4.0) differs from torch.renorm applied to each "
+                "column's incoming weights.",
+            )
+        if not allclose(result, reference.max_norm(W, 4.0)):
+            fail("max_norm", "max_norm(W, c=4.0) differs from the reference.")
+    return verdict
 
 
-def hidden_predict(predict):
+def hidden_dropout_module(Dropout) -> Verdict:
+    """Unseen p and a float64 3-D input, compared with torch.nn.Dropout; evaluation, generator."""
+    verdict = Verdict("Dropout")
+    run = torch_dropout.TrainingRun(Dropout, p=0.8, shape=(60, 50, 40), seed=7, dtype=torch.float64)
+    torch_dropout.module_training_properties(verdict, run)
+    with verdict.expect("return x unchanged in evaluation mode (p = 0.9, float64)"):
+        torch_dropout.check_module_evaluation(Dropout, p=0.9, dtype=torch.float64)
+    with verdict.expect("draw its mask from torch's generator (p = 0.25)"):
+        torch_dropout.check_module_generator(Dropout, p=0.25)
+    return verdict
+
+
+def hidden_predict(predict) -> Verdict:
     """A model with batch normalisation as well as dropout, compared with the reference."""
     torch.manual_seed(21)
     model = torch.nn.Sequential(
@@ -135,14 +149,17 @@ def hidden_predict(predict):
     x = torch.randn(10, 5)
     model.train()
     model(torch.randn(64, 5))  # give batch norm running statistics
-    for start_training in (True, False):
-        torch_dropout.check_predict_on(predict, model, x, start_training=start_training)
-        model.train(start_training)
-        expected = reference.predict(model, x)
-        got = call(predict, "predict", "predict(model, x)", model, x)
-        if not torch.allclose(got, expected, atol=1e-6):
-            fail(
-                "predict",
-                "differs from the reference on a model with batch normalisation: "
-                "model.eval() switches both dropout and batch norm to evaluation.",
-            )
+    verdict = Verdict("predict")
+    torch_dropout.predict_properties(verdict, predict, model, x)
+    with verdict.expect("agree with the reference on a model with batch normalisation"):
+        for start_training in (True, False):
+            model.train(start_training)
+            expected = reference.predict(model, x)
+            got = call(predict, "predict", "predict(model, x)", model, x)
+            if not isinstance(got, torch.Tensor) or not torch.allclose(got, expected, atol=1e-6):
+                fail(
+                    "predict",
+                    "differs from the reference on a model with batch normalisation: "
+                    "model.eval() switches both dropout and batch norm to evaluation.",
+                )
+    return verdict

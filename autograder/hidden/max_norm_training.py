@@ -2,6 +2,10 @@
 and ``learning_rate`` on inputs the student has not seen, compared with the references and with
 PyTorch (``torch.optim.SGD`` with ``torch.renorm`` after every step, and
 ``torch.optim.lr_scheduler.ExponentialLR``). ``hidden_max_norm`` is the COURSE-SPEC one.
+
+Each check starts from the visible check's :class:`~dropout_course.checks.core.Verdict` on other
+inputs and adds properties of its own. Values are compared with the visible checks' tolerances,
+which a correct float32 computation meets: the exercise asks for no particular dtype.
 """
 
 from __future__ import annotations
@@ -10,17 +14,12 @@ import numpy as np
 import torch
 
 from dropout_course.checks import max_norm_training as checks
-from dropout_course.checks.core import call, fail
+from dropout_course.checks.core import Verdict, fail
 
 from ..reference import max_norm_training as reference
 from .bernoulli_masks import hidden_max_norm
 
 __all__ = ["hidden_learning_rate", "hidden_max_norm", "hidden_momentum_step"]
-
-
-def _same(a, b, rtol=1e-6, atol=1e-8) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
 def _torch_trajectory(W0, X, Y, lr, momentum, c, n_steps):
@@ -47,7 +46,8 @@ def _torch_trajectory(W0, X, Y, lr, momentum, c, n_steps):
 
 
 def _compare_with_torch(momentum_step, *, lr, momentum, c, n_steps=25, seed=11):
-    """Train the same least-squares layer with the student's step and with torch.optim.SGD."""
+    """Train the same least-squares layer with the student's step (each step given the weights
+    and velocity the previous one returned) and with torch.optim.SGD."""
     name = "momentum_step"
     rng = np.random.default_rng(seed)
     n, n_in, n_out = 40, 6, 4
@@ -56,68 +56,111 @@ def _compare_with_torch(momentum_step, *, lr, momentum, c, n_steps=25, seed=11):
     W0 = 0.3 * rng.standard_normal((n_in, n_out))
     torch_weights, torch_buffers = _torch_trajectory(W0, X, Y, lr, momentum, c, n_steps)
     W, velocity = W0.copy(), np.zeros_like(W0)
+    renorm = "" if c is None else " followed by torch.renorm"
     for step in range(n_steps):
         grad = X.T @ (X @ W - Y) / n  # the gradient of the same loss, at the student's W
-        W, velocity = checks.check_step(momentum_step, W, grad, velocity, lr, momentum, c)
+        where = f" at step {step + 1} of training a least-squares layer"
+        step_call = checks.StepCall(momentum_step, W, grad, velocity, lr, momentum, c, where=where)
+        W, velocity = step_call.W_new(), step_call.velocity_new()
         # torch: buf = momentum * buf + grad, W = W - lr * buf; here velocity = -lr * buf.
-        if not _same(W, torch_weights[step], rtol=1e-5, atol=1e-7):
+        if not checks.close(W, torch_weights[step]):
             fail(
                 name,
-                f"after {step + 1} steps on a least-squares layer (lr={lr}, momentum={momentum}, "
-                f"c={c}), W differs from torch.optim.SGD followed by torch.renorm. With a "
-                "constant learning rate the two momentum conventions give the same weights.",
+                f"after {step + 1} step(s) on a least-squares layer (lr={lr}, momentum={momentum}, "
+                f"c={c}), W differs from torch.optim.SGD{renorm}. With a constant learning "
+                "rate the two momentum conventions give the same weights.",
             )
-        if not _same(velocity, -lr * torch_buffers[step], rtol=1e-5, atol=1e-7):
+        if not checks.close(velocity, -lr * torch_buffers[step]):
             fail(
                 name,
-                f"after {step + 1} steps the velocity is not -lr times torch.optim.SGD's "
+                f"after {step + 1} step(s) the velocity is not -lr times torch.optim.SGD's "
                 "momentum buffer; velocity_new = momentum * velocity - lr * grad.",
             )
 
 
-def hidden_momentum_step(momentum_step):
+def _compare_with_reference(momentum_step, c, seed):
+    """One step on new inputs, compared with the reference's ``(W_new, velocity_new)``."""
+    W, grad, velocity = checks.step_inputs(9, 5, c or 1.0, seed=seed, lr=0.3)
+    step = checks.StepCall(momentum_step, W, grad, velocity, 0.3, 0.95, c)
+    W_ref, velocity_ref = reference.momentum_step(W, grad, velocity, 0.3, 0.95, c)
+    got = {"velocity_new": step.velocity_new(), "W_new": step.W_new()}
+    for label, expected in (("velocity_new", velocity_ref), ("W_new", W_ref)):
+        if not checks.close(got[label], expected):
+            if label == "velocity_new":
+                mistake = checks.velocity_mistake(step, got[label])
+            else:
+                mistake = checks.weight_mistake(step, got[label])
+            fail(
+                "momentum_step",
+                f"{step.described}: {label} differs from the reference"
+                + (f": {mistake}." if mistake else "."),
+            )
+
+
+def hidden_momentum_step(momentum_step) -> Verdict:
     """Unseen shapes, settings and dtype; agreement with the reference and with torch.optim.SGD."""
-    checks.check_momentum_step(
+    verdict = checks.check_momentum_step(
         momentum_step, n_in=7, n_out=15, lr=0.05, momentum=0.99, c=3.0, seed=8, dtype=np.float32
     )
     rng = np.random.default_rng(21)
-    for c in (2.0, None, 0.5):
-        W, grad, velocity = checks.step_inputs(9, 5, c or 1.0, seed=int(rng.integers(1000)), lr=0.3)
-        got = checks.check_step(momentum_step, W, grad, velocity, 0.3, 0.95, c)
-        expected = reference.momentum_step(W, grad, velocity, 0.3, 0.95, c)
-        for value, reference_value, label in zip(
-            got, expected, ("W_new", "velocity_new"), strict=True
+    seeds = {c: int(rng.integers(1000)) for c in (2.0, None, 0.5)}
+    with verdict.expect("agree with the reference implementation for c = 2 and c = 0.5"):
+        for c in (2.0, 0.5):
+            _compare_with_reference(momentum_step, c, seeds[c])
+    with verdict.expect("agree with the reference implementation when c is None"):
+        _compare_with_reference(momentum_step, None, seeds[None])
+    with verdict.expect("follow torch.optim.SGD with momentum, then torch.renorm, for 25 steps"):
+        _compare_with_torch(momentum_step, lr=0.05, momentum=0.9, c=2.0)
+    with verdict.expect("follow torch.optim.SGD with momentum for 25 steps when c is None"):
+        _compare_with_torch(momentum_step, lr=0.02, momentum=0.95, c=None)
+    return verdict
+
+
+def _compare_rates(schedule: checks.Schedule, expected, source: str) -> None:
+    """The rates of ``schedule`` equal ``expected`` (up to a float32 computation's rounding)."""
+    rates = schedule.rates()
+    if checks.rates_close(rates, expected):
+        return
+    bad = int(np.flatnonzero(~np.isclose(rates, expected, rtol=1e-5, atol=1e-300))[0])
+    described, _ = schedule.values()[bad]
+    mistake = schedule.mistake(rates)
+    fail(
+        schedule.name,
+        f"{described} = {rates[bad]:.6g}, but {source} gives {expected[bad]:.6g} for that step"
+        + (f": {mistake}." if mistake else "."),
+    )
+
+
+def hidden_learning_rate(learning_rate) -> Verdict:
+    """Unseen settings (one step per epoch, a fast decay, late steps), the reference and
+    ExponentialLR."""
+    verdict = checks.check_learning_rate(
+        learning_rate, lr0=0.03, decay=0.97, steps_per_epoch=13, n_epochs=5
+    )
+    with verdict.expect("agree with the reference, with one step per epoch and at late steps"):
+        for lr0, decay, steps_per_epoch, steps in (
+            (3.0, 0.5, 1, range(8)),
+            (0.2, 0.95, 6, (0, 5, 6, 599, 600, 1234)),
         ):
-            if not _same(value, reference_value):
-                fail("momentum_step", f"with c={c}, {label} differs from the reference.")
-    _compare_with_torch(momentum_step, lr=0.05, momentum=0.9, c=2.0)
-    _compare_with_torch(momentum_step, lr=0.02, momentum=0.95, c=None)
-
-
-def hidden_learning_rate(learning_rate):
-    """Unseen settings (one step per epoch, a fast decay), the reference and ExponentialLR."""
-    name = "learning_rate"
-    checks.check_schedule(learning_rate, lr0=2.0, decay=0.5, steps_per_epoch=1, n_steps=8)
-    checks.check_schedule(learning_rate, lr0=0.03, decay=0.97, steps_per_epoch=13, n_steps=60)
-    for step in (0, 5, 6, 599, 600, 1234):
-        got = call(learning_rate, name, f"learning_rate({step}, 6, 0.2, 0.95)", step, 6, 0.2, 0.95)
-        if not _same(got, reference.learning_rate(step, 6, 0.2, 0.95), rtol=1e-9, atol=0):
-            fail(name, f"learning_rate({step}, 6, 0.2, 0.95) differs from the reference.")
-    # PyTorch: ExponentialLR(gamma=decay), stepped once at the end of every epoch.
-    steps_per_epoch, lr0, decay = 7, 0.1, 0.8
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr0)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
-    for step in range(5 * steps_per_epoch):
-        torch_rate = optimizer.param_groups[0]["lr"]
-        described = f"learning_rate({step}, {steps_per_epoch}, {lr0}, {decay})"
-        got = call(learning_rate, name, described, step, steps_per_epoch, lr0, decay)
-        if not _same(got, torch_rate, rtol=1e-9, atol=0):
-            fail(
-                name,
-                f"{described} = {got}, but "
-                f"torch.optim.lr_scheduler.ExponentialLR(gamma={decay}), stepped once per "
-                f"epoch, gives {torch_rate} for that step.",
+            schedule = checks.Schedule(
+                learning_rate, lr0=lr0, decay=decay, steps_per_epoch=steps_per_epoch, steps=steps
             )
-        optimizer.step()
-        if (step + 1) % steps_per_epoch == 0:
-            scheduler.step()
+            expected = [reference.learning_rate(s, steps_per_epoch, lr0, decay) for s in steps]
+            _compare_rates(schedule, np.array(expected), "the reference")
+    with verdict.expect("agree with torch.optim.lr_scheduler.ExponentialLR stepped once per epoch"):
+        steps_per_epoch, lr0, decay = 7, 0.1, 0.8
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr0)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+        torch_rates = []
+        for step in range(5 * steps_per_epoch):
+            torch_rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if (step + 1) % steps_per_epoch == 0:
+                scheduler.step()
+        steps = range(len(torch_rates))
+        schedule = checks.Schedule(
+            learning_rate, lr0=lr0, decay=decay, steps_per_epoch=steps_per_epoch, steps=steps
+        )
+        source = f"torch.optim.lr_scheduler.ExponentialLR(gamma={decay}), stepped once per epoch,"
+        _compare_rates(schedule, np.array(torch_rates), source)
+    return verdict

@@ -1,6 +1,10 @@
 """Hidden tests of exercise 01 (*Overfitting*): the contract's properties on inputs the student
 has not seen, compared with the reference implementations and, where PyTorch has the same
 operation (autograd of the penalty, SGD's ``weight_decay``, ``torch.var``), with PyTorch.
+
+Each ``hidden_*`` returns the :class:`~dropout_course.checks.core.Verdict` of the visible check
+run on unseen inputs, with further properties of its own; the hidden test cell shares its points
+among all of them.
 """
 
 from __future__ import annotations
@@ -9,23 +13,26 @@ import numpy as np
 import torch
 
 from dropout_course.checks import overfitting as checks
-from dropout_course.checks.core import call, expect_pair, fail
+from dropout_course.checks.core import Memo, Verdict, call, fail
 
 from ..reference import overfitting as reference
 
 
-def _as_pair(result, name, described, what):
-    """The pair a function returned (a tuple or a list), as the visible checks accept it."""
-    return expect_pair(result, name, described, what, allow_list=True, shown=f"{result!r:.80}")
+def _holds(verdict: Verdict) -> None:
+    """Fail with the failures of ``verdict`` (the visible check on other inputs), if any: for a
+    property that runs the whole visible check once more."""
+    if not verdict.passed:
+        prefix = f"{verdict.name}: "
+        fail(verdict.name, " Also: ".join(m.removeprefix(prefix) for m in verdict.failures))
 
 
 # ---------------------------------------------------------------------- generalisation_gap
 
 
-def hidden_generalisation_gap(generalisation_gap):
-    """Unseen curves (tuples, float32, one epoch, long random curves) against the reference."""
+def hidden_generalisation_gap(generalisation_gap) -> Verdict:
+    """Unseen curves; float32 arrays, tuples and a single epoch against the reference."""
     name = "generalisation_gap"
-    checks.check_generalisation_gap(
+    verdict = checks.check_generalisation_gap(
         generalisation_gap,
         train=[2.3, 1.1, 0.7, 0.52, 0.31, 0.2, 0.12, 0.08, 0.05],
         val=[2.2, 1.15, 0.65, 0.55, 0.5, 0.52, 0.6, 0.66, 0.71],
@@ -33,51 +40,58 @@ def hidden_generalisation_gap(generalisation_gap):
     rng = np.random.default_rng(11)
     train = np.sort(rng.uniform(0.0, 1.0, 60))[::-1].astype(np.float32)
     val = (train + rng.normal(0.05, 0.1, 60)).astype(np.float32)
-    for described, args in [
-        ("generalisation_gap on two float32 arrays of 60 epochs", (train, val)),
-        ("generalisation_gap on two tuples", (tuple(train.tolist()), tuple(val.tolist()))),
-        ("generalisation_gap on a single epoch", ([0.4], [0.55])),
-    ]:
-        result = call(generalisation_gap, name, described, *args)
-        expected = reference.generalisation_gap(*args)
-        got = np.asarray(result, dtype=np.float64)
-        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
-            fail(name, f"{described} differs from val_losses - train_losses.")
+    arrays = Memo(
+        lambda: checks.call_gap(
+            generalisation_gap, train.copy(), val.copy(), "generalisation_gap on float32 arrays"
+        )
+    )
+    with verdict.expect("agree with the reference on float32 arrays and on a single epoch"):
+        for described, call_, args in [
+            ("generalisation_gap on two float32 arrays of 60 epochs", arrays, (train, val)),
+            ("generalisation_gap on a single epoch", None, (np.array([0.4]), np.array([0.55]))),
+        ]:
+            result = call_() if call_ else checks.call_gap(generalisation_gap, *args, described)
+            got = np.asarray(result, dtype=np.float64)
+            if not checks.close_gaps(got, reference.generalisation_gap(*args)):
+                fail(name, f"{described} differs from val_losses - train_losses.")
+    with verdict.expect("accept tuples as well as lists and arrays"):
+        described = "generalisation_gap on two tuples"
+        pair = (tuple(train.tolist()), tuple(val.tolist()))
+        got = np.asarray(checks.call_gap(generalisation_gap, *pair, described), dtype=np.float64)
+        expected = reference.generalisation_gap(*pair)
+        if not checks.same_answer(got, expected, arrays, close=checks.close_gaps):
+            fail(name, f"{described} gives a different answer than for arrays of the same values.")
+    return verdict
 
 
 # --------------------------------------------------------------------------- bias_variance
 
 
-def hidden_bias_variance(bias_variance):
-    """Unseen built stacks; random stacks against the reference and torch.var."""
+def hidden_bias_variance(bias_variance) -> Verdict:
+    """Unseen built stacks; a random stack against the reference and torch.var."""
     name = "bias_variance"
-    checks.check_bias_variance(bias_variance, n_points=11, seed=3)
+    verdict = checks.check_bias_variance(bias_variance, n_points=11, seed=3)
     rng = np.random.default_rng(5)
     truth = np.sin(np.linspace(-3.0, 3.0, 30))
     predictions = truth + 0.2 + rng.standard_normal((50, 30)) * np.linspace(0.1, 2.0, 30)
     described = "bias_variance(predictions of shape (50, 30), truth)"
-    bias2, variance = _as_pair(
-        call(bias_variance, name, described, predictions.copy(), truth.copy()),
-        name,
-        described,
-        "(bias2, variance)",
-    )
     expected = reference.bias_variance(predictions, truth)
-    preds = torch.from_numpy(predictions)
-    torch_variance = torch.var(preds, dim=0, correction=0).mean().item()
-    torch_bias2 = ((preds.mean(dim=0) - torch.from_numpy(truth)) ** 2).mean().item()
-    if not np.allclose([bias2, variance], [torch_bias2, torch_variance], rtol=1e-7):
-        fail(
-            name,
-            f"{described} returned ({float(bias2):.6g}, {float(variance):.6g}); torch gives "
-            f"bias2 {torch_bias2:.6g} and variance (torch.var with correction=0) "
-            f"{torch_variance:.6g}.",
-        )
-    if not np.allclose([bias2, variance], expected, rtol=1e-7):
-        fail(name, f"{described} differs from the reference.")
-    mse = float(np.mean((predictions - truth) ** 2))
-    if not np.isclose(float(bias2) + float(variance), mse, rtol=1e-7):
-        fail(name, f"{described}: bias2 + variance must equal the mean squared error {mse:.6g}.")
+    run = checks.BiasVarianceCall(bias_variance, predictions, truth, expected, described)
+    with verdict.expect("agree with torch (torch.var with correction=0) and the reference"):
+        bias2, variance = run.pair()
+        preds = torch.from_numpy(predictions)
+        torch_variance = torch.var(preds, dim=0, correction=0).mean().item()
+        torch_bias2 = ((preds.mean(dim=0) - torch.from_numpy(truth)) ** 2).mean().item()
+        if not checks.close([bias2, variance], [torch_bias2, torch_variance]):
+            fail(
+                name,
+                f"{described} returned ({bias2:.6g}, {variance:.6g}); torch gives bias2 "
+                f"{torch_bias2:.6g} and variance (torch.var with correction=0) "
+                f"{torch_variance:.6g}.",
+            )
+        if not checks.close([bias2, variance], expected):
+            fail(name, f"{described} differs from the reference.")
+    return verdict
 
 
 # --------------------------------------------------------------------- early_stopping_epoch
@@ -137,9 +151,8 @@ def _random_curves(seed=17, count=150):
     return curves
 
 
-def hidden_early_stopping_epoch(early_stopping_epoch):
+def hidden_early_stopping_epoch(early_stopping_epoch) -> Verdict:
     """Unseen hand-made cases, then 150 random noisy curves compared with the reference."""
-    name = "early_stopping_epoch"
     cases = [
         (
             [0.9, 0.7, 0.8, 0.7, 0.75, 0.6],
@@ -156,18 +169,21 @@ def hidden_early_stopping_epoch(early_stopping_epoch):
         ([0.5, 0.4, 0.3, 0.2, 0.1], 2, (5, 5), "a curve that improves every epoch", {}),
         ([0.8, 0.9, 0.7, 1.0, 0.65, 1.1, 1.2, 0.1], 2, (5, 7), "alternating epochs", {}),
     ]
-    checks.check_early_stopping_epoch(early_stopping_epoch, cases=cases)
+    verdict = checks.check_early_stopping_epoch(early_stopping_epoch, cases=cases)
+    with verdict.expect("agree with the reference on 150 noisy validation curves"):
+        _check_random_curves(early_stopping_epoch)
+    return verdict
+
+
+def _check_random_curves(early_stopping_epoch) -> None:
+    """Compare with the reference on noisy curves; name the rule the answers follow instead."""
+    name = "early_stopping_epoch"
     curves = _random_curves()
     answers = []
     for losses, patience in curves:
         described = f"early_stopping_epoch(a curve of {len(losses)} epochs, patience={patience})"
-        result = _as_pair(
-            call(early_stopping_epoch, name, described, np.array(losses), patience),
-            name,
-            described,
-            "(best_epoch, stop_epoch)",
-        )
-        answers.append(tuple(None if v is None else int(v) for v in result))
+        result = call(early_stopping_epoch, name, described, np.array(losses), patience)
+        answers.append(checks.epoch_pair(result, name, described, allow_none=True))
     expected = [reference.early_stopping_epoch(losses, p) for losses, p in curves]
     wrong = [i for i, (a, e) in enumerate(zip(answers, expected, strict=True)) if a != e]
     if not wrong:
@@ -197,37 +213,47 @@ def hidden_early_stopping_epoch(early_stopping_epoch):
 # ------------------------------------------------------------------------------ l2_penalty
 
 
-def hidden_l2_penalty(l2_penalty):
+def hidden_l2_penalty(l2_penalty) -> Verdict:
     """Unseen lam and shapes (a 3-D kernel, float32), torch autograd and SGD weight decay."""
     name = "l2_penalty"
-    checks.check_l2_penalty(
+    verdict = checks.check_l2_penalty(
         l2_penalty,
         lam=0.03,
         params=checks.example_params(seed=4, shapes=((3, 2, 2), (3,), (6, 7), (7,), (7, 2))),
     )
-    checks.check_l2_penalty(
-        l2_penalty, lam=0.2, params=checks.example_params(seed=8, dtype=np.float32)
-    )
+    with verdict.expect("keep the contract on float32 parameters (lam = 0.2)"):
+        float32 = checks.example_params(seed=8, dtype=np.float32)
+        _holds(checks.check_l2_penalty(l2_penalty, lam=0.2, params=float32))
     torch.manual_seed(3)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
     params = [p.detach().numpy().astype(np.float64) for p in model.parameters()]
     lam = 0.07
+    run = checks.PenaltyCall(l2_penalty, params, lam)
     described = "l2_penalty(the parameters of an nn.Linear stack, lam=0.07)"
-    penalty, grads = _as_pair(
-        call(l2_penalty, name, described, params, lam), name, described, "(penalty, grads)"
-    )
     tensors = [torch.tensor(p, requires_grad=True) for p in params]
     torch_penalty = lam / 2 * sum((t**2).sum() for t in tensors if t.ndim >= 2)
     torch_penalty.backward()
-    if not np.isclose(float(penalty), torch_penalty.item(), rtol=1e-7):
-        fail(name, f"{described}: the penalty differs from (lam / 2) * sum ||W||^2 in torch.")
-    for i, (grad, tensor) in enumerate(zip(grads, tensors, strict=True)):
-        # A bias takes no part in the penalty: autograd leaves its .grad at None (zero).
-        torch_grad = np.zeros(tensor.shape) if tensor.grad is None else tensor.grad.numpy()
-        if not np.allclose(np.asarray(grad), torch_grad, rtol=1e-7, atol=1e-12):
-            fail(name, f"{described}: grads[{i}] differs from torch's autograd of the penalty.")
-    # One SGD step on a zero loss with weight_decay=lam on the weights only (biases in a group
-    # with weight_decay=0) moves every parameter by -lr * (its penalty gradient).
+    with verdict.expect("compute the penalty of torch and of the reference on an nn.Linear stack"):
+        penalty = run.penalty()
+        if not np.isclose(penalty, torch_penalty.item(), rtol=checks.RTOL):
+            fail(name, f"{described}: the penalty differs from (lam / 2) * sum ||W||^2 in torch.")
+        if not np.isclose(penalty, reference.l2_penalty(params, lam)[0], rtol=checks.RTOL):
+            fail(name, f"{described} differs from the reference.")
+    with verdict.expect("give torch's gradients, so that SGD steps as with weight_decay = lam"):
+        run.check_count()
+        grads = [np.asarray(g, dtype=np.float64) for g in run.grads()]
+        for i, (grad, tensor) in enumerate(zip(grads, tensors, strict=True)):
+            # A bias takes no part in the penalty: autograd leaves its .grad at None (zero).
+            torch_grad = np.zeros(tensor.shape) if tensor.grad is None else tensor.grad.numpy()
+            if not checks.close(grad, torch_grad):
+                fail(name, f"{described}: grads[{i}] differs from torch's autograd of the penalty.")
+        _check_sgd_step(params, grads, lam, described)
+    return verdict
+
+
+def _check_sgd_step(params, grads, lam, described) -> None:
+    """One SGD step on a zero loss with weight_decay=lam on the weights only (biases in a group
+    with weight_decay=0) moves every parameter by -lr * (its penalty gradient)."""
     lr = 0.5
     torch_params = [torch.nn.Parameter(torch.tensor(p)) for p in params]
     optimiser = torch.optim.SGD(
@@ -241,12 +267,9 @@ def hidden_l2_penalty(l2_penalty):
         p.grad = torch.zeros_like(p)
     optimiser.step()
     for i, (param, grad, stepped) in enumerate(zip(params, grads, torch_params, strict=True)):
-        if not np.allclose(param - lr * np.asarray(grad), stepped.detach().numpy(), atol=1e-12):
+        if not checks.close(param - lr * grad, stepped.detach().numpy()):
             fail(
-                name,
+                "l2_penalty",
                 f"{described}: a gradient step with your grads[{i}] differs from "
                 "torch.optim.SGD with weight_decay=lam on the weights (0 on the biases).",
             )
-    expected_penalty, _ = reference.l2_penalty(params, lam)
-    if not np.isclose(float(penalty), expected_penalty, rtol=1e-7):
-        fail(name, f"{described} differs from the reference.")

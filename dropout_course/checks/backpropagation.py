@@ -3,14 +3,28 @@
 The functions (their contracts are stated in the exercise notebook):
 
 - ``softmax_cross_entropy(scores, y)`` returns ``(loss, dscores)``: the MEAN cross-entropy over
-  the batch and its gradient ``(softmax(scores) - onehot(y)) / N``;
+  the batch (one number) and its gradient ``(softmax(scores) - onehot(y)) / N``, without
+  overflowing for large scores and without modifying ``scores``;
 - ``two_layer_forward(X, params, p, rng, training=True)`` returns ``(scores, cache)`` for
-  ``scores = h_drop @ W2 + b2``, ``h_drop = relu(X @ W1 + b1) * mask / (1 - p)``, with the cache
-  a dict holding :data:`CACHE_KEYS`;
-- ``two_layer_backward(dscores, cache)`` returns the dict of gradients :data:`PARAM_KEYS`;
-- ``numerical_gradient(f, x, h=1e-5)``: central differences, ``x`` perturbed in place and
-  restored;
-- ``relative_error(a, b)``: ``max |a - b| / max(|a| + |b|, 1e-8)``.
+  ``scores = h_drop @ W2 + b2``, ``h_drop = relu(X @ W1 + b1) * mask / (1 - p)``, with a 0/1
+  mask (boolean or numeric) of shape ``(N, H)`` drawn from ``rng`` only, and the cache a dict
+  holding :data:`CACHE_KEYS`; at evaluation ``cache['mask']`` is None and ``h_drop = relu(z1)``;
+- ``two_layer_backward(dscores, cache)`` returns the dict of gradients :data:`PARAM_KEYS`, reading
+  only :data:`CACHE_KEYS` of a training-mode cache whose mask may be boolean or 0/1;
+- ``numerical_gradient(f, x, h=1e-5)``: central differences, ``x`` of any number of dimensions
+  perturbed in place one entry at a time and put back;
+- ``relative_error(a, b)``: ``max |a - b| / max(|a| + |b|, 1e-8)`` as one number.
+
+What the contract leaves open, the checks leave open too: a pair may be a tuple or a two-element
+list, a dict may be any mapping (and a cache may hold further keys), no dtype is demanded (values
+are compared in float64, to ``rtol=1e-5, atol=1e-6`` unless said otherwise), and ``x`` counts as
+restored up to rounding.
+
+Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one entry per
+property of the contract, so a test cell's points are shared among them: a mistake fails the
+property it breaks, and the other properties are examined on their own terms (the scores are
+compared through the mask the student returned, a result of the wrong container through its
+values, ...). A call of the student's function that several properties examine is made once.
 
 The backward pass is checked against finite differences of the forward pass (which is exact
 here: the loss used is linear in the scores, and no pre-activation lies near the ReLU's kink),
@@ -20,9 +34,23 @@ inputs so that the hidden tests can run the same properties on inputs the studen
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 
-from .core import allclose, as_array, call, check_shape, expect_pair, fail, first_match
+from .core import (
+    SIGMAS,
+    Memo,
+    Verdict,
+    allclose,
+    as_array,
+    call,
+    check_shape,
+    expect_pair,
+    fail,
+    first_match,
+)
 from .numpy_dropout import check_drop_rate, check_independent, check_uses_rng
 
 #: What the cache of ``two_layer_forward`` holds, and ``two_layer_backward`` reads.
@@ -76,7 +104,88 @@ def _mask_as_floats(mask, name, described):
     return np.asarray(mask, dtype=np.float64)
 
 
+def _float_array(value: Any, name: str, what: str) -> np.ndarray:
+    """``value`` as a float64 array, or fail if it is not numbers."""
+    if value is None:
+        fail(name, f"{what} is None: did you forget a return statement?")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(name, f"{what} must be a number or an array of numbers, got {type(value).__name__}.")
+
+
+def _attempt(compute: Callable[[], Any]) -> Any:
+    """The value of ``compute()``, or None if examining the student's result failed."""
+    try:
+        return compute()
+    except Exception:  # noqa: BLE001 - that failure belongs to another property
+        return None
+
+
+def _examined(runs: list) -> list:
+    """The runs a property that sweeps over several calls examines: the first always (its call
+    must succeed), the others only if their call returned, since a call that raised fails the
+    property that needs its result, not this one."""
+    rest = [run for run in runs[1:] if _attempt(lambda run=run: (run._result(), True)[1])]
+    return [runs[0], *rest]
+
+
 # --------------------------------------------------------------------- softmax_cross_entropy
+
+
+class LossCall:
+    """One call of ``softmax_cross_entropy`` on copies of ``scores`` and ``y``, made once and
+    examined by several properties."""
+
+    name = "softmax_cross_entropy"
+
+    def __init__(self, softmax_cross_entropy, scores, y, described):
+        self.scores, self.y, self.described = scores, y, described
+        self._result = Memo(lambda: self._call(softmax_cross_entropy))
+
+    def _call(self, softmax_cross_entropy):
+        given = self.scores.copy()
+        with np.errstate(all="ignore"):
+            result = call(softmax_cross_entropy, self.name, self.described, given, self.y.copy())
+        loss, dscores = expect_pair(
+            result, self.name, self.described, "(loss, dscores)", allow_list=True
+        )
+        return given, loss, dscores
+
+    def modified(self) -> bool:
+        return not np.array_equal(self._result()[0], self.scores)
+
+    def structure(self) -> None:
+        """``loss`` is one number and ``dscores`` an array of the scores' shape."""
+        _, loss, _ = self._result()
+        if np.ndim(loss) != 0 or loss is None:
+            fail(
+                self.name,
+                f"{self.described}: loss must be one number (a float), got "
+                f"{type(loss).__name__} of shape {np.shape(loss)}.",
+            )
+        as_array(self._result()[2], self.name, f"dscores of {self.described}")
+        self.dscores()
+
+    def losses(self) -> np.ndarray:
+        """The loss as a float64 array of whatever shape it has."""
+        return _float_array(self._result()[1], self.name, f"the loss of {self.described}")
+
+    def loss(self) -> float:
+        """The loss as a float (a one-element array too: that is :meth:`structure`'s concern)."""
+        loss = self.losses()
+        if loss.size != 1:
+            fail(
+                self.name,
+                f"{self.described}: loss must be one number, the MEAN over the batch; got an "
+                f"array of shape {loss.shape}.",
+            )
+        return float(loss.ravel()[0])
+
+    def dscores(self) -> np.ndarray:
+        dscores = _float_array(self._result()[2], self.name, f"dscores of {self.described}")
+        check_shape(dscores, self.scores.shape, self.name, "dscores")
+        return dscores
 
 
 def _softmax(scores):
@@ -85,26 +194,124 @@ def _softmax(scores):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _check_loss_call(softmax_cross_entropy, scores, y, described):
-    name = "softmax_cross_entropy"
-    original = scores.copy()
-    with np.errstate(all="ignore"):
-        result = call(softmax_cross_entropy, name, described, scores, y)
-    loss, dscores = expect_pair(result, name, described, "(loss, dscores)")
-    if not np.array_equal(scores, original):
+def _expected_loss(scores, y):
+    """The mean cross-entropy and its gradient with respect to the scores."""
+    probs = _softmax(scores)
+    rows = np.arange(len(y))
+    onehot = np.zeros_like(scores)
+    onehot[rows, y] = 1.0
+    return -float(np.mean(np.log(probs[rows, y]))), (probs - onehot) / len(y), onehot
+
+
+def _column_softmax(scores):
+    shifted = np.exp(scores - scores.max(axis=0))
+    return shifted / shifted.sum(axis=0)
+
+
+def _check_loss_value(run: LossCall) -> None:
+    name, described, scores, y = run.name, run.described, run.scores, run.y
+    n, classes = scores.shape
+    expected, _, _ = _expected_loss(scores, y)
+    loss = run.loss()
+    if allclose(loss, expected):
+        return
+    over_batch = -float(np.mean(np.log(_column_softmax(scores)[np.arange(n), y])))
+    candidates = [
+        (
+            "the softmax normalises over the batch (axis 0); it must normalise each row over "
+            "the classes (axis=1, keepdims=True)",
+            over_batch,
+        ),
+        (
+            "the loss was summed over the batch; it must be the MEAN over the N examples",
+            expected * n,
+        ),
+        (
+            "the loss was divided by N * C; average over the N examples only (each example "
+            "contributes -log of its correct class's probability)",
+            expected / classes,
+        ),
+        ("the sign is wrong: the loss is -log(probability)", -expected),
+    ]
+    mistake = first_match(candidates, loss, allclose) if np.isfinite(loss) else "it is NaN or inf"
+    fail(
+        name,
+        f"{described}: loss = {loss:.6g}, expected {expected:.6g}"
+        f"{': ' + mistake if mistake else ''}. The loss is -mean_i log softmax(scores)[i, y[i]].",
+    )
+
+
+def _check_dscores_value(run: LossCall) -> None:
+    name, described, scores, y = run.name, run.described, run.scores, run.y
+    n, classes = scores.shape
+    _, expected, onehot = _expected_loss(scores, y)
+    dscores = run.dscores()
+    if allclose(dscores, expected):
+        return
+    probs = _softmax(scores)
+    candidates = [
+        (
+            "dscores was not divided by the batch size N: the loss is the MEAN over the batch, "
+            "so dscores = (softmax(scores) - onehot(y)) / N",
+            expected * n,
+        ),
+        ("dscores was divided by N * C; divide by the batch size N only", expected / classes),
+        (
+            "the 1 at each example's correct class was not subtracted: dscores = "
+            "(softmax(scores) - onehot(y)) / N",
+            probs / n,
+        ),
+        (
+            "the 1 at each example's correct class was not subtracted, and dscores was not "
+            "divided by N",
+            probs,
+        ),
+        (
+            "dscores has the wrong sign: it is (softmax - onehot) / N, the gradient of the loss "
+            "(which gradient DESCENT then subtracts)",
+            -expected,
+        ),
+        (
+            "the softmax normalises over the batch (axis 0); it must normalise each row over "
+            "the classes (axis=1, keepdims=True)",
+            (_column_softmax(scores) - onehot) / n,
+        ),
+    ]
+    mistake = first_match(candidates, dscores, allclose)
+    if mistake is None and not np.all(np.isfinite(dscores)):
+        mistake = "it holds NaN or inf"
+    fail(
+        name,
+        f"{described}: {mistake or 'wrong dscores'}. Expected "
+        "dscores = (softmax(scores) - onehot(y)) / N.",
+    )
+
+
+def _check_shift(run: LossCall, shifted: LossCall) -> None:
+    """Adding a constant to every score changes nothing, and exp(1000) must not overflow. The
+    result is compared with the function's own result for the unshifted scores (when that is
+    finite), so a wrong formula or a loss that is not one number fails those properties only."""
+    name, described = shifted.name, shifted.described
+    loss, dscores = shifted.losses(), shifted.dscores()
+    if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(dscores))):
         fail(
             name,
-            f"{described} modified scores in place (e.g. scores -= scores.max(...)); compute "
-            "a new array instead: shifted = scores - scores.max(axis=1, keepdims=True).",
+            f"{described} returned NaN or inf: exp(1000) overflows. Subtract each row's "
+            "maximum before exponentiating (softmax does not change when a constant is "
+            "added to a row).",
         )
-    if np.ndim(loss) != 0:
-        fail(name, f"{described}: loss must be one number, got an array of shape {np.shape(loss)}.")
-    dscores = as_array(dscores, name, "dscores")
-    check_shape(dscores, scores.shape, name, "dscores")
-    return float(loss), dscores
+    own = _attempt(lambda: (run.losses(), run.dscores()))
+    if own is None or not (np.all(np.isfinite(own[0])) and np.all(np.isfinite(own[1]))):
+        own = _expected_loss(run.scores, run.y)[:2]
+    if not (allclose(loss, own[0]) and allclose(dscores, own[1])):
+        fail(
+            name,
+            f"{described} differs from the result for scores: adding a constant to every "
+            "score of a row must not change the softmax, the loss or dscores.",
+        )
 
 
-def check_softmax_cross_entropy(softmax_cross_entropy, *, n=6, classes=4, seed=0):
+def check_softmax_cross_entropy(softmax_cross_entropy, *, n=6, classes=4, seed=0) -> Verdict:
     """Check ``softmax_cross_entropy(scores, y)`` against the contract.
 
     Parameters
@@ -120,165 +327,312 @@ def check_softmax_cross_entropy(softmax_cross_entropy, *, n=6, classes=4, seed=0
     rng = np.random.default_rng(seed)
     scores = 3.0 * rng.standard_normal((n, classes))
     y = rng.integers(0, classes, size=n)
-    described = f"softmax_cross_entropy(scores of shape {scores.shape}, y)"
-    loss, dscores = _check_loss_call(softmax_cross_entropy, scores, y, described)
-    probs = _softmax(scores)
-    rows = np.arange(n)
-    expected_loss = -float(np.mean(np.log(probs[rows, y])))
-    onehot = np.zeros_like(scores)
-    onehot[rows, y] = 1.0
-    expected = (probs - onehot) / n
-    if not np.all(np.isfinite(dscores)) or not np.isfinite(loss):
-        fail(name, f"{described} returned NaN or inf.")
-    shifted_columns = np.exp(scores - scores.max(axis=0))
-    col_probs = shifted_columns / shifted_columns.sum(axis=0)
-    if not allclose(loss, expected_loss):
-        mistake = first_match(
-            [
-                (
-                    "the softmax normalises over the batch (axis 0); it must normalise each "
-                    "row over the classes (axis=1, keepdims=True)",
-                    -float(np.mean(np.log(col_probs[rows, y]))),
-                ),
-                (
-                    "the loss was summed over the batch; it must be the MEAN over the N examples",
-                    expected_loss * n,
-                ),
-                (
-                    "the loss was divided by N * C; average over the N examples only (each "
-                    "example contributes -log of its correct class's probability)",
-                    expected_loss / classes,
-                ),
-                ("the sign is wrong: the loss is -log(probability)", -expected_loss),
-            ],
-            loss,
-            allclose,
-        )
-        fail(
-            name,
-            f"{described}: loss = {loss:.6g}, expected {expected_loss:.6g}"
-            f"{': ' + mistake if mistake else ''}. The loss is "
-            "-mean_i log softmax(scores)[i, y[i]].",
-        )
-    if not allclose(dscores, expected):
-        mistake = first_match(
-            [
-                (
-                    "dscores was not divided by the batch size N: the loss is the MEAN over "
-                    "the batch, so dscores = (softmax(scores) - onehot(y)) / N",
-                    expected * n,
-                ),
-                (
-                    "dscores was divided by N * C; divide by the batch size N only",
-                    expected / classes,
-                ),
-                (
-                    "the 1 at each example's correct class was not subtracted: dscores = "
-                    "(softmax(scores) - onehot(y)) / N",
-                    probs / n,
-                ),
-                (
-                    "the 1 at each example's correct class was not subtracted, and dscores "
-                    "was not divided by N",
-                    probs,
-                ),
-                (
-                    "dscores has the wrong sign: it is (softmax - onehot) / N, the gradient "
-                    "of the loss (which gradient DESCENT then subtracts)",
-                    -expected,
-                ),
-                (
-                    "the softmax normalises over the batch (axis 0); it must normalise each "
-                    "row over the classes (axis=1, keepdims=True)",
-                    (col_probs - onehot) / n,
-                ),
-            ],
-            dscores,
-            allclose,
-        )
-        fail(
-            name,
-            f"{described}: {mistake or 'wrong dscores'}. Expected "
-            "dscores = (softmax(scores) - onehot(y)) / N.",
-        )
-    # Softmax is invariant to adding a constant to a row; exp(1000) overflows.
-    big = scores + 1000.0
-    described = "softmax_cross_entropy(scores + 1000, y)"
-    loss_big, dscores_big = _check_loss_call(softmax_cross_entropy, big, y, described)
-    if not (np.isfinite(loss_big) and np.all(np.isfinite(dscores_big))):
-        fail(
-            name,
-            f"{described} returned NaN or inf: exp(1000) overflows. Subtract each row's "
-            "maximum before exponentiating (softmax does not change when a constant is "
-            "added to a row).",
-        )
-    if not (allclose(loss_big, expected_loss) and allclose(dscores_big, expected)):
-        fail(
-            name,
-            f"{described} differs from the result for scores: adding a constant to every "
-            "score of a row must not change the softmax, the loss or dscores.",
-        )
+    run = LossCall(
+        softmax_cross_entropy,
+        scores,
+        y,
+        f"softmax_cross_entropy(scores of shape {scores.shape}, y)",
+    )
+    shifted = LossCall(
+        softmax_cross_entropy, scores + 1000.0, y, "softmax_cross_entropy(scores + 1000, y)"
+    )
+    verdict = Verdict(name)
+    with verdict.expect("return (loss, dscores): one number and an array of the scores' shape"):
+        run.structure()
+    with verdict.expect("leave scores unchanged"):
+        for each in _examined([run, shifted]):
+            if each.modified():
+                fail(
+                    name,
+                    f"{each.described} modified scores in place (e.g. scores -= "
+                    "scores.max(...)); compute a new array instead: shifted = scores - "
+                    "scores.max(axis=1, keepdims=True).",
+                )
+    with verdict.expect("return the mean cross-entropy over the batch as loss"):
+        _check_loss_value(run)
+    with verdict.expect("return dscores = (softmax(scores) - onehot(y)) / N"):
+        _check_dscores_value(run)
+    with verdict.expect("not overflow, and not change, when a constant is added to the scores"):
+        _check_shift(run, shifted)
+    return verdict
 
 
 # ------------------------------------------------------------------------- two_layer_forward
 
 
-def _check_forward_call(two_layer_forward, X, params, p, seed, training, described):
-    """Call the student's forward pass; check types, shapes and that inputs are untouched."""
+class ForwardRun:
+    """One call of ``two_layer_forward`` on copies of ``X`` and ``params``, made once and
+    examined by several properties."""
+
     name = "two_layer_forward"
-    originals = {k: v.copy() for k, v in params.items()}
-    X_original = X.copy()
-    with np.errstate(all="ignore"):
-        result = call(
-            two_layer_forward,
-            name,
-            described,
-            X,
-            params,
-            p,
-            np.random.default_rng(seed),
-            training=training,
+
+    def __init__(self, two_layer_forward, X, params, p, *, seed=0, training=True, rng=None):
+        self.X, self.params, self.p, self.training = X, params, p, training
+        self.n, self.hidden = X.shape[0], params["W1"].shape[1]
+        self.classes = params["W2"].shape[1]
+        self.described = f"two_layer_forward(X, params, p={p:g}, rng, training={training})"
+        rng = np.random.default_rng(seed) if rng is None else rng
+        self._result = Memo(lambda: self._call(two_layer_forward, rng))
+
+    def _call(self, two_layer_forward, rng):
+        X, params = self.X.copy(), {k: v.copy() for k, v in self.params.items()}
+        with np.errstate(all="ignore"):
+            result = call(
+                two_layer_forward,
+                self.name,
+                self.described,
+                X,
+                params,
+                self.p,
+                rng,
+                training=self.training,
+            )
+        scores, cache = expect_pair(
+            result, self.name, self.described, "(scores, cache)", allow_list=True
         )
-    scores, cache = expect_pair(result, name, described, "(scores, cache)")
-    if not np.array_equal(X, X_original) or any(
-        not np.array_equal(params[k], originals[k]) for k in params
-    ):
-        fail(name, f"{described} modified X or params in place; compute new arrays instead.")
-    scores = as_array(scores, name, "scores")
-    check_shape(scores, (X.shape[0], params["W2"].shape[1]), name, "scores")
-    if not isinstance(cache, dict):
-        fail(name, f"{described}: cache must be a dict, got {type(cache).__name__}.")
-    missing = [k for k in CACHE_KEYS if k not in cache]
-    if missing:
-        fail(
-            name,
-            f"{described}: the cache has no key(s) {', '.join(missing)}. It must hold "
-            f"{', '.join(CACHE_KEYS)} (the backward pass reads them).",
+        return X, params, scores, cache
+
+    def modified(self) -> bool:
+        X, params, _, _ = self._result()
+        return not np.array_equal(X, self.X) or any(
+            k not in params or not np.array_equal(params[k], v) for k, v in self.params.items()
         )
-    return scores, cache
+
+    def scores(self) -> np.ndarray:
+        scores = as_array(self._result()[2], self.name, f"the scores of {self.described}")
+        check_shape(scores, (self.n, self.classes), self.name, "scores")
+        return scores.astype(np.float64)
+
+    def cache(self) -> Mapping:
+        cache = self._result()[3]
+        if not isinstance(cache, Mapping):
+            fail(self.name, f"{self.described}: cache must be a dict, got {type(cache).__name__}.")
+        return cache
+
+    def entry(self, key: str) -> Any:
+        cache = self.cache()
+        if key not in cache:
+            fail(
+                self.name,
+                f"{self.described}: the cache has no key {key!r}. It must hold "
+                f"{', '.join(CACHE_KEYS)} (the backward pass reads them).",
+            )
+        return cache[key]
+
+    def mask(self) -> np.ndarray:
+        """``cache['mask']`` as an array, whatever its shape (not None in training)."""
+        mask = self.entry("mask")
+        if mask is None:
+            fail(
+                self.name,
+                f"{self.described}: cache['mask'] is None; in training it must be the mask used.",
+            )
+        return np.asarray(mask)
+
+    def shape_problem(self, shape: tuple) -> str | None:
+        n, hidden = self.n, self.hidden
+        if shape in ((hidden,), (1, hidden)):
+            return (
+                f"the mask has shape {shape}, one mask shared by the whole batch. Each example "
+                f"needs its own mask: draw one of shape (N, H) = {(n, hidden)}"
+            )
+        if shape == (n, self.classes) and self.classes != hidden:
+            return (
+                f"the mask has the shape of the scores {shape}; dropout acts on the hidden "
+                f"units: the mask must have shape (N, H) = {(n, hidden)}"
+            )
+        if shape != (n, hidden):
+            return f"cache['mask'] has shape {shape}; it must have shape (N, H) = {(n, hidden)}"
+        return None
+
+    def kept(self) -> np.ndarray:
+        """Where the mask keeps units (nonzero), as 0/1 floats broadcast to (N, H): the mask's
+        shape and values are properties of their own."""
+        mask = self.mask()
+        try:
+            mask = np.broadcast_to(mask, (self.n, self.hidden))
+        except ValueError:
+            fail(self.name, f"{self.described}: {self.shape_problem(mask.shape)}.")
+        return (mask != 0).astype(np.float64)
 
 
-def _check_cache_copies(cache, X, params, p, described):
-    name = "two_layer_forward"
-    if not allclose(np.asarray(cache["X"]), X):
+def _forward_data(n, d, hidden, classes, seed):
+    rng = np.random.default_rng(seed + 10)
+    X = rng.standard_normal((n, d))
+    return X, _params(rng, d, hidden, classes)
+
+
+def _check_mask(run: ForwardRun) -> None:
+    """cache['mask'] is 0/1 of shape (N, H), with independent entries."""
+    mask = run.mask()
+    problem = run.shape_problem(mask.shape)
+    if problem:
+        fail(run.name, f"{run.described}: {problem}.")
+    mask = _mask_as_floats(mask, run.name, run.described)
+    check_independent(mask, run.name, run.described)
+
+
+def _check_keep_rate(run: ForwardRun) -> None:
+    """The fraction of dropped units is near p. The band is the largest of the binomial one and
+    the ones that treat rows or columns as clusters, so that a mask whose entries are not
+    independent (a property of its own) is judged on its rate alone."""
+    kept = (run.mask() != 0).astype(np.float64)
+    dropped = 1.0 - float(kept.mean())
+    errors = [np.sqrt(run.p * (1.0 - run.p) / kept.size)]
+    if kept.ndim == 2:
+        for axis in (0, 1):
+            means = kept.mean(axis=axis)
+            if means.size >= 2:
+                errors.append(float(np.std(means, ddof=1)) / np.sqrt(means.size))
+    if abs(dropped - run.p) <= SIGMAS * max(errors) + 1e-12:
+        return
+    check_drop_rate(kept, run.p, run.name, run.described)  # names the mistake
+    fail(run.name, f"{run.described} dropped a fraction {dropped:.3f}; it must be close to "
+                   f"p={run.p}.")  # fmt: skip
+
+
+def _check_scores(run: ForwardRun) -> None:
+    """scores = (relu(z1) * mask / (1 - p)) @ W2 + b2, with the mask in the cache."""
+    X, W2, b2, p = run.X, run.params["W2"], run.params["b2"], run.p
+    z1 = X @ run.params["W1"] + run.params["b1"]
+    h, q = _relu(z1), 1.0 - p
+    scores, mask = run.scores(), run.kept()
+    expected = (h * mask / q) @ W2 + b2
+    if allclose(scores, expected):
+        return
+    candidates = [
+        (
+            "the kept hidden units were not scaled: inverted dropout divides them by (1 - p)",
+            (h * mask) @ W2 + b2,
+        ),
+        (
+            "the kept hidden units were multiplied by (1 - p); inverted dropout DIVIDES them by "
+            "(1 - p) in training",
+            (h * mask * q) @ W2 + b2,
+        ),
+        (
+            "the kept hidden units were divided by p; the keep probability is 1 - p, so divide "
+            "by (1 - p)",
+            (h * mask / p) @ W2 + b2 if p > 0 else None,
+        ),
+        (
+            "the units kept are where the mask is 1: use h * mask, not h * (1 - mask)",
+            (h * (1 - mask) / q) @ W2 + b2,
+        ),
+        ("the mask was not applied (no hidden unit was dropped)", (h / q) @ W2 + b2),
+        (
+            "there is no ReLU: h = np.maximum(z1, 0) with z1 = X @ W1 + b1",
+            (z1 * mask / q) @ W2 + b2,
+        ),
+        ("no dropout was applied in training", h @ W2 + b2),
+    ]
+    mistake = first_match(candidates, scores, allclose) or (
+        "the scores do not match the mask in the cache: apply the mask you return, to the "
+        "hidden layer's output, and return that same mask"
+    )
+    fail(
+        run.name,
+        f"{run.described}: {mistake}. Expected scores = (relu(X @ W1 + b1) * mask / (1 - p)) "
+        "@ W2 + b2.",
+    )
+
+
+def _check_cache_copies(run: ForwardRun) -> None:
+    """cache['X'], ['W2'], ['p'] and the pre-activation ['z1']."""
+    name, described, X, params, p = run.name, run.described, run.X, run.params, run.p
+    if not allclose(_float_array(run.entry("X"), name, "cache['X']"), X):
         fail(name, f"{described}: cache['X'] must be the input X.")
-    if not allclose(np.asarray(cache["W2"]), params["W2"]):
+    if not allclose(_float_array(run.entry("W2"), name, "cache['W2']"), params["W2"]):
         fail(name, f"{described}: cache['W2'] must be params['W2'].")
-    if np.ndim(cache["p"]) != 0 or float(cache["p"]) != p:
+    cached_p = _float_array(run.entry("p"), name, "cache['p']")
+    if cached_p.ndim != 0 or float(cached_p) != p:
         fail(name, f"{described}: cache['p'] must be the drop probability p={p}.")
     z1 = X @ params["W1"] + params["b1"]
-    if not allclose(np.asarray(cache["z1"]), z1):
-        if allclose(np.asarray(cache["z1"]), _relu(z1)):
+    cached = _float_array(run.entry("z1"), name, "cache['z1']")
+    if not allclose(cached, z1):
+        if allclose(cached, _relu(z1)):
             fail(
                 name,
                 f"{described}: cache['z1'] holds the ReLU's output; it must hold the "
                 "pre-activation z1 = X @ W1 + b1 (before the ReLU).",
             )
         fail(name, f"{described}: cache['z1'] must be the pre-activation X @ W1 + b1.")
-    return z1
 
 
-def check_two_layer_forward(two_layer_forward, *, n=400, d=6, hidden=50, classes=4, p=0.3, seed=0):
+def _check_h_drop(run: ForwardRun) -> None:
+    """cache['h_drop'] is what the output layer received: relu(z1) * mask / (1 - p), or (if
+    the scores are wrong, a property of their own) what gives the scores returned."""
+    name, described, params = run.name, run.described, run.params
+    h_drop = _float_array(run.entry("h_drop"), name, "cache['h_drop']")
+    check_shape(h_drop, (run.n, run.hidden), name, "cache['h_drop']")
+    h = _relu(run.X @ params["W1"] + params["b1"])
+    mask = _attempt(run.kept)
+    if mask is not None and allclose(h_drop, h * mask / (1.0 - run.p)):
+        return
+    scores = _attempt(run.scores)
+    if scores is not None and allclose(h_drop @ params["W2"] + params["b2"], scores):
+        return
+    if allclose(h_drop, h):
+        fail(
+            name,
+            f"{described}: cache['h_drop'] holds h before dropout; it must hold what the "
+            "output layer received, relu(z1) * mask / (1 - p).",
+        )
+    fail(name, f"{described}: cache['h_drop'] must be relu(z1) * mask / (1 - p).")
+
+
+def _check_evaluation(run: ForwardRun) -> None:
+    """At evaluation: no mask, h_drop = h, and the scores of the network without dropout."""
+    name, described, params = run.name, run.described, run.params
+    if run.cache().get("mask") is not None:
+        fail(
+            name,
+            f"{described}: cache['mask'] must be None at evaluation: dropout is off when "
+            "training=False.",
+        )
+    h = _relu(run.X @ params["W1"] + params["b1"])
+    scores, expected = run.scores(), h @ params["W2"] + params["b2"]
+    if not allclose(scores, expected):
+        if allclose(scores, (h * (1.0 - run.p)) @ params["W2"] + params["b2"]):
+            fail(
+                name,
+                f"{described} scaled the hidden layer by (1 - p); with inverted dropout the "
+                "scaling happens in training, and evaluation uses h unchanged.",
+            )
+        fail(
+            name,
+            f"{described}: expected scores = relu(X @ W1 + b1) @ W2 + b2: dropout must be off "
+            "at evaluation.",
+        )
+    if "h_drop" in run.cache():
+        if not allclose(_float_array(run.entry("h_drop"), name, "cache['h_drop']"), h):
+            fail(name, f"{described}: cache['h_drop'] must be h = relu(z1) at evaluation.")
+
+
+def _check_edges(runs: dict) -> None:
+    """p = 0 changes nothing; p = 1 drops every hidden unit (scores = b2, never NaN)."""
+    for edge, run in runs.items():
+        scores, params = run.scores(), run.params
+        if not np.all(np.isfinite(scores)):
+            fail(
+                run.name,
+                f"{run.described} returned NaN or inf: h * mask / (1 - p) divides 0 by 0 when "
+                "p = 1. Every hidden unit is dropped, so h_drop is all zeros.",
+            )
+        h = _relu(run.X @ params["W1"] + params["b1"])
+        expected = (
+            h @ params["W2"] + params["b2"]
+            if edge == 0
+            else np.broadcast_to(params["b2"], scores.shape)
+        )
+        if not allclose(scores, expected):
+            what = "the scores without dropout" if edge == 0 else "b2 for every example"
+            fail(run.name, f"{run.described}: the scores must be {what}.")
+
+
+def check_two_layer_forward(
+    two_layer_forward, *, n=400, d=6, hidden=50, classes=4, p=0.3, seed=0
+) -> Verdict:
     """Check ``two_layer_forward(X, params, p, rng, training=True)`` against the contract.
 
     Parameters
@@ -293,135 +647,45 @@ def check_two_layer_forward(two_layer_forward, *, n=400, d=6, hidden=50, classes
         Seed of the data and of the generators.
     """
     name = "two_layer_forward"
-    rng = np.random.default_rng(seed + 10)
-    X = rng.standard_normal((n, d))
-    params = _params(rng, d, hidden, classes)
-    q = 1.0 - p
-
-    # Training mode.
-    described = f"two_layer_forward(X, params, p={p}, rng, training=True)"
-    scores, cache = _check_forward_call(two_layer_forward, X, params, p, seed, True, described)
-    mask = cache["mask"]
-    if mask is None:
-        fail(name, f"{described}: cache['mask'] is None; in training it must be the mask used.")
-    mask = np.asarray(mask)
-    if mask.shape == (hidden,) or mask.shape == (1, hidden):
-        fail(
+    X, params = _forward_data(n, d, hidden, classes, seed)
+    run = ForwardRun(two_layer_forward, X, params, p, seed=seed)
+    evaluation = ForwardRun(two_layer_forward, X, params, p, seed=seed, training=False)
+    edges = {e: ForwardRun(two_layer_forward, X[:10], params, e, seed=seed) for e in (0.0, 1.0)}
+    verdict = Verdict(name)
+    with verdict.expect("return (scores, cache): scores of shape (N, C) and a dict as cache"):
+        run.scores()
+        run.cache()
+    with verdict.expect("leave X and params unchanged"):
+        for each in _examined([run, evaluation, *edges.values()]):
+            if each.modified():
+                fail(
+                    name,
+                    f"{each.described} modified X or params in place; compute new arrays instead.",
+                )
+    with verdict.expect(
+        "store in cache['mask'] the 0/1 mask of shape (N, H) it drew, with independent entries"
+    ):
+        _check_mask(run)
+    with verdict.expect("keep each hidden unit with probability 1 - p"):
+        _check_keep_rate(run)
+    with verdict.expect("compute scores = (relu(X @ W1 + b1) * mask / (1 - p)) @ W2 + b2"):
+        _check_scores(run)
+    with verdict.expect("store X, the pre-activation z1, W2 and p in the cache"):
+        _check_cache_copies(run)
+    with verdict.expect("store in cache['h_drop'] what the output layer received"):
+        _check_h_drop(run)
+    with verdict.expect("draw the mask only from the rng it is given"):
+        part = X[:40]
+        check_uses_rng(
+            lambda r: ForwardRun(two_layer_forward, part, params, p, rng=r).scores(),
             name,
-            f"{described}: the mask has shape {mask.shape}, one mask shared by the whole "
-            f"batch. Each example needs its own mask: draw one of shape (N, H) = {(n, hidden)}.",
+            "two_layer_forward",
         )
-    if mask.shape == (n, classes):
-        fail(
-            name,
-            f"{described}: the mask has the shape of the scores {mask.shape}; dropout acts on "
-            f"the hidden units: the mask must have shape (N, H) = {(n, hidden)}.",
-        )
-    check_shape(mask, (n, hidden), name, "cache['mask']")
-    mask = _mask_as_floats(mask, name, described)
-    check_independent(mask, name, described)
-    check_drop_rate(mask, p, name, described)
-    z1 = _check_cache_copies(cache, X, params, p, described)
-    h = _relu(z1)
-    expected = (h * mask / q) @ params["W2"] + params["b2"]
-    if not allclose(scores, expected):
-        W2, b2 = params["W2"], params["b2"]
-        mistake = first_match(
-            [
-                (
-                    "the kept hidden units were not scaled: inverted dropout divides them by "
-                    "(1 - p)",
-                    (h * mask) @ W2 + b2,
-                ),
-                (
-                    "the kept hidden units were multiplied by (1 - p); inverted dropout "
-                    "DIVIDES them by (1 - p) in training",
-                    (h * mask * q) @ W2 + b2,
-                ),
-                (
-                    "the units kept are where the mask is 1: use h * mask, not h * (1 - mask)",
-                    (h * (1 - mask) / q) @ W2 + b2,
-                ),
-                (
-                    "the mask was not applied (no hidden unit was dropped)",
-                    (h / q) @ W2 + b2,
-                ),
-                (
-                    "there is no ReLU: h = np.maximum(z1, 0) with z1 = X @ W1 + b1",
-                    (z1 * mask / q) @ W2 + b2,
-                ),
-            ],
-            scores,
-            allclose,
-        )
-        if mistake is None and allclose(scores, h @ W2 + b2):
-            mistake = "no dropout was applied in training"
-        if mistake is None:
-            mistake = (
-                "the scores do not match the mask in the cache: apply the mask you return, "
-                "to the hidden layer's output, and return that same mask"
-            )
-        fail(
-            name,
-            f"{described}: {mistake}. Expected scores = (relu(X @ W1 + b1) * mask / (1 - p)) "
-            "@ W2 + b2.",
-        )
-    if not allclose(np.asarray(cache["h_drop"]), h * mask / q):
-        if allclose(np.asarray(cache["h_drop"]), h):
-            fail(
-                name,
-                f"{described}: cache['h_drop'] holds h before dropout; it must hold what the "
-                "output layer received, relu(z1) * mask / (1 - p).",
-            )
-        fail(name, f"{described}: cache['h_drop'] must be relu(z1) * mask / (1 - p).")
-    small = X[:5]
-    check_uses_rng(lambda r: two_layer_forward(small, params, p, r)[0], name, "two_layer_forward")
-
-    # Evaluation mode.
-    described = f"two_layer_forward(X, params, p={p}, rng, training=False)"
-    scores, cache = _check_forward_call(two_layer_forward, X, params, p, seed, False, described)
-    expected = h @ params["W2"] + params["b2"]
-    if cache["mask"] is not None:
-        fail(
-            name,
-            f"{described}: cache['mask'] must be None at evaluation: dropout is off when "
-            "training=False.",
-        )
-    if not allclose(scores, expected):
-        if allclose(scores, (h * q) @ params["W2"] + params["b2"]):
-            fail(
-                name,
-                f"{described} scaled the hidden layer by (1 - p); with inverted dropout the "
-                "scaling happens in training, and evaluation uses h unchanged.",
-            )
-        fail(
-            name,
-            f"{described}: expected scores = relu(X @ W1 + b1) @ W2 + b2: dropout must be off "
-            "at evaluation.",
-        )
-    if not allclose(np.asarray(cache["h_drop"]), h):
-        fail(name, f"{described}: cache['h_drop'] must be h = relu(z1) at evaluation.")
-
-    # Edges: p = 0 changes nothing, p = 1 drops every hidden unit.
-    for edge in (0.0, 1.0):
-        described = f"two_layer_forward(X, params, p={edge:g}, rng, training=True)"
-        scores, _ = _check_forward_call(
-            two_layer_forward, X[:10], params, edge, seed, True, described
-        )
-        if not np.all(np.isfinite(scores)):
-            fail(
-                name,
-                f"{described} returned NaN or inf: h * mask / (1 - p) divides 0 by 0 when "
-                "p = 1. Every hidden unit is dropped, so h_drop is all zeros.",
-            )
-        expected = (
-            h[:10] @ params["W2"] + params["b2"]
-            if edge == 0
-            else np.broadcast_to(params["b2"], scores.shape)
-        )
-        if not allclose(scores, expected):
-            what = "the scores without dropout" if edge == 0 else "b2 for every example"
-            fail(name, f"{described}: the scores must be {what}.")
+    with verdict.expect("turn dropout off at evaluation (no mask, h_drop = h)"):
+        _check_evaluation(evaluation)
+    with verdict.expect("return the scores without dropout for p = 0 and b2 (no NaN) for p = 1"):
+        _check_edges(edges)
+    return verdict
 
 
 # ------------------------------------------------------------------------ two_layer_backward
@@ -473,6 +737,15 @@ def backward_case(*, n=8, d=5, hidden=7, classes=3, p=0.4, seed=0, bool_mask=Fal
     return {"cache": cache, "params": params, "dscores": dscores, "mask": mask, "p": p}
 
 
+def _all_dropped(case):
+    """The case with p = 1: every hidden unit dropped, h_drop all zeros."""
+    case["p"] = case["cache"]["p"] = 1.0
+    case["mask"] = np.zeros_like(case["mask"])
+    case["cache"]["mask"] = case["mask"].copy()
+    case["cache"]["h_drop"] = np.zeros_like(case["cache"]["h_drop"])
+    return case
+
+
 def expected_gradients(case, *, activation=_relu, mask=None):
     """Gradients of ``sum(dscores * scores)`` by central differences of the forward pass.
 
@@ -489,105 +762,238 @@ def expected_gradients(case, *, activation=_relu, mask=None):
     return {k: _finite_differences(objective, params[k], 1e-3) for k in PARAM_KEYS}
 
 
-def _call_backward(two_layer_backward, case, described):
+def _expected(case):
+    """The gradients a correct backward pass returns for ``case`` (p = 1 included)."""
+    if case["p"] == 1:
+        zeros = {k: np.zeros_like(v) for k, v in case["params"].items()}
+        return {**zeros, "b2": case["dscores"].sum(axis=0)}
+    return expected_gradients(case)
+
+
+class BackwardRun:
+    """One call of ``two_layer_backward`` on copies of a cache and of ``dscores``, made once and
+    examined by several properties."""
+
     name = "two_layer_backward"
-    cache = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in case["cache"].items()}
-    with np.errstate(all="ignore"):
-        grads = call(two_layer_backward, name, described, case["dscores"].copy(), cache)
-    if not isinstance(grads, dict):
-        fail(name, f"{described} must return a dict of gradients, got {type(grads).__name__}.")
-    missing = [k for k in PARAM_KEYS if k not in grads]
-    if missing:
-        biases = [k for k in missing if k.startswith("b")]
-        hint = (
-            " You forgot the bias gradient: the gradient of a bias is the gradient of its "
-            "layer's output summed over the batch."
-            if biases
-            else ""
-        )
-        fail(
-            name,
-            f"{described}: the dict of gradients has no key(s) {', '.join(missing)}; it "
-            f"must have {', '.join(PARAM_KEYS)}.{hint}",
-        )
-    for key in PARAM_KEYS:
-        value = as_array(grads[key], name, f"grads[{key!r}]")
-        check_shape(value, case["params"][key].shape, name, f"grads[{key!r}]")
+
+    def __init__(self, two_layer_backward, case, described):
+        self.case, self.described, self.p = case, described, case["p"]
+        self.shapes = {k: v.shape for k, v in case["params"].items()}
+        self._result = Memo(lambda: self._call(two_layer_backward))
+
+    def _call(self, two_layer_backward):
+        cache = {
+            k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.case["cache"].items()
+        }
+        dscores = self.case["dscores"].copy()
+        with np.errstate(all="ignore"):
+            grads = call(two_layer_backward, self.name, self.described, dscores, cache)
+        return dscores, cache, grads
+
+    def modified(self) -> str | None:
+        """The input the call modified in place, if any."""
+        dscores, cache, _ = self._result()
+        if not np.array_equal(dscores, self.case["dscores"]):
+            return "dscores"
+        for key, value in self.case["cache"].items():
+            if isinstance(value, np.ndarray) and not np.array_equal(cache.get(key), value):
+                return f"cache[{key!r}]"
+        return None
+
+    def grads(self) -> Mapping:
+        grads = self._result()[2]
+        if not isinstance(grads, Mapping):
+            fail(
+                self.name,
+                f"{self.described} must return a dict of gradients, got {type(grads).__name__}.",
+            )
+        return grads
+
+    def grad(self, key: str) -> np.ndarray:
+        """``grads[key]`` as float64, of its parameter's shape, finite."""
+        grads, name, described = self.grads(), self.name, self.described
+        if key not in grads:
+            hint = (
+                (
+                    " You forgot the bias gradient: the gradient of a bias is the gradient of "
+                    "its layer's output summed over the batch."
+                )
+                if key.startswith("b")
+                else ""
+            )
+            fail(
+                name,
+                f"{described}: the dict of gradients has no key {key!r}; it must have "
+                f"{', '.join(PARAM_KEYS)}.{hint}",
+            )
+        value = _float_array(grads[key], name, f"grads[{key!r}]")
+        check_shape(value, self.shapes[key], name, f"grads[{key!r}]")
         if not np.all(np.isfinite(value)):
             hint = (
                 " With p = 1, dh_drop * mask / (1 - p) divides 0 by 0; every hidden unit was "
                 "dropped, so the gradient into the hidden layer is zero (dropout_backward "
                 "handles p = 1)."
-                if case["p"] == 1
+                if self.p == 1
                 else ""
             )
             fail(name, f"{described}: grads[{key!r}] holds NaN or inf.{hint}")
-    for key, value in case["cache"].items():
-        if isinstance(value, np.ndarray) and not np.array_equal(cache[key], value):
-            fail(name, f"{described} modified cache[{key!r}] in place; compute new arrays.")
-    return {k: np.asarray(grads[k], dtype=np.float64) for k in PARAM_KEYS}
+        return value
 
 
-def _diagnose_hidden_layer(grads, expected, case, described):
-    """Name the mistake in grads['W1'] / grads['b1'] (the path through dropout and ReLU)."""
-    name = "two_layer_backward"
-    p, n = case["p"], case["dscores"].shape[0]
-    q = 1.0 - p
-    dropped_everywhere = case["mask"].sum(axis=0) == 0
-    ones = np.ones_like(case["mask"])
-    through = expected_gradients(case, mask=ones)
-    linear = expected_gradients(case, activation=lambda z: z)
-    for key in ("W1", "b1"):
-        if allclose(grads[key], expected[key]):
-            continue
+def _check_structure(run: BackwardRun) -> None:
+    grads = run.grads()
+    present = [k for k in PARAM_KEYS if k in grads]
+    if not present:
+        fail(
+            run.name,
+            f"{run.described}: the dict of gradients must have the keys "
+            f"{', '.join(PARAM_KEYS)}; it has {', '.join(map(repr, grads)) or 'none'}.",
+        )
+    for key in present:
+        value = as_array(grads[key], run.name, f"grads[{key!r}]")
+        check_shape(value, run.shapes[key], run.name, f"grads[{key!r}]")
+
+
+def _check_output_layer(run: BackwardRun, key: str) -> None:
+    """grads['W2'] = h_drop.T @ dscores, grads['b2'] = dscores.sum(axis=0)."""
+    case, described = run.case, run.described
+    got, expected = run.grad(key), _expected(case)[key]
+    if allclose(got, expected):
+        return
+    n = case["dscores"].shape[0]
+    h, dscores = _relu(case["cache"]["z1"]), case["dscores"]
+    if key == "W2":
         candidates = [
             (
-                "the gradient flowed through dropped hidden units: the backward pass must "
-                "multiply by the forward pass's mask (cache['mask']) as well as divide by "
-                "(1 - p)",
-                through[key],
+                "grads['W2'] was computed from h before dropout; the output layer received "
+                "h_drop = relu(z1) * mask / (1 - p), so grads['W2'] = h_drop.T @ dscores",
+                h.T @ dscores,
             ),
             (
-                "the gradient into the hidden layer was not divided by (1 - p): inverted "
-                "dropout's forward pass divides by (1 - p), so its backward pass does too "
-                "(dh = dh_drop * mask / (1 - p))",
-                expected[key] * q,
+                "grads['W2'] was computed from h * mask without the 1 / (1 - p); use the h_drop "
+                "the forward pass stored",
+                (h * case["mask"]).T @ dscores,
             ),
             (
-                "the gradient into the hidden layer was divided by p; the scale is 1 / (1 - p)",
-                expected[key] * q / p if p > 0 else np.full_like(expected[key], np.nan),
-            ),
-            (
-                "the ReLU gradient is missing: multiply by (z1 > 0), the ReLU's derivative "
-                "at the pre-activation cache['z1']",
-                linear[key],
-            ),
-            (
-                f"grads[{key!r}] was divided by the batch size again: dscores already "
-                "carries the 1/N of the mean loss, so weight gradients are sums over the "
-                "batch (X.T @ dz1, dz1.sum(axis=0)), not means",
-                expected[key] / n,
+                "grads['W2'] was divided by the batch size again: dscores already carries the "
+                "1/N of the mean loss",
+                expected / n,
             ),
         ]
-        if key == "b1":
-            candidates.append(
-                ("grads['b1'] is zero: you forgot the bias gradient", np.zeros_like(expected[key]))
-            )
-        mistake = first_match(candidates, grads[key], allclose)
-        if mistake is None:
-            column = grads["W1"][:, dropped_everywhere]
-            if np.any(np.abs(column) > 1e-12) or np.any(
-                np.abs(grads["b1"][dropped_everywhere]) > 1e-12
-            ):
-                mistake = (
-                    "a gradient reached hidden unit 0, which the mask in the cache dropped for "
-                    "every example. The backward pass must reuse the forward pass's mask "
-                    "(cache['mask']); it must never draw a new one"
-                )
-        fail(name, f"{described}: {mistake or f'grads[{key!r}] is wrong'}.")
+    else:
+        candidates = [
+            (
+                "grads['b2'] was averaged over the batch; dscores already carries the 1/N of the "
+                "mean loss, so sum it over the batch: dscores.sum(axis=0)",
+                expected / n,
+            ),
+            (
+                "grads['b2'] is zero: you forgot the bias gradient, dscores.sum(axis=0)",
+                np.zeros_like(expected),
+            ),
+        ]
+    mistake = first_match(candidates, got, allclose)
+    formula = "h_drop.T @ dscores" if key == "W2" else "dscores.sum(axis=0)"
+    fail(run.name, f"{described}: {mistake or f'grads[{key!r}] is wrong; expected {formula}'}.")
 
 
-def check_two_layer_backward(two_layer_backward, *, n=8, d=5, hidden=7, classes=3, p=0.4, seed=0):
+def _hidden_layer_candidates(case, key, expected, through, linear):
+    """Wrong values of grads['W1'] / grads['b1'] that students compute, with their meaning."""
+    p, n = case["p"], case["dscores"].shape[0]
+    candidates = [
+        (
+            "the gradient flowed through dropped hidden units: the backward pass must multiply "
+            "by the forward pass's mask (cache['mask']) as well as divide by (1 - p)",
+            through[key],
+        ),
+        (
+            "the gradient into the hidden layer was not divided by (1 - p): inverted dropout's "
+            "forward pass divides by (1 - p), so its backward pass does too "
+            "(dh = dh_drop * mask / (1 - p))",
+            expected[key] * (1.0 - p),
+        ),
+        (
+            "the gradient into the hidden layer was divided by p; the scale is 1 / (1 - p)",
+            expected[key] * (1.0 - p) / p if p > 0 else None,
+        ),
+        (
+            "the ReLU gradient is missing: multiply by (z1 > 0), the ReLU's derivative at the "
+            "pre-activation cache['z1']",
+            linear[key],
+        ),
+        (
+            f"grads[{key!r}] was divided by the batch size again: dscores already carries the "
+            "1/N of the mean loss, so weight gradients are sums over the batch (X.T @ dz1, "
+            "dz1.sum(axis=0)), not means",
+            expected[key] / n,
+        ),
+    ]
+    if key == "b1":
+        candidates.append(
+            ("grads['b1'] is zero: you forgot the bias gradient", np.zeros_like(expected[key]))
+        )
+    return candidates
+
+
+def _check_hidden_layer(run: BackwardRun) -> None:
+    """grads['W1'] and grads['b1']: through the mask, the 1 / (1 - p) and the ReLU at z1."""
+    case = run.case
+    grads = {key: run.grad(key) for key in ("W1", "b1")}
+    expected = expected_gradients(case)
+    wrong = [key for key in grads if not allclose(grads[key], expected[key])]
+    if not wrong:
+        return
+    key = wrong[0]
+    through = expected_gradients(case, mask=np.ones_like(case["mask"]))
+    linear = expected_gradients(case, activation=lambda z: z)
+    candidates = _hidden_layer_candidates(case, key, expected, through, linear)
+    mistake = first_match(candidates, grads[key], allclose)
+    dropped_everywhere = case["mask"].sum(axis=0) == 0
+    reached = np.any(np.abs(grads["W1"][:, dropped_everywhere]) > 1e-12) or np.any(
+        np.abs(grads["b1"][dropped_everywhere]) > 1e-12
+    )
+    if mistake is None and reached:
+        mistake = (
+            "a gradient reached hidden unit 0, which the mask in the cache dropped for every "
+            "example. The backward pass must reuse the forward pass's mask (cache['mask']); it "
+            "must never draw a new one"
+        )
+    fail(run.name, f"{run.described}: {mistake or f'grads[{key!r}] is wrong'}.")
+
+
+def _check_same_gradients(run: BackwardRun, again: BackwardRun, boolean: BackwardRun) -> None:
+    """The same cache gives the same gradients, whether its mask is boolean or 0/1."""
+    keys = [k for k in PARAM_KEYS if k in run.grads()]
+    if any(not allclose(run.grad(k), again.grad(k)) for k in keys):
+        fail(
+            run.name,
+            f"{run.described} gave different gradients in two calls with the same cache: it "
+            "draws something random. The backward pass must reuse the forward pass's mask "
+            "(cache['mask']); it must never draw a new one.",
+        )
+    if any(not allclose(run.grad(k), boolean.grad(k)) for k in keys):
+        fail(
+            run.name,
+            f"{boolean.described}: the gradients differ from those for the same mask as 0/1 "
+            "floats. The mask may be boolean; multiply by it (or convert it with "
+            ".astype(float)), do not negate or subtract it.",
+        )
+
+
+def _check_all_dropped(run: BackwardRun) -> None:
+    """With p = 1 no gradient reaches W1 or b1, and nothing is NaN."""
+    keys = [k for k in ("W1", "b1") if k in run.grads()] or ["W1"]
+    if any(np.any(run.grad(k) != 0) for k in keys):
+        fail(
+            run.name,
+            f"{run.described}: only b2 has a gradient when every hidden unit is dropped; "
+            "grads['W1'], grads['b1'] and grads['W2'] must be zero.",
+        )
+
+
+def check_two_layer_backward(
+    two_layer_backward, *, n=8, d=5, hidden=7, classes=3, p=0.4, seed=0
+) -> Verdict:
     """Check ``two_layer_backward(dscores, cache)`` against finite differences of the forward pass.
 
     Parameters
@@ -599,224 +1005,344 @@ def check_two_layer_backward(two_layer_backward, *, n=8, d=5, hidden=7, classes=
     p : float
         Drop probability in (0, 1).
     seed : int
-        Seed of the hand-made cache.
+        Seed of the hand-made caches.
     """
     name = "two_layer_backward"
-    described = f"two_layer_backward(dscores, cache) with p={p}"
-    case = backward_case(n=n, d=d, hidden=hidden, classes=classes, p=p, seed=seed)
-    grads = _call_backward(two_layer_backward, case, described)
-    again = _call_backward(two_layer_backward, case, described)
-    if any(not np.array_equal(grads[k], again[k]) for k in PARAM_KEYS):
-        fail(
-            name,
-            f"{described} gave different gradients in two calls with the same cache: it "
-            "draws something random. The backward pass must reuse the forward pass's mask "
-            "(cache['mask']); it must never draw a new one.",
-        )
-    expected = expected_gradients(case)
-    h = _relu(case["cache"]["z1"])
-    if not allclose(grads["W2"], expected["W2"]):
-        mistake = first_match(
-            [
-                (
-                    "grads['W2'] was computed from h before dropout; the output layer received "
-                    "h_drop = relu(z1) * mask / (1 - p), so grads['W2'] = h_drop.T @ dscores",
-                    h.T @ case["dscores"],
-                ),
-                (
-                    "grads['W2'] was computed from h * mask without the 1 / (1 - p); use the "
-                    "h_drop the forward pass stored",
-                    (h * case["mask"]).T @ case["dscores"],
-                ),
-                (
-                    "grads['W2'] was divided by the batch size again: dscores already carries "
-                    "the 1/N of the mean loss",
-                    expected["W2"] / n,
-                ),
-            ],
-            grads["W2"],
-            allclose,
-        )
-        fail(name, f"{described}: {mistake or 'grads[W2] is wrong'}.")
-    if not allclose(grads["b2"], expected["b2"]):
-        mistake = first_match(
-            [
-                (
-                    "grads['b2'] was averaged over the batch; dscores already carries the 1/N "
-                    "of the mean loss, so sum it over the batch: dscores.sum(axis=0)",
-                    expected["b2"] / n,
-                ),
-                (
-                    "grads['b2'] is zero: you forgot the bias gradient, dscores.sum(axis=0)",
-                    np.zeros_like(expected["b2"]),
-                ),
-            ],
-            grads["b2"],
-            allclose,
-        )
-        fail(name, f"{described}: {mistake or 'grads[b2] is wrong'}.")
-    _diagnose_hidden_layer(grads, expected, case, described)
+    sizes = {"n": n, "d": d, "hidden": hidden, "classes": classes}
 
-    # The same with a boolean mask, and at the edges p = 0 and p = 1.
-    case = backward_case(
-        n=n, d=d, hidden=hidden, classes=classes, p=p, seed=seed + 1, bool_mask=True
+    def run(described, **case):
+        return BackwardRun(two_layer_backward, backward_case(**sizes, **case), described)
+
+    described = f"two_layer_backward(dscores, cache) with p={p}"
+    main, again = run(described, p=p, seed=seed), run(described, p=p, seed=seed)
+    boolean = run(f"{described} and a boolean mask", p=p, seed=seed, bool_mask=True)
+    no_drop = run("two_layer_backward(dscores, cache) with p=0", p=0.0, seed=seed + 2)
+    all_dropped = BackwardRun(
+        two_layer_backward,
+        _all_dropped(backward_case(**sizes, p=0.5, seed=seed + 3)),
+        "two_layer_backward(dscores, cache) with p=1 (every hidden unit dropped)",
     )
-    described = f"two_layer_backward(dscores, cache) with a boolean mask, p={p}"
-    grads = _call_backward(two_layer_backward, case, described)
-    expected = expected_gradients(case)
-    if any(not allclose(grads[k], expected[k]) for k in PARAM_KEYS):
-        fail(
-            name,
-            f"{described}: wrong gradients. The mask may be boolean; multiply by it (or "
-            "convert it with .astype(float)), do not negate or subtract it.",
-        )
-    case = backward_case(n=n, d=d, hidden=hidden, classes=classes, p=0.0, seed=seed + 2)
-    described = "two_layer_backward(dscores, cache) with p=0"
-    grads = _call_backward(two_layer_backward, case, described)
-    expected = expected_gradients(case)
-    if any(not allclose(grads[k], expected[k]) for k in PARAM_KEYS):
-        fail(name, f"{described}: wrong gradients (with p = 0 nothing is dropped or scaled).")
-    case = backward_case(n=n, d=d, hidden=hidden, classes=classes, p=0.5, seed=seed + 3)
-    case["p"] = case["cache"]["p"] = 1.0
-    case["mask"] = np.zeros_like(case["mask"])
-    case["cache"]["mask"] = case["mask"].copy()
-    case["cache"]["h_drop"] = np.zeros_like(case["cache"]["h_drop"])
-    described = "two_layer_backward(dscores, cache) with p=1 (every hidden unit dropped)"
-    grads = _call_backward(two_layer_backward, case, described)  # fails on NaN
-    zero = all(np.all(grads[k] == 0) for k in ("W1", "b1", "W2"))
-    if not zero or not allclose(grads["b2"], case["dscores"].sum(axis=0)):
-        fail(
-            name,
-            f"{described}: only b2 has a gradient when every hidden unit is dropped; "
-            "grads['W1'], grads['b1'] and grads['W2'] must be zero.",
-        )
+    verdict = Verdict(name)
+    with verdict.expect("return a dict of gradients, each an array of its parameter's shape"):
+        _check_structure(main)
+    with verdict.expect("leave dscores and the cache unchanged"):
+        for each in _examined([main, boolean, no_drop, all_dropped]):
+            if each.modified():
+                fail(
+                    name,
+                    f"{each.described} modified {each.modified()} in place; compute new arrays.",
+                )
+    with verdict.expect(
+        "compute grads['W2'] = h_drop.T @ dscores from what the output layer received"
+    ):
+        _check_output_layer(main, "W2")
+        _check_output_layer(all_dropped, "W2")
+    with verdict.expect("compute grads['b2'] as dscores summed over the batch"):
+        _check_output_layer(main, "b2")
+    with verdict.expect(
+        "pass the gradient to W1 and b1 through the kept units only, scaled by "
+        "1 / (1 - p), and through the ReLU at z1"
+    ):
+        _check_hidden_layer(main)
+        _check_hidden_layer(no_drop)
+    with verdict.expect("give the same gradients for the same cache, with a boolean or 0/1 mask"):
+        _check_same_gradients(main, again, boolean)
+    with verdict.expect("give W1 and b1 zero gradients (never NaN) when p = 1"):
+        _check_all_dropped(all_dropped)
+    return verdict
 
 
 # ------------------------------------------------------------------------ numerical_gradient
 
 
-def check_numerical_gradient(numerical_gradient, *, shape=(3, 4), h=0.1, seed=0):
+class GradientRun:
+    """One call of ``numerical_gradient`` on a copy of ``x``, made once; ``make_f(x)`` gives the
+    function (it may read the very array passed in, as a closure over ``params`` does)."""
+
+    name = "numerical_gradient"
+
+    def __init__(self, numerical_gradient, x, make_f, described, **kwargs):
+        self.x, self.described = x, described
+        self._result = Memo(lambda: self._call(numerical_gradient, make_f, kwargs))
+
+    def _call(self, numerical_gradient, make_f, kwargs):
+        given = self.x.copy()
+        grad = call(numerical_gradient, self.name, self.described, make_f(given), given, **kwargs)
+        return given, grad
+
+    def check_restored(self) -> None:
+        """x holds its original values on return (up to rounding: x + h - 2 h + h is fine)."""
+        if not np.allclose(self._result()[0], self.x, rtol=1e-12, atol=1e-12):
+            fail(
+                self.name,
+                f"{self.described}: x was not restored. After evaluating f at x[i] + h and "
+                "x[i] - h, set x[i] back to its original value (save it first: old = x[i]).",
+            )
+
+    def structure(self) -> None:
+        grad = as_array(self._result()[1], self.name, f"the result of {self.described}")
+        check_shape(grad, self.x.shape, self.name, f"the result of {self.described}")
+
+    def values(self) -> np.ndarray:
+        """The result as float64 in x's shape (a result of another shape but as many entries is
+        :meth:`structure`'s concern)."""
+        grad = _float_array(self._result()[1], self.name, f"the result of {self.described}")
+        if grad.size != self.x.size:
+            check_shape(grad, self.x.shape, self.name, f"the result of {self.described}")
+        return grad.reshape(self.x.shape)
+
+
+def _cube(v):
+    return float(np.sum(v**3))
+
+
+def _sum_sin(v):
+    return float(np.sum(np.sin(v)))
+
+
+def _check_central(run: GradientRun, h: float) -> None:
+    """On f(x) = sum(x**3) the central difference is exactly 3 x**2 + h**2."""
+    x, grad = run.x, run.values()
+    expected = 3 * x**2 + h**2
+    if allclose(grad, expected):
+        return
+    candidates = [
+        (
+            "these are one-sided differences (f(x + h) - f(x)) / h; use central differences "
+            "(f(x + h) - f(x - h)) / (2 h), whose error is O(h**2) instead of O(h)",
+            3 * x**2 + 3 * x * h + h**2,
+        ),
+        (
+            "these are one-sided differences (f(x) - f(x - h)) / h; use central differences "
+            "(f(x + h) - f(x - h)) / (2 h)",
+            3 * x**2 - 3 * x * h + h**2,
+        ),
+        (
+            "the difference f(x + h) - f(x - h) was divided by h; the two points are 2 h apart, "
+            "so divide by 2 h",
+            2 * expected,
+        ),
+        ("the step h you were given was not used", 3 * x**2 + 1e-10),
+    ]
+    mistake = first_match(candidates, grad, allclose)
+    if mistake is None and np.allclose(grad, grad.flat[0]):
+        mistake = (
+            "every entry has the same value: perturb ONE entry at a time (x[i] += h), not the "
+            "whole array"
+        )
+    fail(
+        run.name,
+        f"{run.described}: {mistake or 'wrong values'}. Expected "
+        "(f(x + h e_i) - f(x - h e_i)) / (2 h) for every entry i.",
+    )
+
+
+def _check_default_step(run: GradientRun) -> None:
+    if not np.allclose(run.values(), np.cos(run.x), rtol=1e-6, atol=1e-8):
+        fail(
+            run.name,
+            f"{run.described}: with the default h = 1e-5 the result must match the exact "
+            "derivative to about 1e-8 (central differences).",
+        )
+
+
+def _check_in_place(closure: GradientRun, own: GradientRun) -> None:
+    """f reads x through a closure: only an in-place perturbation reaches it. The result is
+    compared with the function's own result when f reads its argument (if that is usable), so
+    a wrong formula fails the central-differences property only."""
+    grad = closure.values()
+    if np.allclose(grad, 0.0):
+        fail(
+            closure.name,
+            f"{closure.described} returned zeros: f did not see the perturbation. Perturb x IN "
+            "PLACE (x[i] += h, then restore it), because f may read x through a closure, as "
+            "lambda _: loss(params) does; do not perturb a copy.",
+        )
+    reference = _attempt(own.values)
+    if reference is None or not np.all(np.isfinite(reference)):
+        reference = np.cos(closure.x)
+    if not allclose(grad, reference):
+        fail(
+            closure.name,
+            f"{closure.described} differs from the result when f reads its argument: f must "
+            "see x perturbed in place (x[i] += h on the array you were given, then call f(x)).",
+        )
+
+
+def _check_every_entry(run: GradientRun, column: GradientRun, h: float) -> None:
+    """x of 2 or 3 dimensions gives what the same values as a column give (the function's own
+    column result if usable, else 3 x**2 + h**2): every entry perturbed, one at a time."""
+    grad, x = run.values(), run.x
+    reference = _attempt(column.values)
+    if reference is None or not np.all(np.isfinite(reference)):
+        reference = 3 * column.x**2 + h**2
+    reference = reference.ravel()[: x.size].reshape(x.shape)
+    if allclose(grad, reference):
+        return
+    slices = reference.reshape(x.shape[0], -1).sum(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
+    if allclose(grad, np.broadcast_to(slices, x.shape)):
+        what = f"a whole {'row' if x.ndim == 2 else 'slice'} was perturbed at once (x[i] += h)"
+    else:
+        what = f"wrong values for a {x.ndim}-D x"
+    fail(
+        run.name,
+        f"{run.described}: {what}. Perturb one entry at a time, whatever the number of "
+        "dimensions of x: loop over np.ndindex(x.shape), not over range(len(x)) (x[i] of a "
+        f"{x.ndim}-D x is a whole {x.ndim - 1}-D slice, not one entry).",
+    )
+
+
+def check_numerical_gradient(numerical_gradient, *, shape=(3, 4), h=0.1, seed=0) -> Verdict:
     """Check ``numerical_gradient(f, x, h=1e-5)`` against the contract.
 
     On ``f(x) = sum(x**3)`` the central difference is exactly ``3 x**2 + h**2``, the one-sided
-    one ``3 x**2 + 3 x h + h**2``: a large ``h`` tells them apart.
+    one ``3 x**2 + 3 x h + h**2``: a large ``h`` tells them apart. The formula is examined on a
+    column ``x`` (shape ``(k, 1)``, where looping over rows is looping over entries), and ``x``
+    of 2 and 3 dimensions is compared with the function's own result on the same values as a
+    column, so each mistake fails its own property.
 
     Parameters
     ----------
     numerical_gradient : callable
         The student's function.
     shape : tuple of int
-        Shape of ``x`` for the main check (2-D); a 3-D array is checked too.
+        Shape of the 2-D ``x``; a 3-D ``x`` of shape ``(2, *shape)`` is checked too.
     h : float
-        A large step for the main check.
+        A large step for the formula.
     seed : int
         Seed of ``x``.
     """
     name = "numerical_gradient"
     rng = np.random.default_rng(seed)
-    x = rng.uniform(-2.0, 2.0, size=shape)
-    original = x.copy()
+    values = rng.uniform(-2.0, 2.0, size=2 * int(np.prod(shape)))
+    w = rng.uniform(-1.0, 1.0, size=(6, 1))
 
-    def cube(v):
-        return float(np.sum(v**3))
+    def cube_run(x):
+        described = f"numerical_gradient(f, x, h={h}) for f(x) = sum(x**3), x of shape {x.shape}"
+        return GradientRun(numerical_gradient, x, lambda _: _cube, described, h=h)
 
-    described = f"numerical_gradient(f, x, h={h}) for f(x) = sum(x**3), x of shape {shape}"
-    grad = as_array(call(numerical_gradient, name, described, cube, x, h=h), name, "the result")
-    if not np.allclose(x, original, rtol=0, atol=1e-12):
-        fail(
-            name,
-            f"{described}: x was not restored. After evaluating f at x[i] + h and x[i] - h, "
-            "set x[i] back to its original value (save it first: old = x[i]).",
-        )
-    check_shape(grad, shape, name, "the result")
-    expected = 3 * x**2 + h**2
-    if not allclose(grad, expected):
-        mistake = first_match(
-            [
-                (
-                    "these are one-sided differences (f(x + h) - f(x)) / h; use central "
-                    "differences (f(x + h) - f(x - h)) / (2 h), whose error is O(h**2) "
-                    "instead of O(h)",
-                    3 * x**2 + 3 * x * h + h**2,
-                ),
-                (
-                    "these are one-sided differences (f(x) - f(x - h)) / h; use central "
-                    "differences (f(x + h) - f(x - h)) / (2 h)",
-                    3 * x**2 - 3 * x * h + h**2,
-                ),
-                (
-                    "the difference f(x + h) - f(x - h) was divided by h; the two points are "
-                    "2 h apart, so divide by 2 h",
-                    2 * expected,
-                ),
-                (
-                    "the step h you were given was not used",
-                    3 * x**2 + 1e-10,
-                ),
-                (
-                    "a whole row was perturbed at once (x[i] += h on a 2-D x changes a row): "
-                    "perturb one entry at a time, looping over np.ndindex(x.shape)",
-                    np.broadcast_to(np.sum(3 * x**2 + h**2, axis=1, keepdims=True), x.shape),
-                ),
-            ],
-            grad,
-            allclose,
-        )
-        if mistake is None and np.allclose(grad, grad.flat[0]):
-            mistake = (
-                "every entry has the same value: perturb ONE entry at a time (x[i] += h), "
-                "not the whole array"
-            )
-        fail(
-            name,
-            f"{described}: {mistake or 'wrong values'}. Expected "
-            "(f(x + h e_i) - f(x - h e_i)) / (2 h) for every entry i.",
-        )
-
-    # f reads x through a closure: only an in-place perturbation reaches it.
-    params = {"W": rng.uniform(-1.0, 1.0, size=(2, 3))}
-
-    def closure(_ignored):
-        return float(np.sum(np.sin(params["W"])))
-
-    described = "numerical_gradient(lambda _: loss(params), params['W'])"
-    grad = as_array(
-        call(numerical_gradient, name, described, closure, params["W"]), name, "the result"
+    column = cube_run(values.reshape(-1, 1))
+    flat = cube_run(values[: int(np.prod(shape))].reshape(shape))
+    deep = cube_run(values.reshape((2, *shape)))
+    own = GradientRun(
+        numerical_gradient, w, lambda _: _sum_sin, "numerical_gradient(f, x) for f(x) = sum(sin(x))"
     )
-    check_shape(grad, (2, 3), name, "the result")
-    if np.allclose(grad, 0.0):
-        fail(
-            name,
-            f"{described} returned zeros: f did not see the perturbation. Perturb x IN PLACE "
-            "(x[i] += h, then restore it), because f may read x through a closure, as "
-            "lambda _: loss(params) does; do not perturb a copy.",
-        )
-    if not np.allclose(grad, np.cos(params["W"]), rtol=1e-6, atol=1e-8):
-        fail(
-            name,
-            f"{described}: with the default h = 1e-5 the result must match the exact "
-            "derivative to about 1e-8 (central differences).",
-        )
-
-    # Every entry of a 3-D array.
-    x3 = rng.uniform(-2.0, 2.0, size=(2, 3, 4))
-    described = "numerical_gradient(f, x, h=0.1) for f(x) = sum(x**3), x of shape (2, 3, 4)"
-    grad = as_array(call(numerical_gradient, name, described, cube, x3, h=0.1), name, "result")
-    check_shape(grad, x3.shape, name, "the result")
-    if not allclose(grad, 3 * x3**2 + 0.01):
-        fail(
-            name,
-            f"{described}: wrong values. Perturb every entry of x, one at a time, whatever "
-            "its number of dimensions: loop over np.ndindex(x.shape), not over range(len(x)) "
-            "(for a 3-D x, x[i] is a whole 2-D slice).",
-        )
+    closure = GradientRun(
+        numerical_gradient,
+        w,
+        lambda given: lambda _: _sum_sin(given),
+        "numerical_gradient(lambda _: loss(params), params['W'])",
+    )
+    runs = [column, own, closure, flat, deep]
+    verdict = Verdict(name)
+    with verdict.expect("return an array of x's shape"):
+        for run in _examined(runs):
+            run.structure()
+    with verdict.expect("put every entry of x back: x holds its original values on return"):
+        for run in _examined(runs):
+            run.check_restored()
+    with verdict.expect("compute central differences (f(x + h e_i) - f(x - h e_i)) / (2 h)"):
+        _check_central(column, h)
+        _check_default_step(own)
+    with verdict.expect("perturb x in place, so that f sees the change through a closure"):
+        _check_in_place(closure, own)
+    with verdict.expect("perturb every entry of x, one at a time, whatever its dimensions"):
+        for run in (flat, deep):
+            _check_every_entry(run, column, h)
+    return verdict
 
 
 # ---------------------------------------------------------------------------- relative_error
 
 
-def check_relative_error(relative_error, *, shape=(4, 5), seed=0):
-    """Check ``relative_error(a, b)``: ``max |a - b| / max(|a| + |b|, 1e-8)`` as one float.
+def _relative_mistake(a, b, value) -> str | None:
+    diff = np.abs(a - b)
+    entrywise = diff / np.maximum(np.abs(a) + np.abs(b), 1e-8)
+    candidates = [
+        (
+            "that is the MEAN of the entry-wise relative errors; return the largest (np.max), so "
+            "that one wrong entry is not averaged away",
+            entrywise.mean(),
+        ),
+        (
+            "the difference was divided by |a| only; divide by |a| + |b|, so that "
+            "relative_error(a, b) == relative_error(b, a)",
+            (diff / np.abs(a)).max(),
+        ),
+        (
+            "the difference was divided by max(|a|, |b|); the contract divides by |a| + |b|",
+            (diff / np.maximum(np.abs(a), np.abs(b))).max(),
+        ),
+        (
+            "that is a relative error of the whole arrays (norms); the contract asks for the "
+            "largest ENTRY-WISE relative error",
+            np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b)),
+        ),
+        (
+            "the absolute value of a - b is missing: use np.abs(a - b)",
+            ((a - b) / (np.abs(a) + np.abs(b))).max(),
+        ),
+    ]
+    return first_match(candidates, value, lambda u, v: bool(np.isclose(u, v, rtol=1e-6, atol=0)))
+
+
+class RelativeCall:
+    """One call of ``relative_error`` on copies of two arrays, made once."""
+
+    name = "relative_error"
+
+    def __init__(self, relative_error, a, b, described):
+        self.a, self.b, self.described = a, b, described
+        self._result = Memo(lambda: self._call(relative_error))
+
+    def _call(self, relative_error):
+        with np.errstate(all="ignore"):
+            return call(relative_error, self.name, self.described, self.a.copy(), self.b.copy())
+
+    def check_one_number(self) -> None:
+        value = self._result()
+        if value is None:
+            fail(self.name, f"{self.described} returned None: did you forget a return "
+                            "statement? Return one number, the largest entry-wise relative "
+                            "error.")  # fmt: skip
+        if np.ndim(value) != 0:
+            fail(
+                self.name,
+                f"{self.described} returned {type(value).__name__} of shape {np.shape(value)}; "
+                "return one number, the largest entry-wise relative error (np.max).",
+            )
+        self.value()
+
+    def value(self) -> float:
+        """The result as one float (the largest entry of an array: whether it is one number
+        is :meth:`check_one_number`'s concern)."""
+        if self._result() is None:
+            self.check_one_number()
+        values = _float_array(self._result(), self.name, f"the result of {self.described}")
+        if values.size == 0:
+            fail(self.name, f"{self.described} returned an empty array; return one number.")
+        return float(np.max(values))
+
+
+def _check_formula(run: RelativeCall) -> None:
+    a, b, value = run.a, run.b, run.value()
+    expected = float((np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)).max())
+    if np.isclose(value, expected, rtol=1e-6, atol=0):
+        return
+    mistake = _relative_mistake(a, b, value)
+    fail(
+        run.name,
+        f"{run.described} = {value:.6g}, expected {expected:.6g}"
+        f"{': ' + mistake if mistake else ''}. relative_error(a, b) = max over entries of "
+        "|a - b| / max(|a| + |b|, 1e-8).",
+    )
+
+
+def check_relative_error(relative_error, *, shape=(4, 5), seed=0) -> Verdict:
+    """Check ``relative_error(a, b)``: ``max |a - b| / max(|a| + |b|, 1e-8)`` as one number.
+
+    Values are compared to a relative 1e-6: the contract's formula, to which a floor added to
+    the denominator (``+ 1e-8``) instead of taken as a maximum is as close on these values.
 
     Parameters
     ----------
@@ -833,74 +1359,32 @@ def check_relative_error(relative_error, *, shape=(4, 5), seed=0):
     b = a * (1.0 + rng.uniform(-0.2, 0.2, size=shape))  # entry-wise relative errors <= 0.11
     a.flat[0], b.flat[0] = 1.0, 1.8  # the largest, 0.8 / 2.8, where a - b < 0
     b.flat[1] = a.flat[1]  # one exact match
-    described = f"relative_error(a, b) for arrays of shape {shape}"
-    value = call(relative_error, name, described, a.copy(), b.copy())
-    if np.ndim(value) != 0:
-        fail(
-            name,
-            f"{described} returned an array of shape {np.shape(value)}; return one number, "
-            "the largest entry-wise relative error (np.max).",
-        )
-    value = float(value)
-    entrywise = np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)
-    expected = float(entrywise.max())
-    if not np.isclose(value, expected, rtol=1e-9, atol=0):
-        diff = np.abs(a - b)
-        mistake = first_match(
-            [
-                (
-                    "that is the MEAN of the entry-wise relative errors; return the largest "
-                    "(np.max), so that one wrong entry is not averaged away",
-                    entrywise.mean(),
-                ),
-                (
-                    "the difference was divided by |a| only; divide by |a| + |b|, so that "
-                    "relative_error(a, b) == relative_error(b, a)",
-                    (diff / np.abs(a)).max(),
-                ),
-                (
-                    "the difference was divided by max(|a|, |b|); the contract divides by "
-                    "|a| + |b|",
-                    (diff / np.maximum(np.abs(a), np.abs(b))).max(),
-                ),
-                (
-                    "that is a relative error of the whole arrays (norms); the contract asks "
-                    "for the largest ENTRY-WISE relative error",
-                    np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b)),
-                ),
-                (
-                    "the absolute value of a - b is missing: use np.abs(a - b)",
-                    ((a - b) / (np.abs(a) + np.abs(b))).max(),
-                ),
-            ],
-            value,
-            lambda u, v: bool(np.isclose(u, v, rtol=1e-9, atol=0)),
-        )
-        fail(
-            name,
-            f"{described} = {value:.6g}, expected {expected:.6g}"
-            f"{': ' + mistake if mistake else ''}. relative_error(a, b) = "
-            "max over entries of |a - b| / max(|a| + |b|, 1e-8).",
-        )
-    zeros = np.zeros(shape)
-    described = "relative_error(zeros, zeros)"
-    with np.errstate(all="ignore"):
-        value = call(relative_error, name, described, zeros, zeros.copy())
-    if np.ndim(value) != 0 or not np.isfinite(value) or float(value) != 0.0:
-        fail(
-            name,
-            f"{described} must be 0 (two equal arrays), got {value}: 0 / 0 is NaN. Bound the "
-            "denominator away from zero: np.maximum(np.abs(a) + np.abs(b), 1e-8).",
-        )
-    one_zero = np.array([0.0, 1.0, 2.0])
-    other = np.array([1e-3, 1.0, 2.0])
-    for first, second in ((one_zero, other), (other, one_zero)):
-        described = f"relative_error({first.tolist()}, {second.tolist()})"
-        with np.errstate(all="ignore"):
-            value = call(relative_error, name, described, first.copy(), second.copy())
-        if np.ndim(value) != 0 or not np.isclose(float(value), 1.0, rtol=1e-9):
-            fail(
-                name,
-                f"{described} must be 1 (an entry that is zero in one array and not in the "
-                f"other), got {value}.",
-            )
+    zero, other = np.array([0.0, 2.0, 0.0]), np.array([0.5, 0.0, 3.0])  # every entry: 1
+    main = [
+        RelativeCall(relative_error, u, v, f"relative_error({x}, {y}) for arrays of shape {shape}")
+        for u, v, x, y in ((a, b, "a", "b"), (b, a, "b", "a"))
+    ]
+    zeros = RelativeCall(relative_error, np.zeros(shape), np.zeros(shape),
+                         "relative_error(zeros, zeros)")  # fmt: skip
+    one_zero = [
+        RelativeCall(relative_error, u, v, f"relative_error({u.tolist()}, {v.tolist()})")
+        for u, v in ((zero, other), (other, zero))
+    ]
+    verdict = Verdict(name)
+    with verdict.expect("return one number (a float)"):
+        for run in _examined([*main, zeros, *one_zero]):
+            run.check_one_number()
+    with verdict.expect("return max |a - b| / max(|a| + |b|, 1e-8), the same for (b, a)"):
+        for run in main:
+            _check_formula(run)
+    with verdict.expect("return 0 (never NaN) for two arrays of zeros"):
+        if not zeros.value() == 0.0:
+            fail(name, f"{zeros.described} must be 0 (two equal arrays), got {zeros.value()}: "
+                       "0 / 0 is NaN. Bound the denominator away from zero: "
+                       "np.maximum(np.abs(a) + np.abs(b), 1e-8).")  # fmt: skip
+    with verdict.expect("return 1 where one array has a 0 and the other does not"):
+        for run in one_zero:
+            if not np.isclose(run.value(), 1.0, rtol=1e-6, atol=0):
+                fail(name, f"{run.described} must be 1 (each entry is zero in one array and "
+                           f"not in the other), got {run.value()}.")  # fmt: skip
+    return verdict

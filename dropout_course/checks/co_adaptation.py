@@ -1,11 +1,26 @@
 """Contract checks for exercise 02 (co-adaptation): ``activation_correlation``,
 ``activation_sparsity`` and ``ablation_damage``.
 
-Every check takes keyword arguments for its inputs, so that the hidden tests can run the same
-properties on inputs the student has not seen. The inputs are built so that each common mistake
-(the diagonal in the mean, rows instead of columns, NaN for dead units, negative values counted
-as zeros, a model left changed, ...) gives a value of its own, which the message then names.
-None of the checks is random: every input comes from a seeded generator.
+Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one entry per
+property of the contract that the notebook states above the answer cell, so a test cell's points
+are shared among them. Every check takes keyword arguments for its inputs, so that the hidden
+tests can examine the same properties on inputs the student has not seen. The inputs are built so
+that each common mistake (the diagonal in the mean, rows instead of columns, NaN for dead units,
+negative values counted as zeros, a model left changed, ...) gives a value of its own, which the
+message then names. Each call of the student's function is made once and examined by every
+property that needs it; a property fails only for the mistake it is about, so (for example) a
+correlation whose pairs are averaged wrongly does not also fail the property about dead units.
+
+What the checks accept, since the contract does not fix it: a single number may be a Python
+float or int, a NumPy scalar, or a one-element array or tensor; the pair of
+``activation_sparsity`` may be a tuple or a list, and its ``unit_means`` a NumPy array (or a
+tensor) of any float dtype; values are compared in float64, with tolerances that a correct
+computation in float32 meets. ``ablation_damage`` may compute its error rates in any way and any
+float dtype (they are compared to within 1e-6; error rates differ by multiples of 1/len(y)), and
+may work on the model itself (with hooks, restoring whatever it changes) or on a copy; it is
+called on a fresh copy of the test model each time, so what one call leaves behind does not
+change another call's result. None of the checks is random: every input comes from a seeded
+generator.
 """
 
 from __future__ import annotations
@@ -13,12 +28,24 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 
-from .core import allclose, as_array, call, check_shape, expect_pair, fail, first_match
+from .core import (
+    CallInterrupted,
+    Memo,
+    Verdict,
+    allclose,
+    as_array,
+    call,
+    check_shape,
+    expect_pair,
+    fail,
+    first_match,
+)
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -60,6 +87,51 @@ def _scalar(value, name: str, described: str) -> float:
 
 def _close(a: float, b: float) -> bool:
     return bool(np.isclose(a, b, rtol=1e-5, atol=1e-7))
+
+
+class ArrayCall:
+    """One call of a student's function on a copy of the array ``H``, made on first use and
+    examined by several properties: what it returned, and whether it changed its input."""
+
+    def __init__(self, func, name: str, H: np.ndarray, described: str):
+        self.func, self.name, self.H, self.described = func, name, H, described
+        self._result = Memo(self._go)
+
+    def _go(self):
+        given = self.H.copy()
+        return given, quiet_call(self.func, self.name, self.described, given)
+
+    def result(self):
+        """What the function returned (or the failure of the call, raised again)."""
+        return self._result()[1]
+
+    def number(self, what: str = "") -> float:
+        """The result as one float."""
+        return _scalar(self.result(), self.name, self.described + what)
+
+    def returned(self) -> bool:
+        """Whether the call returned (rather than raised or was interrupted)."""
+        try:
+            self._result()
+        except (Exception, CallInterrupted):
+            return False
+        return True
+
+    def check_input_untouched(self) -> None:
+        given, _ = self._result()
+        if not np.array_equal(given, self.H, equal_nan=True):
+            fail(self.name, f"{self.described} modified H in place; work on a copy.")
+
+
+def examine_calls(calls, check) -> None:
+    """Apply ``check`` to the first call, which must have returned, and to each other call that
+    returned. For the properties about what a call leaves behind (its input, the model): a call
+    that raised fails the properties about its result, not these too."""
+    first, *others = calls
+    check(first)
+    for other in others:
+        if other.returned():
+            check(other)
 
 
 # ---------------------------------------------------------------- activation_correlation
@@ -159,18 +231,84 @@ def _correlation_candidates(H: np.ndarray):
     ]
 
 
-def _correlation_value(func, H, described):
-    name = "activation_correlation"
-    original = H.copy()
-    value = quiet_call(func, name, described, H)
-    if not np.array_equal(H, original, equal_nan=True):
-        fail(name, f"{described} modified H in place; work on a copy.")
-    return _scalar(value, name, described)
+def _correlation_calls(func, n, n_units, seed, dtype) -> dict[str, ArrayCall]:
+    """The calls the properties examine, each made once (the first is the plain case)."""
+    plain = correlation_matrix(n, n_units, seed, dead=(), constant=()).astype(dtype)
+    dead = correlation_matrix(n, n_units, seed, dead=(1, n_units - 2), constant=((4, 0.5),))
+    dead = dead.astype(dtype)
+    column = np.linspace(0.0, 1.0, n)[:, None]
+
+    def make(H, what):
+        H = np.asarray(H).astype(dtype)
+        return ArrayCall(func, "activation_correlation", H, f"activation_correlation(H {what})")
+
+    return {
+        "plain": make(plain, f"of shape {plain.shape}, no constant column"),
+        "dead": make(dead, f"of shape {dead.shape} with 2 dead and 1 constant column"),
+        "reduced": make(_varying(dead), "with those 3 constant columns taken out"),
+        "anti": make(np.hstack([column, 3.0 - 2.0 * column]), "with two columns x and 3 - 2x"),
+        "one": make(np.hstack([column, np.zeros((n, 2))]), "with one varying column, 2 dead"),
+        "none": make(np.zeros((n, 3)), "with only dead columns"),
+    }
+
+
+def check_pairs_mean(call_: ArrayCall) -> None:
+    """The value is the mean of |r_jk| over the pairs of columns j < k (compared in float64)."""
+    name, described = call_.name, call_.described
+    H = call_.H.astype(np.float64)
+    value, expected = call_.number(), expected_correlation(H)
+    if not np.isfinite(value):
+        fail(name, f"{described} returned {value}; it must be a finite number.")
+    if not _close(value, expected):
+        mistake = first_match(_correlation_candidates(H), value, _close)
+        fail(
+            name,
+            f"{described} returned {value:.6f}, expected {expected:.6f}: "
+            f"{mistake or 'this is not the mean of |r_jk| over the pairs of columns j < k'}.",
+        )
+
+
+def check_constant_left_out(call_: ArrayCall, reduced: ArrayCall) -> None:
+    """Constant columns change nothing: the value is finite and the contract's, or at least the
+    value the function gives with those columns taken out (a mistake in averaging the pairs is
+    the other property's)."""
+    name, described = call_.name, call_.described
+    value = call_.number()
+    if not np.isfinite(value):
+        fail(
+            name,
+            f"{described} returned {value}. A constant column (a dead unit) has standard "
+            "deviation 0, so its Pearson correlation is 0/0 = NaN: leave constant columns "
+            "(all entries equal) out before correlating.",
+        )
+    H = call_.H.astype(np.float64)
+    expected = expected_correlation(H)
+    if _close(value, expected):
+        return
+    without = reduced.number()
+    if _close(value, without):
+        return
+    mistake = first_match(_correlation_candidates(H), value, _close) or (
+        f"with the constant columns taken out it returns {without:.6f}; constant columns "
+        "must be left out of the average entirely"
+    )
+    fail(name, f"{described} returned {value:.6f}, expected {expected:.6f}: {mistake}.")
+
+
+def check_no_pair(call_: ArrayCall) -> None:
+    """Fewer than two non-constant columns: exactly 0.0."""
+    value = call_.number()
+    if value != 0.0:
+        fail(
+            call_.name,
+            f"{call_.described} returned {value}; with fewer than two non-constant columns "
+            "there is no pair of units to correlate, and the contract says to return 0.0.",
+        )
 
 
 def check_activation_correlation(
     activation_correlation, *, n=200, n_units=12, seed=0, dtype=np.float64
-):
+) -> Verdict:
     """Check ``activation_correlation(H)`` against the contract.
 
     Parameters
@@ -184,65 +322,25 @@ def check_activation_correlation(
     dtype : numpy dtype
         Dtype of the matrices.
     """
-    name = "activation_correlation"
-    # 1. No constant column: the plain formula, and the mistakes that do not involve dead units.
-    H = correlation_matrix(n, n_units, seed, dead=(), constant=()).astype(dtype)
-    described = f"activation_correlation(H of shape {H.shape}, no constant column)"
-    value = _correlation_value(activation_correlation, H, described)
-    expected = expected_correlation(H)
-    if not np.isfinite(value):
-        fail(name, f"{described} returned {value}; it must be a finite number.")
-    if not _close(value, expected):
-        mistake = first_match(_correlation_candidates(H.astype(np.float64)), value, _close)
-        fail(
-            name,
-            f"{described} returned {value:.6f}, expected {expected:.6f}: "
-            f"{mistake or 'this is not the mean of |r_jk| over the pairs of columns j < k'}.",
-        )
-    # 2. Dead and constant units must be left out, without NaN.
-    H = correlation_matrix(n, n_units, seed, dead=(1, n_units - 2), constant=((4, 0.5),))
-    H = H.astype(dtype)
-    described = f"activation_correlation(H of shape {H.shape} with 2 dead and 1 constant column)"
-    value = _correlation_value(activation_correlation, H, described)
-    if not np.isfinite(value):
-        fail(
-            name,
-            f"{described} returned {value}. A constant column (a dead unit) has standard "
-            "deviation 0, so its Pearson correlation is 0/0 = NaN: leave constant columns "
-            "(all entries equal) out before correlating.",
-        )
-    expected = expected_correlation(H)
-    if not _close(value, expected):
-        mistake = first_match(_correlation_candidates(H.astype(np.float64)), value, _close)
-        fail(
-            name,
-            f"{described} returned {value:.6f}, expected {expected:.6f}: "
-            f"{mistake or 'leave the constant columns out and average |r_jk| over j < k'}.",
-        )
-    # 3. Fewer than two varying columns: no pair, so 0.0.
-    column = np.linspace(0.0, 1.0, n)[:, None]
-    for H, what in (
-        (np.hstack([column, np.zeros((n, 2))]), "one varying column and two dead ones"),
-        (np.zeros((n, 3)), "only dead columns"),
-    ):
-        H = H.astype(dtype)
-        described = f"activation_correlation(H with {what})"
-        value = _correlation_value(activation_correlation, H, described)
-        if value != 0.0:
+    verdict = Verdict("activation_correlation")
+    calls = _correlation_calls(activation_correlation, n, n_units, seed, dtype)
+    with verdict.expect("leave H unchanged"):
+        examine_calls(list(calls.values()), ArrayCall.check_input_untouched)
+    with verdict.expect("return the mean of |r_jk| over the pairs j < k of columns (units)"):
+        check_pairs_mean(calls["plain"])
+        value = calls["anti"].number()
+        if not _close(value, 1.0):
             fail(
-                name,
-                f"{described} returned {value}; with fewer than two non-constant columns there "
-                "is no pair of units to correlate, and the contract says to return 0.0.",
+                "activation_correlation",
+                f"{calls['anti'].described} returned {value}; they are perfectly "
+                "anti-correlated (r = -1), so the mean of |r| is 1.",
             )
-    # 4. Two perfectly anti-correlated units.
-    H = np.hstack([column, 3.0 - 2.0 * column]).astype(dtype)
-    value = _correlation_value(activation_correlation, H, "activation_correlation(H)")
-    if not _close(value, 1.0):
-        fail(
-            name,
-            f"activation_correlation(H) with two columns x and 3 - 2x returned {value}; they "
-            "are perfectly anti-correlated (r = -1), so the mean of |r| is 1.",
-        )
+    with verdict.expect("leave constant (dead) columns out of the average, never giving NaN"):
+        check_constant_left_out(calls["dead"], calls["reduced"])
+    with verdict.expect("return 0.0 when fewer than two columns are not constant"):
+        check_no_pair(calls["one"])
+        check_no_pair(calls["none"])
+    return verdict
 
 
 # ----------------------------------------------------------------- activation_sparsity
@@ -258,7 +356,111 @@ def sparsity_matrix(n=60, n_units=9, seed=0):
     return H
 
 
-def check_activation_sparsity(activation_sparsity, *, n=60, n_units=9, seed=0, dtype=np.float64):
+def sparsity_pair(call_: ArrayCall):
+    """The pair ``(zero_fraction, unit_means)`` that ``activation_sparsity`` returned (a tuple
+    or a list: the contract says "a pair")."""
+    what = "(zero_fraction, unit_means)"
+    return expect_pair(call_.result(), call_.name, call_.described, what, allow_list=True)
+
+
+def _zero_fraction_candidates(H: np.ndarray):
+    return [
+        (
+            "negative values were counted as zeros; a zero is an entry exactly equal to 0 "
+            "(H == 0), and activations can be negative (e.g. before the ReLU)",
+            float(np.mean(H <= 0)),
+        ),
+        (
+            "small values were counted as zeros; count only entries exactly equal to 0",
+            float(np.mean(np.abs(H) < 1e-6)),
+        ),
+        (
+            "this is the fraction of NONZERO entries; the sparsity measure is the fraction "
+            "of entries that are exactly 0",
+            float(np.mean(H != 0)),
+        ),
+        (
+            "this is the fraction of dead units (all-zero columns); count zero ENTRIES and "
+            "divide by the number of entries, H.size",
+            float(np.mean(np.all(H == 0, axis=0))),
+        ),
+        (
+            "this is the number of zeros, not their fraction: divide by H.size",
+            float(np.sum(H == 0)),
+        ),
+    ]
+
+
+def check_zero_fraction(call_: ArrayCall) -> None:
+    """``zero_fraction`` is the fraction of entries exactly equal to 0."""
+    name, described = call_.name, call_.described
+    zero_fraction = _scalar(sparsity_pair(call_)[0], name, f"{described} (zero_fraction)")
+    H = call_.H.astype(np.float64)
+    expected = float(np.mean(H == 0))
+    if not _close(zero_fraction, expected):
+        mistake = first_match(_zero_fraction_candidates(H), zero_fraction, _close)
+        fail(
+            name,
+            f"{described}: zero_fraction is {zero_fraction:.6f}, expected {expected:.6f}: "
+            f"{mistake or 'count the entries exactly equal to 0 and divide by H.size'}.",
+        )
+
+
+def _unit_means_candidates(H: np.ndarray):
+    active = np.where(H != 0, H, np.nan)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return [
+            (
+                "the absolute values were averaged; the mean activation is the plain mean",
+                np.abs(H).mean(axis=0),
+            ),
+            (
+                "only the nonzero (active) entries were averaged; the mean activation of a "
+                "unit counts its zeros too",
+                np.nan_to_num(np.nanmean(active, axis=0)),
+            ),
+        ]
+
+
+def check_unit_means(call_: ArrayCall) -> None:
+    """``unit_means`` is a NumPy array of shape ``(n_units,)``, the mean of each column."""
+    name, described = call_.name, call_.described
+    unit_means = sparsity_pair(call_)[1]
+    H = call_.H.astype(np.float64)
+    n, n_units = H.shape
+    if isinstance(unit_means, torch.Tensor):
+        unit_means = unit_means.detach().cpu().numpy()
+    if np.ndim(unit_means) == 0:
+        fail(
+            name,
+            f"{described}: unit_means is a single number; return one mean per unit (column), "
+            f"an array of shape ({n_units},).",
+        )
+    unit_means = as_array(unit_means, name, "unit_means")
+    try:  # any dtype that holds numbers: the contract does not fix it
+        unit_means = unit_means.astype(np.float64)
+    except (TypeError, ValueError):
+        fail(name, f"{described}: unit_means has dtype {unit_means.dtype}; it must hold numbers.")
+    if unit_means.shape == (n,) and allclose(unit_means, H.mean(axis=1)):
+        fail(
+            name,
+            f"{described}: unit_means has one mean per example (row); a unit is a COLUMN of H, "
+            "so average over the examples with axis=0.",
+        )
+    check_shape(unit_means, (n_units,), name, "unit_means")
+    if not allclose(unit_means, H.mean(axis=0)):
+        mistake = first_match(_unit_means_candidates(H), unit_means, allclose)
+        fail(
+            name,
+            f"{described}: unit_means is not the mean of each column over the examples"
+            f"{': ' + mistake if mistake else ''}. Expected H.mean(axis=0).",
+        )
+
+
+def check_activation_sparsity(
+    activation_sparsity, *, n=60, n_units=9, seed=0, dtype=np.float64
+) -> Verdict:
     """Check ``activation_sparsity(H)`` against the contract.
 
     Parameters
@@ -270,101 +472,36 @@ def check_activation_sparsity(activation_sparsity, *, n=60, n_units=9, seed=0, d
     seed : int
         Seed of the matrix.
     dtype : numpy dtype
-        Dtype of the matrix.
+        Dtype of the matrices.
     """
     name = "activation_sparsity"
+    verdict = Verdict(name)
     H = sparsity_matrix(n, n_units, seed).astype(dtype)
-    described = f"activation_sparsity(H of shape {H.shape})"
-    original = H.copy()
-    result = quiet_call(activation_sparsity, name, described, H)
-    if not np.array_equal(H, original):
-        fail(name, f"{described} modified H in place; work on a copy.")
-    expect_pair(result, name, described, "(zero_fraction, unit_means)")
-    zero_fraction = _scalar(result[0], name, f"{described} (zero_fraction)")
-    H64 = H.astype(np.float64)
-    expected = float(np.mean(H64 == 0))
-    if not _close(zero_fraction, expected):
-        candidates = [
-            (
-                "negative values were counted as zeros; a zero is an entry exactly equal to 0 "
-                "(H == 0), and activations can be negative (e.g. before the ReLU)",
-                float(np.mean(H64 <= 0)),
-            ),
-            (
-                "small values were counted as zeros; count only entries exactly equal to 0",
-                float(np.mean(np.abs(H64) < 1e-6)),
-            ),
-            (
-                "this is the fraction of NONZERO entries; the sparsity measure is the fraction "
-                "of entries that are exactly 0",
-                float(np.mean(H64 != 0)),
-            ),
-            (
-                "this is the fraction of dead units (all-zero columns); count zero ENTRIES and "
-                "divide by the number of entries, H.size",
-                float(np.mean(np.all(H64 == 0, axis=0))),
-            ),
-            (
-                "this is the number of zeros, not their fraction: divide by H.size",
-                float(np.sum(H64 == 0)),
-            ),
-        ]
-        mistake = first_match(candidates, zero_fraction, _close)
-        fail(
-            name,
-            f"{described}: zero_fraction is {zero_fraction:.6f}, expected {expected:.6f}: "
-            f"{mistake or 'count the entries exactly equal to 0 and divide by H.size'}.",
-        )
-    unit_means = result[1]
-    if isinstance(unit_means, torch.Tensor):
-        unit_means = unit_means.detach().numpy()
-    if np.ndim(unit_means) == 0:
-        fail(
-            name,
-            f"{described}: unit_means is a single number; return one mean per unit (column), "
-            f"an array of shape ({n_units},).",
-        )
-    unit_means = as_array(unit_means, name, "unit_means")
-    expected_means = H64.mean(axis=0)
-    if unit_means.shape == (n,) and allclose(unit_means, H64.mean(axis=1)):
-        fail(
-            name,
-            f"{described}: unit_means has one mean per example (row); a unit is a COLUMN of H, "
-            "so average over the examples with axis=0.",
-        )
-    check_shape(unit_means, (n_units,), name, "unit_means")
-    if not allclose(unit_means, expected_means):
-        active = np.where(H64 != 0, H64, np.nan)
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            candidates = [
-                (
-                    "the absolute values were averaged; the mean activation is the plain mean",
-                    np.abs(H64).mean(axis=0),
-                ),
-                (
-                    "only the nonzero (active) entries were averaged; the mean activation of a "
-                    "unit counts its zeros too",
-                    np.nan_to_num(np.nanmean(active, axis=0)),
-                ),
-            ]
-        mistake = first_match(candidates, unit_means, allclose)
-        fail(
-            name,
-            f"{described}: unit_means is not the mean of each column over the examples"
-            f"{': ' + mistake if mistake else ''}. Expected H.mean(axis=0).",
-        )
-    # A matrix of zeros only, and a matrix with no zero at all.
-    for H, zeros in ((np.zeros((4, 3)), 1.0), (np.full((3, 5), -0.25), 0.0)):
-        H = H.astype(dtype)
-        described = f"activation_sparsity(H = {H.flat[0]:g} everywhere, shape {H.shape})"
-        result = quiet_call(activation_sparsity, name, described, H)
-        value = _scalar(result[0], name, described)
-        if not _close(value, zeros):
-            fail(name, f"{described}: zero_fraction is {value}, expected {zeros}.")
+    calls = [ArrayCall(activation_sparsity, name, H, f"activation_sparsity(H of shape {H.shape})")]
+    for edge in (np.zeros((4, 3)), np.full((3, 5), -0.25)):  # only zeros, no zero at all
+        edge = edge.astype(dtype)
+        described = f"activation_sparsity(H = {edge.flat[0]:g} everywhere, shape {edge.shape})"
+        calls.append(ArrayCall(activation_sparsity, name, edge, described))
+    with verdict.expect("leave H unchanged"):
+        examine_calls(calls, ArrayCall.check_input_untouched)
+    with verdict.expect("return zero_fraction, the fraction of entries exactly equal to 0"):
+        for call_ in calls:
+            check_zero_fraction(call_)
+    with verdict.expect("return unit_means, the mean of each column, of shape (n_units,)"):
+        for call_ in calls:
+            check_unit_means(call_)
+    return verdict
 
 
 # ------------------------------------------------------------------------ ablation_damage
+
+#: Two error rates whose difference is within this are the same (error rates are multiples of
+#: 1/len(y), at least 1e-3 apart here; a rate computed in float32 is off by about 1e-7).
+RATE_TOLERANCE = 1e-6
+
+
+def same_rate(a: float, b: float) -> bool:
+    return bool(abs(a - b) <= RATE_TOLERANCE)
 
 
 def ablation_setup(seed=0, n=300, n_in=6, widths=(20, 16), n_classes=4, wrong=0.2):
@@ -403,11 +540,15 @@ def ablation_setup(seed=0, n=300, n_in=6, widths=(20, 16), n_classes=4, wrong=0.
     return model, X, y
 
 
+def _path(model, module) -> str:
+    return next(p for p, m in model.named_modules() if m is module)
+
+
 @torch.no_grad()
 def _errors(model, module, X, y, change=None) -> float:
     """Error rate of a COPY of ``model`` in evaluation mode, ``change`` applied to the output
     of ``module`` by a forward hook (the student's model is never touched)."""
-    path = next(p for p, m in model.named_modules() if m is module)
+    path = _path(model, module)
     clone = copy.deepcopy(model).eval()
     if change is not None:
         clone.get_submodule(path).register_forward_hook(lambda _m, _i, out: change(out.clone()))
@@ -490,63 +631,151 @@ def _hooks(model) -> int:
     )
 
 
-def check_damage_call(ablation_damage, model, module, units, X, y, *, start_training=True):
-    """One call of ``ablation_damage``: the value, and the model left exactly as it was."""
-    name = "ablation_damage"
-    where = "training" if start_training else "evaluation"
-    described = f"ablation_damage(model in {where} mode, module, units={list(units)}, X, y)"
-    model.train(start_training)
-    params = _snapshot(model)
-    modes = _module_modes(model)
-    hooks = _hooks(model)
-    with torch.no_grad():
-        reference_output = copy.deepcopy(model).eval()(X)
-    value = quiet_call(ablation_damage, name, described, model, module, units, X, y)
-    after_modes = _module_modes(model)
-    if after_modes != modes:
-        if start_training and not any(after_modes):
-            fail(
-                name,
-                f"{described} left the model in evaluation mode; it must restore the mode the "
-                "model was in (remember model.training before model.eval(), then "
-                "model.train(was_training)).",
-            )
-        if not start_training and any(after_modes):
-            fail(
-                name,
-                f"{described} switched the model to training mode; restore the mode it was "
-                "in (model.train(was_training)), not always training mode.",
-            )
-        fail(name, f"{described} changed the training/evaluation mode of the model.")
-    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, params[k])]
-    if changed:
-        fail(
-            name,
-            f"{described} changed the model's parameters ({', '.join(changed[:3])}). Remove "
-            "the units without touching the weights (a forward hook), or restore every "
-            "weight you changed before returning.",
-        )
-    model.eval()
-    with torch.no_grad():
-        output = model(X)
-    model.train(start_training)
-    if not torch.equal(output, reference_output):
-        fail(
-            name,
-            f"after {described} the model's output has changed: the units are still removed. "
-            "Keep the handle that register_forward_hook returns and call handle.remove() "
-            "(in a finally block) before returning.",
-        )
-    if _hooks(model) != hooks:
-        fail(
-            name,
-            f"{described} left a forward hook registered on the model; remove it "
-            "(handle.remove()) before returning.",
-        )
-    return _scalar(value, name, described)
+def _changed(params: dict, state: dict) -> list[str]:
+    """The entries of the state dict that differ, appeared or disappeared."""
+    return sorted(
+        k
+        for k in params.keys() | state.keys()
+        if k not in params or k not in state or not torch.equal(params[k], state[k])
+    )
 
 
-def check_ablation_damage(ablation_damage, *, seed=0, n=300, widths=(20, 16), n_classes=4):
+def _shown(units) -> str:
+    shown = ", ".join(str(int(u)) for u in units)
+    if isinstance(units, tuple):
+        return f"({shown}{',' if len(units) == 1 else ''})"
+    return f"np.array([{shown}])" if isinstance(units, np.ndarray) else f"[{shown}]"
+
+
+class DamageCall:
+    """One call of ``ablation_damage`` on a fresh copy of ``model`` in a given mode, made on
+    first use and examined by several properties: the value it returned, and the model it left
+    behind (parameters, training/evaluation modes, hooks, output). Each call has its own copy,
+    so a hook or a mode left behind by one call does not change another call's result."""
+
+    def __init__(self, ablation_damage, model, module, units, X, y, *, start_training=True):
+        self.model = copy.deepcopy(model).train(start_training)
+        self.module = self.model.get_submodule(_path(model, module))
+        self.units, self.X, self.y, self.start_training = units, X, y, start_training
+        where = "training" if start_training else "evaluation"
+        self.described = (
+            f"ablation_damage(model in {where} mode, module, units={_shown(units)}, X, y)"
+        )
+        self._result = Memo(lambda: self._go(ablation_damage))
+
+    def _go(self, ablation_damage):
+        model, X = self.model, self.X
+        params, modes, hooks = _snapshot(model), _module_modes(model), _hooks(model)
+        with torch.no_grad():
+            before = copy.deepcopy(model).eval()(X)
+        value = quiet_call(
+            ablation_damage, "ablation_damage", self.described, model, self.module, self.units,
+            X, self.y,
+        )  # fmt: skip
+        after = SimpleNamespace(value=value, modes=modes, after_modes=_module_modes(model))
+        after.changed = _changed(params, model.state_dict())
+        after.hooks = _hooks(model) - hooks
+        try:  # what the model computes now (a hook left behind may still act, or raise)
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                after.output_changed = not torch.equal(model.eval()(X), before)
+        except Exception:  # noqa: BLE001 - a leftover that breaks the model changed its output
+            after.output_changed = True
+        return after
+
+    def returned(self) -> bool:
+        try:
+            self._result()
+        except (Exception, CallInterrupted):
+            return False
+        return True
+
+    def value(self) -> float:
+        return _scalar(self._result().value, "ablation_damage", self.described)
+
+    def check_parameters(self) -> None:
+        changed = self._result().changed
+        if changed:
+            fail(
+                "ablation_damage",
+                f"{self.described} changed the model's parameters ({', '.join(changed[:3])}). "
+                "Remove the units without touching the weights (a forward hook), or restore "
+                "every weight you changed before returning.",
+            )
+
+    def check_mode(self) -> None:
+        result, described = self._result(), self.described
+        if result.after_modes == result.modes:
+            return
+        if self.start_training and not any(result.after_modes):
+            fail("ablation_damage",
+                 f"{described} left the model in evaluation mode; it must restore the mode the "
+                 "model was in (remember model.training before model.eval(), then "
+                 "model.train(was_training)).")  # fmt: skip
+        if not self.start_training and any(result.after_modes):
+            fail("ablation_damage",
+                 f"{described} switched the model to training mode; restore the mode it was "
+                 "in (model.train(was_training)), not always training mode.")  # fmt: skip
+        fail("ablation_damage", f"{described} changed the training/evaluation mode of the model.")
+
+    def check_hooks(self) -> None:
+        result = self._result()
+        if result.hooks > 0:
+            fail(
+                "ablation_damage",
+                f"{self.described} left a forward hook registered on the model; remove it "
+                "(handle.remove(), in a finally block) before returning.",
+            )
+        if result.output_changed and not result.changed:  # changed weights: the other property
+            fail(
+                "ablation_damage",
+                f"after {self.described} the model's output has changed: the units are still "
+                "removed. Keep the handle that register_forward_hook returns and call "
+                "handle.remove() (in a finally block) before returning.",
+            )
+
+
+def check_damage_value(call_: DamageCall, model, module, units, X, y) -> None:
+    """The value is the rise in error rate, in evaluation mode, when ``units`` are zeroed."""
+    value, expected = call_.value(), expected_damage(model, module, units, X, y)
+    if same_rate(value, expected):
+        return
+    candidates = _damage_candidates(model, module, units, X, y)
+    mistake = first_match(candidates, value, same_rate) or (
+        "expected the rise in error rate when those columns of the module's output "
+        "are set to 0, in evaluation mode"
+    )
+    fail(
+        "ablation_damage",
+        f"{call_.described} returned {value:.4f}, expected {expected:.4f}: {mistake}.",
+    )
+
+
+def check_evaluation_mode(first: DamageCall, again: DamageCall, evaluation: DamageCall) -> None:
+    """Two calls on a model in training mode agree with each other and with the call on the
+    same model in evaluation mode (whatever that value is: its correctness is another
+    property)."""
+    a, b = first.value(), again.value()
+    if not same_rate(a, b):
+        fail(
+            "ablation_damage",
+            f"two calls of {first.described} gave different results ({a:.4f}, {b:.4f}): "
+            "dropout was active. Measure in evaluation mode: call model.eval() first (and "
+            "restore the mode afterwards).",
+        )
+    reference = evaluation.value()
+    if not same_rate(a, reference):
+        fail(
+            "ablation_damage",
+            f"{first.described} returned {a:.4f}, but {reference:.4f} for the same model in "
+            "evaluation mode: the result must not depend on the mode the model is in. "
+            "Measure in evaluation mode (model.eval()) and restore the mode afterwards.",
+        )
+
+
+def check_ablation_damage(
+    ablation_damage, *, seed=0, n=300, widths=(20, 16), n_classes=4
+) -> Verdict:
     """Check ``ablation_damage(model, module, units, X, y)`` against the contract.
 
     Parameters
@@ -562,7 +791,7 @@ def check_ablation_damage(ablation_damage, *, seed=0, n=300, widths=(20, 16), n_
     n_classes : int
         Number of classes.
     """
-    name = "ablation_damage"
+    verdict = Verdict("ablation_damage")
     model, X, y = ablation_setup(seed, n, widths=widths, n_classes=n_classes)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     rng = np.random.default_rng(seed)
@@ -570,38 +799,26 @@ def check_ablation_damage(ablation_damage, *, seed=0, n=300, widths=(20, 16), n_
         (relus[0], sorted(rng.choice(widths[0], size=widths[0] // 3, replace=False).tolist())),
         (relus[1], sorted(rng.choice(widths[1], size=widths[1] // 2, replace=False).tolist())),
     ]
-    for start_training in (True, False):
-        for module, units in groups:
-            first = check_damage_call(
-                ablation_damage, model, module, units, X, y, start_training=start_training
-            )
-            again = check_damage_call(
-                ablation_damage, model, module, units, X, y, start_training=start_training
-            )
-            if not _close(first, again):
-                fail(
-                    name,
-                    f"two calls with the model in {'training' if start_training else 'evaluation'}"
-                    f" mode gave different results ({first:.4f}, {again:.4f}): dropout was "
-                    "active. Measure in evaluation mode: call model.eval() first (and restore "
-                    "the mode afterwards).",
-                )
-            expected = expected_damage(model, module, units, X, y)
-            if not _close(first, expected):
-                candidates = _damage_candidates(model, module, units, X, y)
-                mistake = first_match(candidates, first, _close) or (
-                    "expected the rise in error rate when those columns of the module's output "
-                    "are set to 0, in evaluation mode"
-                )
-                fail(
-                    name,
-                    f"ablation_damage(..., units={units}, ...) returned {first:.4f}, expected "
-                    f"{expected:.4f}: {mistake}.",
-                )
-    value = check_damage_call(ablation_damage, model, relus[0], [], X, y)
-    if not _close(value, 0.0):
-        fail(
-            name,
-            f"ablation_damage(..., units=[], ...) returned {value}; removing no unit "
-            "does no damage: 0.0.",
-        )
+
+    def run(module, units, start_training):
+        return DamageCall(ablation_damage, model, module, units, X, y,
+                          start_training=start_training)  # fmt: skip
+
+    measured = [run(module, units, False) for module, units in groups]
+    from_training = [(run(m, u, True), run(m, u, True)) for m, u in groups]
+    empty = run(relus[0], [], False)
+    every = [*measured, *(c for pair in from_training for c in pair), empty]
+    with verdict.expect("return error_ablated - error_intact, with the columns units set to 0"):
+        for call_, (module, units) in zip(measured, groups, strict=True):
+            check_damage_value(call_, model, module, units, X, y)
+        check_damage_value(empty, model, relus[0], [], X, y)
+    with verdict.expect("measure in evaluation mode (dropout off), whatever the model's mode"):
+        for (first, again), evaluation in zip(from_training, measured, strict=True):
+            check_evaluation_mode(first, again, evaluation)
+    with verdict.expect("leave the model's parameters unchanged"):
+        examine_calls(every, DamageCall.check_parameters)
+    with verdict.expect("leave the model in the training/evaluation mode it was in"):
+        examine_calls(every, DamageCall.check_mode)
+    with verdict.expect("leave no hook on the model"):
+        examine_calls(every, DamageCall.check_hooks)
+    return verdict

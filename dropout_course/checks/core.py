@@ -1,10 +1,22 @@
-"""Shared machinery of the contract checks: the error type, safe calls, statistical bounds."""
+"""Shared machinery of the contract checks: verdicts and scores, the error type, safe calls,
+statistical bounds.
+
+A ``check_*`` function examines each property of a contract in its own block and returns a
+:class:`Verdict`; a test cell turns it into points with ``check_x(x).points(n)``, which
+evaluates to the share of ``n`` that the properties that held are worth. That number is the
+cell's output, which is how nbgrader itself gives partial credit (a test cell whose output is a
+number between 0 and its points scores that number), so the course's grader and stock nbgrader
+agree, and a student sees the same verdict in Jupyter.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import html
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +31,173 @@ SIGMAS = 6.0
 
 class ContractViolation(AssertionError):
     """A student's function broke the contract; the message says how and what to do."""
+
+
+class CallInterrupted(BaseException):  # noqa: N818 - named for what happened, like KeyboardInterrupt
+    """A call into the student's code that was stopped from outside (a time limit, or the
+    process that ran it stopped). The grader's proxies raise subclasses of it; a property that
+    meets one fails with its message, and the other properties are still examined. A
+    ``BaseException``, so that ``except Exception`` around student code does not swallow it."""
+
+
+@dataclass
+class PropertyResult:
+    """One property of a contract and, if it did not hold, why (the message names the mistake)."""
+
+    description: str
+    message: str = ""
+
+    @property
+    def held(self) -> bool:
+        return not self.message
+
+
+class Verdict:
+    """Which properties of its contract a student's function keeps.
+
+    A check examines each property in its own block::
+
+        verdict = Verdict("bernoulli_mask")
+        with verdict.expect("drops each entry with probability p"):
+            ...  # fail(...) or any exception here fails this property only
+        return verdict
+
+    A :class:`ContractViolation` fails the property with its message; any other exception
+    (the student's result could not even be examined) fails it with the exception named; a
+    :class:`CallInterrupted` fails it with the reason the call was stopped.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.results: list[PropertyResult] = []
+
+    @contextlib.contextmanager
+    def expect(self, description: str) -> Iterator[None]:
+        """Examine one property; whatever fails inside the block fails only this property."""
+        result = PropertyResult(description)
+        self.results.append(result)
+        try:
+            yield
+        except ContractViolation as error:
+            result.message = str(error) or f"{self.name}: it does not {description}."
+        except CallInterrupted as error:
+            result.message = f"{self.name}: {error}"
+        except Exception as error:  # noqa: BLE001 - a result that cannot be examined fails
+            result.message = (
+                f"{self.name}: checking that it {description} failed on what it returned "
+                f"({type(error).__name__}: {error})"
+            )
+
+    def include(self, other: Verdict) -> Verdict:
+        """Add the properties of another verdict of the same function; return self."""
+        self.results.extend(other.results)
+        return self
+
+    @property
+    def failures(self) -> list[str]:
+        """The messages of the properties that did not hold, each once, in order."""
+        return list(dict.fromkeys(r.message for r in self.results if not r.held))
+
+    @property
+    def passed(self) -> bool:
+        return all(r.held for r in self.results)
+
+    @property
+    def fraction(self) -> float:
+        """The share of the properties that held (1 for a check with no properties)."""
+        if not self.results:
+            return 1.0
+        return sum(r.held for r in self.results) / len(self.results)
+
+    def summary(self) -> str:
+        """One paragraph for the student: all held, or which failed and why."""
+        total = len(self.results)
+        if self.passed:
+            return f"{self.name} keeps the contract: all {total} properties checked hold."
+        failed = sum(not r.held for r in self.results)
+        prefix = f"{self.name}: "
+        lines = [m.removeprefix(prefix) for m in self.failures]
+        return f"{self.name}: {failed} of {total} properties failed.\n" + "\n".join(
+            f"- {line}" for line in lines
+        )
+
+    def points(self, total: float) -> Score:
+        """The score of a test cell worth ``total`` points: ``total`` times the share of the
+        properties that held, rounded down to hundredths (so a failure never shows full marks)."""
+        return Score(self, total)
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`ContractViolation` with the summary if any property failed."""
+        if not self.passed:
+            raise ContractViolation(self.summary())
+
+    def __repr__(self) -> str:
+        held = sum(r.held for r in self.results)
+        return f"<Verdict {self.name}: {held} of {len(self.results)} properties hold>"
+
+
+class Score:
+    """A test cell's result: points earned out of ``total``, and the verdict behind them.
+
+    Its plain-text form is the number alone, which nbgrader reads as the cell's partial credit;
+    Jupyter shows the HTML form, which says what failed.
+    """
+
+    def __init__(self, verdict: Verdict, total: float):
+        self.verdict = verdict
+        self.total = float(total)
+        if verdict.passed:
+            self.earned = self.total
+        else:
+            self.earned = math.floor(self.total * verdict.fraction * 100 + 1e-9) / 100
+
+    @property
+    def message(self) -> str:
+        return "" if self.verdict.passed else self.verdict.summary()
+
+    def __float__(self) -> float:
+        return self.earned
+
+    def __repr__(self) -> str:
+        return repr(self.earned)
+
+    def _repr_html_(self) -> str:
+        verdict = self.verdict
+        colour = "#1a7f37" if verdict.passed else "#cf222e"
+        head = html.escape(
+            f"{verdict.name}: {self.earned:g} / {self.total:g} points"
+            + (" (every property holds)" if verdict.passed else "")
+        )
+        items = "".join(
+            f"<li>{html.escape(m.removeprefix(verdict.name + ': '))}</li>" for m in verdict.failures
+        )
+        body = f"<ul>{items}</ul>" if items else ""
+        return (
+            f"<div style='border-left: 6px solid {colour}; padding: 0.2em 0.8em'>"
+            f"<strong>{head}</strong>{body}</div>"
+        )
+
+
+class Memo:
+    """A call made at most once, on first use, and examined by several properties: later uses
+    get the same value, or the same exception again (so a slow or stuck call is not repeated)."""
+
+    def __init__(self, compute: Callable[[], Any]):
+        self._compute = compute
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            self._done = True
+            try:
+                self._value = self._compute()
+            except (Exception, CallInterrupted) as error:
+                self._error = error
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def fail(name: str, message: str) -> None:
@@ -50,15 +229,18 @@ def call(func: Callable, name: str, described: str, *args: Any, **kwargs: Any) -
         fail(name, f"{described} raised {type(error).__name__}: {error}")
 
 
-def expect_value_error(func: Callable, name: str, described: str, *args: Any, **kwargs) -> None:
-    """Check that a call raises ``ValueError`` whose message names ``p`` (or ``c``)."""
-    parameter = "c" if "c=" in described else "p"
+def expect_value_error(
+    func: Callable, name: str, described: str, *args: Any, naming: str | None = None, **kwargs
+) -> None:
+    """Check that a call raises ``ValueError``; if ``naming`` is given (where COURSE-SPEC.md
+    says the message names the parameter), its message must name that parameter too."""
+    parameter = naming or ("c" if "c=" in described else "p")
     try:
         func(*args, **kwargs)
     except NotImplementedError:
         fail(name, "is not implemented yet (it raised NotImplementedError).")
     except ValueError as error:
-        if not re.search(rf"\b{parameter}\b", str(error)):
+        if naming and not re.search(rf"\b{parameter}\b", str(error)):
             fail(
                 name,
                 f"{described} raised ValueError({str(error)!r}); its message should name "

@@ -7,12 +7,17 @@ The contracts, as the exercise states them:
   with ``velocity_new = momentum * velocity - lr * grad`` and
   ``W_new = max_norm(W + velocity_new, c)``: the projection comes AFTER the update, the velocity
   is the proposed step (before the projection), ``c=None`` skips the projection, and no input is
-  modified.
-- ``learning_rate(step, steps_per_epoch, lr0, decay)`` returns
+  modified. (The pair may be a tuple or a list; the exercise asks for no particular dtype, so
+  values are compared in float64.)
+- ``learning_rate(step, steps_per_epoch, lr0, decay)`` returns, as a number,
   ``lr0 * decay ** (step // steps_per_epoch)``: the rate decays once per epoch, and the first
   epoch (steps ``0 .. steps_per_epoch - 1``) uses ``lr0``.
 
-Both are deterministic, so every comparison is exact up to floating-point rounding.
+Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one entry per
+property of the contract, so a test cell's points are shared among them. Each call of the
+student's function is made once (:class:`StepCall`, :class:`Schedule`) and examined by every
+property that needs it. Both functions are deterministic, so every comparison is exact up to
+floating-point rounding, with a tolerance that a correct float32 computation meets.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import numbers
 import numpy as np
 
 from .core import (
+    CallInterrupted,
     ContractViolation,
-    allclose,
+    Memo,
+    Verdict,
     as_array,
     call,
     check_shape,
@@ -31,6 +38,8 @@ from .core import (
     fail,
     first_match,
 )
+
+NAME = "momentum_step"
 
 
 def _project(W, c):
@@ -43,9 +52,10 @@ def _project_rows(W, c):
     return _project(W.T, c).T
 
 
-def _close(a, b) -> bool:
-    """``allclose`` with a tolerance that suits float32 as well as float64 inputs."""
-    a, b = np.asarray(a), np.asarray(b)
+def close(a, b) -> bool:
+    """Values compared in float64, with a tolerance that a float32 computation meets; False
+    (not an error) for mismatched shapes, NaN or inf."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or not np.all(np.isfinite(a)):
         return False
     return bool(np.allclose(a, b, rtol=1e-4, atol=1e-5))
@@ -69,211 +79,267 @@ def step_inputs(n_in, n_out, c, *, seed=0, dtype=np.float64, lr=0.1):
     return W.astype(dtype), grad.astype(dtype), velocity.astype(dtype)
 
 
-def _result_pair(result, name, described):
-    expect_pair(
-        result,
-        name,
-        described,
-        "(W_new, velocity_new)",
-        allow_list=True,
-        hint="The velocity must be returned so that the next step can use it.",
-    )
-    W_new, v_new = result
-    if v_new is None:
-        fail(
-            name,
-            f"{described} returned velocity_new=None: return the updated velocity, "
-            "momentum * velocity - lr * grad, so that the next step can use it.",
+# ---------------------------------------------------------------------------- momentum_step
+
+
+class StepCall:
+    """One call of ``momentum_step`` on copies of its inputs, made on first use and examined by
+    several properties: whether it changed its inputs, and the pair it returned (copied when
+    it returned, so that later calls cannot change what is examined)."""
+
+    def __init__(self, momentum_step, W, grad, velocity, lr, momentum, c, *, where=""):
+        self.inputs = {"W": W, "grad": grad, "velocity": velocity}
+        self.lr, self.momentum, self.c = lr, momentum, c
+        self.described = (
+            f"momentum_step(W, grad, velocity, lr={lr}, momentum={momentum}, c={c}){where}"
         )
-    return (
-        as_array(W_new, name, "W_new (the first element returned)"),
-        as_array(v_new, name, "velocity_new (the second element returned)"),
-    )
+        self.W, self.grad, self.velocity = (
+            np.asarray(a, dtype=np.float64) for a in self.inputs.values()
+        )
+        self.expected_velocity = momentum * self.velocity - lr * self.grad
+        self.expected_W = self.project(self.W + self.expected_velocity)
+        self._result = Memo(lambda: self._call(momentum_step))
+
+    def project(self, A):
+        """``max_norm(A, c)``, or ``A`` itself when ``c`` is None."""
+        return A if self.c is None else _project(A, self.c)
+
+    def _call(self, momentum_step):
+        given = {label: np.array(a, copy=True) for label, a in self.inputs.items()}
+        try:
+            result = momentum_step(*given.values(), self.lr, self.momentum, self.c)
+        except NotImplementedError:
+            fail(
+                NAME,
+                "is not implemented yet (it, or a function it calls such as your max_norm, "
+                "raised NotImplementedError).",
+            )
+        except ContractViolation:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure of student code is reported
+            hint = " With c=None there is no max-norm constraint: skip the projection."
+            hint = hint if self.c is None else ""
+            fail(NAME, f"{self.described} raised {type(error).__name__}: {error}.{hint}")
+        if isinstance(result, (tuple, list)):  # a snapshot of the arrays returned
+            result = tuple(np.array(r) if isinstance(r, np.ndarray) else r for r in result)
+        return given, result
+
+    def answered(self) -> bool:
+        """Whether the call returned a pair (rather than raising or being stopped)."""
+        try:
+            _, result = self._result()
+        except (ContractViolation, CallInterrupted):
+            return False
+        return isinstance(result, tuple) and len(result) == 2
+
+    def modified(self) -> list[str]:
+        """The names of the inputs that the call changed."""
+        given, _ = self._result()
+        return [label for label, original in self.inputs.items()
+                if not np.array_equal(given[label], original, equal_nan=True)]  # fmt: skip
+
+    def _pair(self):
+        _, result = self._result()
+        hint = "The velocity must be returned so that the next step can use it."
+        return expect_pair(
+            result, NAME, self.described, "(W_new, velocity_new)", allow_list=True, hint=hint
+        )
+
+    def velocity_new(self) -> np.ndarray:
+        """The velocity returned, as float64."""
+        velocity = self._pair()[1]
+        if velocity is None:
+            fail(
+                NAME,
+                f"{self.described} returned velocity_new=None: return the updated velocity, "
+                "momentum * velocity - lr * grad, so that the next step can use it.",
+            )
+        what = f"velocity_new (the second value {self.described} returned)"
+        velocity = as_array(velocity, NAME, what)
+        check_shape(velocity, self.W.shape, NAME, f"velocity_new of {self.described}")
+        return velocity.astype(np.float64)
+
+    def W_new(self) -> np.ndarray:
+        """The weights returned, as float64."""
+        what = f"W_new (the first value {self.described} returned)"
+        W_new = as_array(self._pair()[0], NAME, what)
+        check_shape(W_new, self.W.shape, NAME, f"W_new of {self.described}")
+        return W_new.astype(np.float64)
 
 
-def _velocity_candidates(W, grad, velocity, lr, momentum, c, W_new):
-    """Wrong velocities that students return, with what each one means."""
-    return [
-        (
-            "momentum sign error in the velocity: the step must go downhill, "
-            "velocity_new = momentum * velocity - lr * grad (minus lr * grad, not plus)",
-            momentum * velocity + lr * grad,
-        ),
-        (
-            "the velocity was not updated: the second value returned is the velocity you were "
-            "given; return the new one, momentum * velocity - lr * grad",
-            velocity,
-        ),
-        (
-            "the velocity ignores the previous velocity (no momentum term): "
-            "velocity_new = momentum * velocity - lr * grad",
-            -lr * grad,
-        ),
-        (
-            "the velocity is in PyTorch's convention (v = momentum * v + grad, W = W - lr * v); "
-            "this exercise uses velocity_new = momentum * velocity - lr * grad, W_new = "
-            "W + velocity_new",
-            momentum * velocity + grad,
-        ),
-        (
-            "the velocity was multiplied by (1 - momentum); this exercise uses "
-            "velocity_new = momentum * velocity - lr * grad, without a (1 - momentum) factor",
-            momentum * velocity - (1 - momentum) * lr * grad,
-        ),
-        (
+def _velocity_candidates(step: StepCall, W_new):
+    """Wrong velocities that students return: (what it means, the velocity, whether the update
+    ``W + velocity`` with it is otherwise right, so that the weights are not blamed for it)."""
+    W, grad, velocity, lr, momentum = step.W, step.grad, step.velocity, step.lr, step.momentum
+    candidates = [
+        ("momentum sign error in the velocity: the step must go downhill, "
+         "velocity_new = momentum * velocity - lr * grad (minus lr * grad, not plus)",
+         momentum * velocity + lr * grad, True),
+        ("the velocity was not updated: the second value returned is the velocity you were "
+         "given; return the new one, momentum * velocity - lr * grad", velocity, False),
+        ("the velocity ignores the previous velocity (no momentum term): "
+         "velocity_new = momentum * velocity - lr * grad", -lr * grad, True),
+        ("the velocity is in PyTorch's convention (v = momentum * v + grad, W = W - lr * v); "
+         "this exercise uses velocity_new = momentum * velocity - lr * grad, W_new = "
+         "W + velocity_new", momentum * velocity + grad, False),
+        ("the velocity was multiplied by (1 - momentum); this exercise uses "
+         "velocity_new = momentum * velocity - lr * grad, without a (1 - momentum) factor",
+         momentum * velocity - (1 - momentum) * lr * grad, True),
+    ]  # fmt: skip
+    if W_new is not None:
+        candidates.append((
             "the velocity returned is the step after the projection (W_new - W); return the "
             "proposed step before the projection, momentum * velocity - lr * grad, so that "
-            "the projection does not change the momentum",
-            W_new - W,
-        ),
-    ]
-
-
-def _weight_candidates(W, grad, velocity, lr, momentum, c):
-    """Wrong new weights that students return, with what each one means."""
-    v_new = momentum * velocity - lr * grad
-    project = (lambda A: A) if c is None else (lambda A: _project(A, c))
-    candidates = []
-    if c is not None:
-        candidates += [
-            (
-                "W_new was not projected: after the update, every column longer than c must be "
-                "rescaled to norm c (call max_norm(W + velocity_new, c))",
-                W + v_new,
-            ),
-            (
-                "the projection was applied BEFORE the update (max_norm(W, c) + velocity_new), "
-                "so the update can leave columns longer than c; project after the update: "
-                "W_new = max_norm(W + velocity_new, c)",
-                _project(W, c) + v_new,
-            ),
-            (
-                "the rows of W were projected (check your max_norm): each hidden unit's "
-                "incoming weights are a COLUMN W[:, j]",
-                _project_rows(W + v_new, c),
-            ),
-            (
-                "each weight was clipped to [-c, c] separately; max-norm bounds the L2 norm of "
-                "each column as a whole: W_new = max_norm(W + velocity_new, c)",
-                np.clip(W + v_new, -c, c),
-            ),
-            (
-                "the whole matrix was projected onto the ball of radius c; the constraint is on "
-                "each column separately",
-                (W + v_new) * min(1.0, c / max(np.linalg.norm(W + v_new), 1e-300)),
-            ),
-        ]
-    candidates += [
-        (
-            "momentum sign error: the update went uphill; with velocity_new = momentum * "
-            "velocity - lr * grad the weights move by + velocity_new",
-            project(W - v_new),
-        ),
-        (
-            "the update used the OLD velocity (W + velocity); compute velocity_new first, "
-            "then W_new from W + velocity_new",
-            project(W + velocity),
-        ),
-        (
-            "the weights moved by -lr * grad only: the momentum term is missing from the "
-            "update (W_new = W + velocity_new)",
-            project(W - lr * grad),
-        ),
-        (
-            "the learning rate was applied twice (W + lr * velocity_new); the velocity "
-            "already contains lr, so W_new = W + velocity_new",
-            project(W + lr * v_new),
-        ),
-        (
-            "the update is in PyTorch's convention with the velocity of this exercise "
-            "(W - lr * (momentum * velocity + grad)); use velocity_new = momentum * velocity "
-            "- lr * grad and W_new = W + velocity_new",
-            project(W - lr * (momentum * velocity + grad)),
-        ),
-    ]
+            "the projection does not change the momentum", W_new - W, False))  # fmt: skip
     return candidates
 
 
-def check_step(momentum_step, W, grad, velocity, lr, momentum, c, *, name="momentum_step"):
-    """Check one call of ``momentum_step``; return ``(W_new, velocity_new)``."""
-    described = f"momentum_step(W, grad, velocity, lr={lr}, momentum={momentum}, c={c})"
-    originals = [W.copy(), grad.copy(), velocity.copy()]
+def velocity_mistake(step: StepCall, velocity_new, *, consistent_only=False) -> str | None:
+    """What a wrong ``velocity_new`` did, if it is a known mistake (with ``consistent_only``,
+    only the mistakes in the velocity's formula whose update ``W + velocity_new`` is right)."""
     try:
-        result = momentum_step(W, grad, velocity, lr, momentum, c)
-    except NotImplementedError:
-        fail(
-            name,
-            "is not implemented yet (it, or a function it calls such as your max_norm, "
-            "raised NotImplementedError).",
-        )
+        W_new = step.W_new()
     except ContractViolation:
-        raise
-    except Exception as error:  # noqa: BLE001 - any failure of student code is reported
-        hint = (
-            " With c=None there is no max-norm constraint: skip the projection."
-            if c is None
-            else ""
-        )
-        fail(name, f"{described} raised {type(error).__name__}: {error}.{hint}")
-    inputs = zip(("W", "grad", "velocity"), (W, grad, velocity), originals, strict=True)
-    for label, array, original in inputs:
-        if not np.array_equal(array, original):
-            fail(
-                name,
-                f"{described} modified its input {label} in place; compute new arrays "
-                "(v_new = momentum * velocity - lr * grad; W_new = W + v_new) instead of "
-                "+= or -= on the inputs.",
-            )
-    W_new, v_new = _result_pair(result, name, described)
-    check_shape(W_new, W.shape, name, "W_new")
-    check_shape(v_new, W.shape, name, "velocity_new")
-    if not (np.all(np.isfinite(W_new)) and np.all(np.isfinite(v_new))):
-        fail(name, f"{described} returned NaN or inf.")
-    expected_v = momentum * velocity - lr * grad
-    expected_W = W + expected_v if c is None else _project(W + expected_v, c)
-    if not _close(v_new, expected_v):
-        candidates = _velocity_candidates(W, grad, velocity, lr, momentum, c, W_new)
-        mistake = first_match(candidates, v_new, _close)
+        W_new = None
+    candidates = [(text, value) for text, value, consistent in _velocity_candidates(step, W_new)
+                  if consistent or not consistent_only]  # fmt: skip
+    return first_match(candidates, velocity_new, close)
+
+
+def _weight_candidates(step: StepCall):
+    """Wrong new weights that students return, with what each one means."""
+    W, grad, velocity, lr, momentum, c = (step.W, step.grad, step.velocity, step.lr,
+                                          step.momentum, step.c)  # fmt: skip
+    v_new, project = step.expected_velocity, step.project
+    candidates = []
+    if c is not None:
+        norm = max(np.linalg.norm(W + v_new), 1e-300)
+        candidates += [
+            ("W_new was not projected: after the update, every column longer than c must be "
+             "rescaled to norm c (call max_norm(W + velocity_new, c))", W + v_new),
+            ("the projection was applied BEFORE the update (max_norm(W, c) + velocity_new), "
+             "so the update can leave columns longer than c; project after the update: "
+             "W_new = max_norm(W + velocity_new, c)", _project(W, c) + v_new),
+            ("the rows of W were projected (check your max_norm): each hidden unit's "
+             "incoming weights are a COLUMN W[:, j]", _project_rows(W + v_new, c)),
+            ("each weight was clipped to [-c, c] separately; max-norm bounds the L2 norm of "
+             "each column as a whole: W_new = max_norm(W + velocity_new, c)",
+             np.clip(W + v_new, -c, c)),
+            ("the whole matrix was projected onto the ball of radius c; the constraint is on "
+             "each column separately", (W + v_new) * min(1.0, c / norm)),
+        ]  # fmt: skip
+    else:
+        candidates.append((
+            "W_new was projected although c is None; with c=None there is no max-norm "
+            "constraint: W_new = W + velocity_new", _project(W + v_new, 1.0)))  # fmt: skip
+    return candidates + [
+        ("momentum sign error: the update went uphill; with velocity_new = momentum * "
+         "velocity - lr * grad the weights move by + velocity_new", project(W - v_new)),
+        ("the update used the OLD velocity (W + velocity); compute velocity_new first, "
+         "then W_new from W + velocity_new", project(W + velocity)),
+        ("the weights moved by -lr * grad only: the momentum term is missing from the "
+         "update (W_new = W + velocity_new)", project(W - lr * grad)),
+        ("the learning rate was applied twice (W + lr * velocity_new); the velocity "
+         "already contains lr, so W_new = W + velocity_new", project(W + lr * v_new)),
+        ("the update is in PyTorch's convention with the velocity of this exercise "
+         "(W - lr * (momentum * velocity + grad)); use velocity_new = momentum * velocity "
+         "- lr * grad and W_new = W + velocity_new",
+         project(W - lr * (momentum * velocity + grad))),
+    ]  # fmt: skip
+
+
+def weight_mistake(step: StepCall, W_new) -> str | None:
+    """What a wrong ``W_new`` did, if it is a known mistake."""
+    return first_match(_weight_candidates(step), W_new, close)
+
+
+def examine_inputs(step: StepCall) -> None:
+    """The call left ``W``, ``grad`` and ``velocity`` as they were."""
+    changed = step.modified()
+    if changed:
         fail(
-            name,
-            f"{described}: {mistake or 'velocity_new is wrong'}. Expected velocity_new = "
-            "momentum * velocity - lr * grad.",
+            NAME,
+            f"{step.described} modified its input{'s' if len(changed) > 1 else ''} "
+            f"{' and '.join(changed)} in place; compute new arrays (v_new = momentum * velocity "
+            "- lr * grad; W_new = W + v_new) instead of += or -= on the inputs.",
         )
-    if not _close(W_new, expected_W):
-        mistake = first_match(_weight_candidates(W, grad, velocity, lr, momentum, c), W_new, _close)
-        formula = "W + velocity_new" if c is None else "max_norm(W + velocity_new, c)"
-        fail(name, f"{described}: {mistake or 'W_new is wrong'}. Expected W_new = {formula}.")
-    if c is not None and np.any(np.linalg.norm(W_new, axis=0) > c * (1 + 1e-4)):
-        fail(name, f"{described}: a column of W_new is longer than c={c}.")
-    return W_new, v_new
 
 
-def check_trajectory(
-    momentum_step, *, n_steps=6, shape=(8, 5), lr=0.2, momentum=0.9, c=1.0, seed=3
-):
-    """Several steps from zero velocity, each fed the velocity the previous one returned."""
-    name = "momentum_step"
+def examine_velocity(step: StepCall) -> None:
+    """``velocity_new = momentum * velocity - lr * grad``."""
+    velocity_new = step.velocity_new()
+    if close(velocity_new, step.expected_velocity):
+        return
+    if not np.all(np.isfinite(velocity_new)):
+        mistake = "velocity_new holds NaN or inf"
+    else:
+        mistake = velocity_mistake(step, velocity_new) or "velocity_new is wrong"
+    fail(NAME, f"{step.described}: {mistake}. Expected velocity_new = momentum * velocity - "
+               "lr * grad.")  # fmt: skip
+
+
+def examine_weights(step: StepCall) -> None:
+    """``W_new = max_norm(W + velocity_new, c)`` (``W + velocity_new`` when ``c`` is None).
+
+    A velocity with a mistake in its formula is the velocity property's failure: weights that
+    are the right update with the velocity returned are not blamed for it.
+    """
+    W_new = step.W_new()
+    if close(W_new, step.expected_W):
+        return
+    if not np.all(np.isfinite(W_new)):
+        fail(NAME, f"{step.described} returned NaN or inf in W_new.")
+    try:
+        velocity_new = step.velocity_new()
+    except ContractViolation:
+        velocity_new = None
+    if velocity_new is not None and velocity_mistake(step, velocity_new, consistent_only=True):
+        if close(W_new, step.project(step.W + velocity_new)):
+            return
+    formula = "W + velocity_new" if step.c is None else "max_norm(W + velocity_new, c)"
+    mistake = weight_mistake(step, W_new) or "W_new is wrong"
+    fail(NAME, f"{step.described}: {mistake}. Expected W_new = {formula}.")
+
+
+def examine_unconstrained(step: StepCall, constrained: StepCall) -> None:
+    """With ``c=None``, ``W_new = W + velocity_new``, not projected. A mistake in the update
+    that the call with a radius makes too is the failure of the property about ``W_new``, not of
+    this one (which is about handling ``c=None``)."""
+    try:
+        examine_weights(step)
+    except ContractViolation:
+        mistake = weight_mistake(step, step.W_new())
+        try:
+            same = mistake is not None and mistake == weight_mistake(
+                constrained, constrained.W_new()
+            )
+        except ContractViolation:
+            same = False
+        if not same:
+            raise
+
+
+def _run_calls(momentum_step, *, n_steps, shape, lr, momentum, c, seed, dtype):
+    """Calls at the successive states of a run from velocity = 0: each step is given the
+    weights and velocity that the contract's previous step gives (so that one wrong step
+    does not spoil the next ones)."""
     rng = np.random.default_rng(seed)
     W = rng.standard_normal(shape) * (0.5 * c / np.sqrt(shape[0]))
     velocity = np.zeros(shape)
-    W_ref, v_ref = W.copy(), velocity.copy()
-    for step in range(n_steps):
+    calls = []
+    for k in range(n_steps):
         grad = rng.standard_normal(shape) * (c / (lr * np.sqrt(shape[0])))
-        W, velocity = check_step(momentum_step, W, grad, velocity, lr, momentum, c)
-        v_ref = momentum * v_ref - lr * grad
-        W_ref = _project(W_ref + v_ref, c)
-        if not _close(W, W_ref):
-            fail(
-                name,
-                f"after {step + 1} steps from velocity = 0 (each step given the velocity the "
-                "previous one returned), W differs from max_norm(W + velocity_new, c) applied "
-                "step by step.",
-            )
+        where = f" at step {k + 1} of a run from velocity = 0"
+        calls.append(StepCall(momentum_step, W.astype(dtype), grad.astype(dtype),
+                              velocity.astype(dtype), lr, momentum, c, where=where))  # fmt: skip
+        velocity = momentum * velocity - lr * grad
+        W = _project(W + velocity, c)
+    return calls
 
 
 def check_momentum_step(
     momentum_step, *, n_in=12, n_out=9, lr=0.1, momentum=0.9, c=1.5, seed=0, dtype=np.float64
-):
+) -> Verdict:
     """Check ``momentum_step(W, grad, velocity, lr, momentum, c=None)`` against the contract.
 
     Parameters
@@ -290,11 +356,33 @@ def check_momentum_step(
     dtype : numpy dtype
         Dtype of the inputs.
     """
+    verdict = Verdict(NAME)
     W, grad, velocity = step_inputs(n_in, n_out, c, seed=seed, dtype=dtype, lr=lr)
-    check_step(momentum_step, W, grad, velocity, lr, momentum, c)
-    check_step(momentum_step, W, grad, velocity, lr, momentum, None)
-    check_step(momentum_step, W, grad, np.zeros_like(velocity), lr, 0.0, c)
-    check_trajectory(momentum_step, lr=2 * lr, momentum=momentum, c=c, seed=seed + 3)
+    constrained = [
+        StepCall(momentum_step, W, grad, velocity, lr, momentum, c),
+        StepCall(momentum_step, W, grad, np.zeros_like(velocity), lr, 0.0, c),
+        *_run_calls(momentum_step, n_steps=5, shape=(8, 5), lr=2 * lr, momentum=momentum, c=c,
+                    seed=seed + 3, dtype=dtype),
+    ]  # fmt: skip
+    unconstrained = StepCall(momentum_step, W, grad, velocity, lr, momentum, None)
+
+    def answered():
+        # The call with c=None counts for the first two properties only if it returned a
+        # pair: not handling c=None is the failure of the last property.
+        return constrained + ([unconstrained] if unconstrained.answered() else [])
+
+    with verdict.expect("leave W, grad and velocity unchanged"):
+        for step in answered():
+            examine_inputs(step)
+    with verdict.expect("return velocity_new = momentum * velocity - lr * grad"):
+        for step in answered():
+            examine_velocity(step)
+    with verdict.expect("return W_new = max_norm(W + velocity_new, c), projected after the step"):
+        for step in constrained:
+            examine_weights(step)
+    with verdict.expect("skip the projection when c is None: W_new = W + velocity_new"):
+        examine_unconstrained(unconstrained, constrained[0])
+    return verdict
 
 
 # ---------------------------------------------------------------------------- learning_rate
@@ -331,6 +419,11 @@ def _rate_candidates(steps, steps_per_epoch, lr0, decay):
             lr0 * decay ** (steps / steps_per_epoch),
         ),
         (
+            "the rate never decays: it must be multiplied by decay once per epoch, "
+            "lr0 * decay ** (step // steps_per_epoch)",
+            np.full(steps.shape, float(lr0)),
+        ),
+        (
             "step % steps_per_epoch (the position inside the epoch) was used as the epoch; "
             "the epoch is step // steps_per_epoch",
             lr0 * decay ** (steps % steps_per_epoch),
@@ -347,39 +440,118 @@ def _rate_candidates(steps, steps_per_epoch, lr0, decay):
     ]
 
 
-def check_schedule(learning_rate, *, lr0, decay, steps_per_epoch, n_steps, name="learning_rate"):
-    """Check ``learning_rate`` on steps ``0 .. n_steps - 1``; return the rates."""
-    rates = []
-    for step in range(n_steps):
-        described = (
-            f"learning_rate(step={step}, steps_per_epoch={steps_per_epoch}, lr0={lr0}, "
-            f"decay={decay})"
+def rates_close(a, b) -> bool:
+    """Rates equal up to the rounding of a float32 computation (relative tolerance only: a
+    late epoch's rate is small)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-5, atol=1e-300))
+
+
+def _is_number(value) -> bool:
+    """A real number: Python's or NumPy's (a NumPy scalar, or an array of 0 dimensions)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0 and value.dtype.kind in "iuf"
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _as_rate(value, name, described) -> float:
+    """The value of a returned rate, for the properties about values: any real number, or a
+    one-element array or tensor (whether that is a number is a property of its own)."""
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
+        return float(value.reshape(-1)[0])
+    numel = getattr(value, "numel", None)  # a one-element torch tensor
+    if callable(numel) and numel() == 1 and callable(getattr(value, "item", None)):
+        return float(value.item())
+    fail(name, f"{described} must return a number (a float), got {type(value).__name__}.")
+    return 0.0  # not reached
+
+
+class Schedule:
+    """``learning_rate`` at ``steps`` of one setting, each step called once (on first use) and
+    examined by several properties."""
+
+    def __init__(self, learning_rate, *, lr0, decay, steps_per_epoch, steps, name="learning_rate"):
+        self.lr0, self.decay, self.steps_per_epoch, self.name = lr0, decay, steps_per_epoch, name
+        self.steps = np.asarray(list(steps))
+        self.expected = lr0 * decay ** (self.steps // steps_per_epoch)
+        self._values = Memo(lambda: [(self.described(int(s)), call(
+            learning_rate, name, self.described(int(s)), int(s), steps_per_epoch, lr0, decay
+        )) for s in self.steps])  # fmt: skip
+
+    def described(self, step: int) -> str:
+        return (f"learning_rate(step={step}, steps_per_epoch={self.steps_per_epoch}, "
+                f"lr0={self.lr0}, decay={self.decay})")  # fmt: skip
+
+    def values(self) -> list:
+        """``(described, value returned)`` for each step."""
+        return self._values()
+
+    def rates(self) -> np.ndarray:
+        """The rates returned, as float64."""
+        return np.array([_as_rate(v, self.name, described) for described, v in self.values()])
+
+    def mistake(self, rates) -> str | None:
+        """What wrong ``rates`` did, if it is a known mistake."""
+        candidates = _rate_candidates(self.steps, self.steps_per_epoch, self.lr0, self.decay)
+        return first_match(candidates, rates, rates_close)
+
+    def wrong(self, rates, at: int | None = None) -> str:
+        """The message for a wrong schedule: the mistake (if it is a known one) and a step."""
+        spe, lr0, decay = self.steps_per_epoch, self.lr0, self.decay
+        mistake = self.mistake(rates)
+        bad = np.flatnonzero(~np.isclose(rates, self.expected, rtol=1e-5, atol=1e-300))
+        index = int(bad[0]) if len(bad) else (at or 0)
+        step = int(self.steps[index])
+        return (
+            f"with lr0={lr0}, decay={decay}, steps_per_epoch={spe}: "
+            f"{mistake or 'wrong schedule'}. For example step {step} (epoch {step // spe}) "
+            f"must use {self.expected[index]:.6g}, got {rates[index]:.6g}."
         )
-        value = call(learning_rate, name, described, step, steps_per_epoch, lr0, decay)
-        if isinstance(value, np.ndarray) and value.ndim == 0:
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            fail(name, f"{described} must return a number, got {type(value).__name__}.")
-        if not np.isfinite(value):
-            fail(name, f"{described} returned {value}.")
-        rates.append(float(value))
-    rates = np.array(rates)
-    steps = np.arange(n_steps)
-    expected = lr0 * decay ** (steps // steps_per_epoch)
-    if allclose(rates, expected):
-        return rates
-    mistake = first_match(_rate_candidates(steps, steps_per_epoch, lr0, decay), rates, allclose)
-    wrong = int(np.flatnonzero(~np.isclose(rates, expected, rtol=1e-5, atol=1e-12))[0])
-    fail(
-        name,
-        f"with lr0={lr0}, decay={decay}, steps_per_epoch={steps_per_epoch}: "
-        f"{mistake or 'wrong schedule'}. For example step {wrong} (epoch "
-        f"{wrong // steps_per_epoch}) must use {expected[wrong]:.6g}, got {rates[wrong]:.6g}.",
-    )
-    return rates  # not reached
 
 
-def check_learning_rate(learning_rate, *, lr0=0.5, decay=0.9, steps_per_epoch=4, n_epochs=5):
+def _as_rate_or_none(value) -> float | None:
+    try:
+        return _as_rate(value, "", "")
+    except ContractViolation:
+        return None
+
+
+def examine_numbers(schedule: Schedule) -> None:
+    """Every value returned is a finite real number."""
+    for described, value in schedule.values():
+        if not _is_number(value):
+            hint = " (use float(...) or .item())" if _as_rate_or_none(value) is not None else ""
+            got = f"{type(value).__name__}{hint}"
+            fail(schedule.name, f"{described} must return a number (a float), got {got}.")
+        if not np.isfinite(float(value)):
+            fail(schedule.name, f"{described} returned {value}; the rate must be a finite number.")
+
+
+def examine_epochs(schedule: Schedule) -> None:
+    """The rate changes exactly when a new epoch starts: constant within an epoch, and
+    different from the previous epoch's (every check uses a decay other than 1)."""
+    rates, steps = schedule.rates(), schedule.steps
+    successive = steps[1:] == steps[:-1] + 1
+    same = np.isclose(rates[1:], rates[:-1], rtol=1e-6, atol=0)
+    new_epoch = steps[1:] % schedule.steps_per_epoch == 0
+    broken = np.flatnonzero(successive & (same == new_epoch))
+    if len(broken):
+        fail(schedule.name, schedule.wrong(rates, at=int(broken[0]) + 1))
+
+
+def examine_epoch_rates(schedule: Schedule) -> None:
+    """The first step of epoch ``e`` uses ``lr0 * decay ** e`` (so the first epoch uses lr0)."""
+    rates = schedule.rates()
+    starts = schedule.steps % schedule.steps_per_epoch == 0
+    if not rates_close(rates[starts], schedule.expected[starts]):
+        fail(schedule.name, schedule.wrong(rates))
+
+
+def check_learning_rate(
+    learning_rate, *, lr0=0.5, decay=0.9, steps_per_epoch=4, n_epochs=5
+) -> Verdict:
     """Check ``learning_rate(step, steps_per_epoch, lr0, decay)`` against the contract.
 
     Parameters
@@ -387,14 +559,19 @@ def check_learning_rate(learning_rate, *, lr0=0.5, decay=0.9, steps_per_epoch=4,
     learning_rate : callable
         The student's function.
     lr0, decay : float
-        Initial rate and per-epoch factor.
+        Initial rate and per-epoch factor (``decay`` other than 1).
     steps_per_epoch, n_epochs : int
         The schedule is checked on every step of ``n_epochs`` epochs.
     """
-    check_schedule(
-        learning_rate,
-        lr0=lr0,
-        decay=decay,
-        steps_per_epoch=steps_per_epoch,
-        n_steps=steps_per_epoch * n_epochs,
-    )
+    verdict = Verdict("learning_rate")
+    schedule = Schedule(learning_rate, lr0=lr0, decay=decay, steps_per_epoch=steps_per_epoch,
+                        steps=range(steps_per_epoch * n_epochs))  # fmt: skip
+    with verdict.expect("return the rate as a finite number"):
+        examine_numbers(schedule)
+    with verdict.expect(
+        "change the rate exactly when a new epoch starts, at step // steps_per_epoch"
+    ):
+        examine_epochs(schedule)
+    with verdict.expect("start epoch e at lr0 * decay ** e (lr0 for the first epoch)"):
+        examine_epoch_rates(schedule)
+    return verdict

@@ -1,12 +1,21 @@
 """Contract checks for the NumPy functions: bernoulli_mask, dropout_forward, dropout_backward,
-max_norm. Every check takes keyword arguments for its inputs so that hidden tests can run the
-same properties on inputs the student has not seen."""
+max_norm.
+
+Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one entry per
+property of the contract in COURSE-SPEC.md, so a test cell's points are shared among them. Every
+check takes keyword arguments for its inputs so that hidden tests can examine the same properties
+on inputs the student has not seen. The helpers that examine one aspect (``check_drop_rate``,
+``check_independent``, ``check_uses_rng``, ...) raise :class:`ContractViolation` and are used
+inside a property's block.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .core import (
+    Memo,
+    Verdict,
     allclose,
     as_array,
     binomial_band,
@@ -17,12 +26,15 @@ from .core import (
     fail,
     first_match,
 )
+from .independence import draws_dependence, mask_dependence
 
 # ----------------------------------------------------------------------------------- masks
 
 
-def _mask_values(mask: np.ndarray, name: str, described: str, p: float) -> np.ndarray:
-    """Return ``mask`` as floats after checking that its entries are 0 or 1."""
+def mask_values(mask: np.ndarray, name: str, described: str, p: float) -> np.ndarray:
+    """Return ``mask`` as float64 after checking that its entries are 0 or 1."""
+    if mask.dtype.kind not in "biuf":
+        fail(name, f"{described} has dtype {mask.dtype}; a mask holds numbers 0 and 1 (or bools).")
     values = np.unique(mask.astype(np.float64))
     if not np.all(np.isin(values, (0.0, 1.0))):
         if 0 < p < 1 and np.all(np.isin(values, (0.0, 1.0 / (1.0 - p)))):
@@ -55,36 +67,49 @@ def check_drop_rate(mask: np.ndarray, p: float, name: str, described: str) -> No
     )
 
 
-def check_independent(mask: np.ndarray, name: str, described: str) -> None:
-    """Fail if a 2-D mask has a fixed count of kept units per row or repeats one row/column."""
-    rows = mask.reshape(mask.shape[0], -1)
+def _named_pattern(rows: np.ndarray) -> str | None:
+    """A name for the commonest ways of breaking independence, for a clearer message."""
     if rows.shape[0] > 1 and np.all(rows == rows[0]):
-        fail(
-            name,
-            f"{described}: every row of the mask is the same. Each example (row) needs its own "
-            "mask: draw one independent value per entry of the full shape.",
+        return (
+            "every row of the mask is the same. Each example (row) needs its own mask: draw "
+            "one independent value per entry of the full shape"
         )
     if rows.shape[1] > 1 and np.all(rows == rows[:, :1]):
-        fail(
-            name,
-            f"{described}: every column of the mask is the same (one decision per row was "
-            "broadcast). Draw one independent value per entry of the full shape.",
+        return (
+            "every column of the mask is the same (one decision per row was broadcast). Draw "
+            "one independent value per entry of the full shape"
         )
     counts = rows.sum(axis=1)
-    if rows.shape[0] >= 50 and np.all(counts == counts[0]):
-        fail(
-            name,
-            f"{described}: every row keeps exactly {int(counts[0])} units. The entries must be "
-            "independent coin flips, so the number kept varies from row to row; do not choose "
-            "a fixed number of units (e.g. with rng.choice or rng.permutation).",
+    if rows.shape[0] >= 20 and np.all(counts == counts[0]):
+        return (
+            f"every row keeps exactly {int(counts[0])} units. The entries must be independent "
+            "coin flips, so the number kept varies from row to row; do not choose a fixed "
+            "number of units (e.g. with rng.choice or rng.permutation)"
         )
+    return None
+
+
+def check_independent(mask: np.ndarray, name: str, described: str, draws=None) -> None:
+    """Fail if the entries of ``mask`` (0/1 floats) are not independent coin flips.
+
+    ``draws``, several further masks of one shape drawn by successive calls, lets the check see
+    dependence that one mask cannot show (a fixed total, a mask reused from call to call).
+    """
+    problem = mask_dependence(mask)
+    if problem is None and draws is not None:
+        problem = draws_dependence(draws)
+    if problem is None:
+        return
+    rows = mask.reshape(-1, mask.shape[-1]) if mask.ndim > 1 else mask.reshape(1, -1)
+    fail(name, f"{described}: {_named_pattern(rows) or problem}.")
 
 
 def check_uses_rng(draw, name: str, described: str) -> None:
     """Check that ``draw(rng)`` depends on ``rng`` only, not on NumPy's global state.
 
     ``draw`` maps a Generator to an array. Same seed must give the same array whatever the
-    global ``np.random`` state is; different seeds must give different arrays.
+    global ``np.random`` state is; different seeds must give different arrays; and two calls
+    with one generator must give different arrays (each call draws afresh).
     """
     np.random.seed(1)  # noqa: NPY002 - moving the global state on purpose
     first = np.asarray(draw(np.random.default_rng(2024)))
@@ -105,9 +130,18 @@ def check_uses_rng(draw, name: str, described: str) -> None:
             f"{described} gave the same result for generators with different seeds, so it "
             "ignores the rng argument (or reseeds it). Draw the mask from the rng you are given.",
         )
+    shared = np.random.default_rng(99)
+    if np.array_equal(np.asarray(draw(shared)), np.asarray(draw(shared))):
+        fail(
+            name,
+            f"{described} gave the same result twice from one generator: each call must draw "
+            "new values from rng (do not copy or reseed it).",
+        )
 
 
-def check_bernoulli_mask(bernoulli_mask, *, p=0.3, shape=(400, 250), small_shape=(3, 4), seed=0):
+def check_bernoulli_mask(
+    bernoulli_mask, *, p=0.3, shape=(400, 250), small_shape=(3, 4), seed=0, draws=100
+) -> Verdict:
     """Check ``bernoulli_mask(shape, p, rng)`` against the contract.
 
     Parameters
@@ -117,33 +151,47 @@ def check_bernoulli_mask(bernoulli_mask, *, p=0.3, shape=(400, 250), small_shape
     p : float
         Drop probability used for the statistical checks.
     shape : tuple of int
-        A large 2-D shape for the drop-rate and independence checks.
+        A large shape for the drop-rate and independence checks.
     small_shape : int or tuple of int
         Another shape, checked for shape only.
     seed : int
         Seed of the generators.
+    draws : int
+        How many further masks of shape (40, 50) the independence check draws.
     """
     name = "bernoulli_mask"
-    for s in (small_shape, shape):
-        described = f"bernoulli_mask({s!r}, p={p}, rng)"
-        mask = as_array(
-            call(bernoulli_mask, name, described, s, p, np.random.default_rng(seed)),
-            name,
-            "the result",
-        )
-        expected_shape = (s,) if isinstance(s, int) else tuple(s)
-        check_shape(mask, expected_shape, name, "the mask")
-        mask = _mask_values(mask, name, described, p)
-    check_independent(mask, name, described)  # first: a shared mask makes the rate noisy
-    check_drop_rate(mask, p, name, described)
-    for edge, expected in ((0.0, 1.0), (1.0, 0.0)):
-        described = f"bernoulli_mask({small_shape!r}, p={edge:g}, rng)"
-        edge_mask = call(
-            bernoulli_mask, name, described, small_shape, edge, np.random.default_rng()
-        )
-        if not np.all(np.asarray(edge_mask, dtype=np.float64) == expected):
-            fail(name, f"{described} must be all {'ones' if expected else 'zeros'}.")
-    check_uses_rng(lambda rng: bernoulli_mask((50, 40), p, rng), name, "bernoulli_mask")
+    verdict = Verdict(name)
+
+    def draw(s, p_=p, rng=None):
+        rng = np.random.default_rng(seed) if rng is None else rng
+        described = f"bernoulli_mask({s!r}, p={p_:g}, rng)"
+        return described, as_array(call(bernoulli_mask, name, described, s, p_, rng), name,
+                                    f"the result of {described}")  # fmt: skip
+
+    big = Memo(lambda: draw(shape))
+    with verdict.expect("return an array of the requested shape, for an int or a tuple"):
+        for s in (small_shape, shape):
+            described, mask = big() if s == shape else draw(s)
+            check_shape(mask, (s,) if isinstance(s, int) else tuple(s), name, "the mask")
+    with verdict.expect("hold only 0 (drop) and 1 (keep)"):
+        described, mask = big()
+        mask_values(mask, name, described, p)
+    with verdict.expect("drop each entry with probability p"):
+        described, mask = big()
+        check_drop_rate(mask_values(mask, name, described, p), p, name, described)
+    with verdict.expect("draw its entries independently"):
+        described, mask = big()
+        rng = np.random.default_rng(seed + 1)
+        more = [mask_values(draw((40, 50), rng=rng)[1], name, described, p) for _ in range(draws)]
+        check_independent(mask_values(mask, name, described, p), name, described, more)
+    with verdict.expect("keep everything for p = 0 and drop everything for p = 1"):
+        for edge, expected in ((0.0, 1.0), (1.0, 0.0)):
+            described, edge_mask = draw(small_shape, edge, np.random.default_rng())
+            if not np.all(mask_values(edge_mask, name, described, edge) == expected):
+                fail(name, f"{described} must be all {'ones' if expected else 'zeros'}.")
+    with verdict.expect("draw only from the rng it is given"):
+        check_uses_rng(lambda rng: draw((50, 40), rng=rng)[1], name, "bernoulli_mask")
+    return verdict
 
 
 # ------------------------------------------------------------------------- dropout_forward
@@ -191,90 +239,84 @@ def _forward_candidates(x, mask, p, inverted):
     return wrong
 
 
-def check_forward_training(dropout_forward, x, p, *, inverted=True, seed=0, check_rate=True):
-    """Check one training-mode call of ``dropout_forward`` on ``x``; return ``(out, mask)``."""
+class ForwardCall:
+    """One call of ``dropout_forward`` on a copy of ``x``, made once and examined by several
+    properties: the pair it returned, and whether it changed its input."""
+
+    def __init__(self, dropout_forward, x, p, *, training=True, inverted=True, seed=0, rng=None):
+        self.x, self.p, self.training, self.inverted = x, p, training, inverted
+        self.described = f"dropout_forward(x, p={p}, rng, training={training}, inverted={inverted})"
+        rng = np.random.default_rng(seed) if rng is None else rng
+        self._result = Memo(lambda: self._call(dropout_forward, rng))
+
+    def _call(self, dropout_forward, rng):
+        given = self.x.copy()
+        result = call(dropout_forward, "dropout_forward", self.described, given, self.p, rng,
+                      training=self.training, inverted=self.inverted)  # fmt: skip
+        what = "(out, mask)" if self.training else "(out, None)"
+        out, mask = expect_pair(result, "dropout_forward", self.described, what)
+        return given, out, mask
+
+    def modified_input(self) -> bool:
+        given, _, _ = self._result()
+        return not np.array_equal(given, self.x, equal_nan=True)
+
+    def out(self) -> np.ndarray:
+        _, out, _ = self._result()
+        return as_array(out, "dropout_forward", f"out of {self.described}")
+
+    def mask(self) -> np.ndarray:
+        """The returned mask as 0/1 floats (training only)."""
+        _, _, mask = self._result()
+        name = "dropout_forward"
+        if mask is None:
+            fail(name, f"{self.described} returned mask=None; in training it must return the "
+                       "mask it used.")  # fmt: skip
+        mask = as_array(mask, name, f"the mask of {self.described}")
+        check_shape(mask, self.x.shape, name, f"the mask of {self.described}")
+        return mask_values(mask, name, f"the mask returned by {self.described}", self.p)
+
+
+def _check_training_values(call_: ForwardCall) -> None:
+    """``out`` is the formula applied with the returned mask (values compared as float64)."""
     name = "dropout_forward"
-    described = f"dropout_forward(x, p={p}, rng, training=True, inverted={inverted})"
-    original = x.copy()
-    result = call(
-        dropout_forward,
-        name,
-        described,
-        x,
-        p,
-        np.random.default_rng(seed),
-        training=True,
-        inverted=inverted,
-    )
-    out, mask = expect_pair(result, name, described, "(out, mask)")
-    if not np.array_equal(x, original):
-        fail(
-            name,
-            f"{described} modified its input x in place; compute a new array "
-            "(e.g. out = x * mask) instead of x *= mask.",
-        )
-    out = as_array(out, name, "out")
-    if mask is None:
-        fail(name, f"{described} returned mask=None; in training it must return the mask it used.")
-    mask = as_array(mask, name, "mask")
-    check_shape(out, x.shape, name, "out")
-    check_shape(mask, x.shape, name, "the mask")
-    if out.dtype != x.dtype:
-        fail(
-            name,
-            f"{described}: out has dtype {out.dtype} for an input of dtype {x.dtype}; "
-            "it must keep the input's dtype (a float64 mask upcasts float32 inputs: "
-            "cast with .astype(x.dtype)).",
-        )
+    x, p, inverted = call_.x.astype(np.float64), call_.p, call_.inverted
+    out, mask = call_.out(), call_.mask()
+    check_shape(out, x.shape, name, f"out of {call_.described}")
+    with np.errstate(all="ignore"):
+        out = out.astype(np.float64)
     if not np.all(np.isfinite(out)):
-        fail(name, f"{described} returned NaN or inf values.")
-    mask = _mask_values(mask, name, f"the mask returned by {described}", p)
-    if check_rate:
-        check_independent(mask, name, described)
-        check_drop_rate(mask, p, name, described)
+        fail(name, f"{call_.described} returned NaN or inf values.")
     expected = x * mask / (1.0 - p) if inverted else x * mask
-    if not allclose(out, expected):
-        dropped_where_mask_keeps = np.any((out == 0) & (mask == 1) & (x != 0))
-        kept_where_mask_drops = np.any((out != 0) & (mask == 0))
-        mistake = first_match(_forward_candidates(x, mask, p, inverted), out, allclose)
-        if mistake is None and (dropped_where_mask_keeps or kept_where_mask_drops):
-            mistake = (
-                "the mask you returned is not the one you applied: draw the mask once, "
-                "apply it, and return that same mask"
-            )
-        formula = "x * mask / (1 - p)" if inverted else "x * mask"
-        fail(name, f"{described}: {mistake or 'out is not ' + formula}. Expected out = {formula}.")
-    return out, mask
-
-
-def check_forward_evaluation(dropout_forward, x, p, *, inverted=True):
-    """Check one evaluation-mode call of ``dropout_forward`` on ``x``."""
-    name = "dropout_forward"
-    described = f"dropout_forward(x, p={p}, rng, training=False, inverted={inverted})"
-    original = x.copy()
-    result = call(
-        dropout_forward,
-        name,
-        described,
-        x,
-        p,
-        np.random.default_rng(0),
-        training=False,
-        inverted=inverted,
+    if allclose(out, expected):
+        return
+    dropped_where_mask_keeps = np.any((out == 0) & (mask == 1) & (x != 0))
+    kept_where_mask_drops = np.any((out != 0) & (mask == 0))
+    mistake = first_match(_forward_candidates(x, mask, p, inverted), out, allclose)
+    if mistake is None and (dropped_where_mask_keeps or kept_where_mask_drops):
+        mistake = (
+            "the mask you returned is not the one you applied: draw the mask once, "
+            "apply it, and return that same mask"
+        )
+    formula = "x * mask / (1 - p)" if inverted else "x * mask"
+    fail(
+        name, f"{call_.described}: {mistake or 'out is not ' + formula}. Expected out = {formula}."
     )
-    out, mask = expect_pair(result, name, described, "(out, None)")
-    if not np.array_equal(x, original):
-        fail(name, f"{described} modified its input x in place.")
+
+
+def _check_evaluation_values(call_: ForwardCall) -> None:
+    """At evaluation: ``(x, None)`` when inverted, ``(x * (1 - p), None)`` when not."""
+    name, described, p, inverted = "dropout_forward", call_.described, call_.p, call_.inverted
+    _, _, mask = call_._result()
     if mask is not None:
         fail(
             name,
             f"{described} returned a mask; at evaluation no units are dropped, so the "
             "mask must be None (dropout must be off when training=False).",
         )
-    out = as_array(out, name, "out")
-    check_shape(out, x.shape, name, "out")
-    if out.dtype != x.dtype:
-        fail(name, f"{described}: out has dtype {out.dtype} for an input of dtype {x.dtype}.")
+    out = call_.out()
+    check_shape(out, call_.x.shape, name, f"out of {described}")
+    x, out = call_.x.astype(np.float64), out.astype(np.float64)
     expected = x if inverted else x * (1.0 - p)
     if allclose(out, expected):
         return
@@ -302,73 +344,80 @@ def check_forward_evaluation(dropout_forward, x, p, *, inverted=True):
     fail(name, f"{described}: expected out = {'x' if inverted else 'x * (1 - p)'}.")
 
 
+def check_forward_training(dropout_forward, x, p, *, inverted=True, seed=0, check_rate=True):
+    """Check one training-mode call of ``dropout_forward`` on ``x`` in full (shape, dtype, input
+    untouched, the mask, the formula); return ``(out, mask)``. Raises on the first failure: for
+    hidden tests that examine one call as one property."""
+    call_ = ForwardCall(dropout_forward, x, p, inverted=inverted, seed=seed)
+    _check_shape_and_dtype(call_)
+    _check_input_untouched(call_)
+    mask = call_.mask()
+    if check_rate:
+        check_independent(mask, "dropout_forward", call_.described)
+        check_drop_rate(mask, p, "dropout_forward", call_.described)
+    _check_training_values(call_)
+    return call_.out(), mask
+
+
+def check_forward_evaluation(dropout_forward, x, p, *, inverted=True):
+    """Check one evaluation-mode call of ``dropout_forward`` on ``x`` in full."""
+    call_ = ForwardCall(dropout_forward, x, p, training=False, inverted=inverted)
+    _check_shape_and_dtype(call_)
+    _check_input_untouched(call_)
+    _check_evaluation_values(call_)
+
+
+def _check_shape_and_dtype(call_: ForwardCall) -> None:
+    name, described, x = "dropout_forward", call_.described, call_.x
+    out = call_.out()
+    check_shape(out, x.shape, name, f"out of {described}")
+    if out.dtype != x.dtype:
+        fail(
+            name,
+            f"{described}: out has dtype {out.dtype} for an input of dtype {x.dtype}; "
+            "it must keep the input's dtype (a float64 mask upcasts float32 inputs: "
+            "cast with .astype(x.dtype)).",
+        )
+
+
+def _check_input_untouched(call_: ForwardCall) -> None:
+    if call_.modified_input():
+        fail(
+            "dropout_forward",
+            f"{call_.described} modified its input x in place; compute a new array "
+            "(e.g. out = x * mask) instead of x *= mask.",
+        )
+
+
 def check_forward_edges(dropout_forward, x):
-    """p = 0 is the identity, p = 1 gives zeros (no NaN), p outside [0, 1] raises ValueError."""
+    """p = 0 is the identity, p = 1 gives zeros (no NaN)."""
     name = "dropout_forward"
     for inverted in (True, False):
-        described = f"dropout_forward(x, p=0, rng, training=True, inverted={inverted})"
-        out, _ = call(
-            dropout_forward,
-            name,
-            described,
-            x,
-            0.0,
-            np.random.default_rng(0),
-            training=True,
-            inverted=inverted,
-        )
-        if not allclose(out, x):
-            fail(name, f"{described} must return x unchanged (nothing is dropped).")
-        described = f"dropout_forward(x, p=1, rng, training=True, inverted={inverted})"
+        identity = ForwardCall(dropout_forward, x, 0.0, inverted=inverted)
+        if not allclose(identity.out().astype(np.float64), x):
+            fail(name, f"{identity.described} must return x unchanged (nothing is dropped).")
         with np.errstate(all="ignore"):
-            out, _ = call(
-                dropout_forward,
-                name,
-                described,
-                x,
-                1.0,
-                np.random.default_rng(0),
-                training=True,
-                inverted=inverted,
-            )
-        out = np.asarray(out)
+            zeros = ForwardCall(dropout_forward, x, 1.0, inverted=inverted)
+            out = zeros.out().astype(np.float64)
         if not np.all(np.isfinite(out)):
             fail(
                 name,
-                f"{described} returned NaN or inf: x * mask / (1 - p) divides 0 by 0 "
+                f"{zeros.described} returned NaN or inf: x * mask / (1 - p) divides 0 by 0 "
                 "when p = 1. Every unit is dropped, so return zeros.",
             )
         if np.any(out != 0):
-            fail(name, f"{described} must return all zeros (every unit is dropped).")
-    for bad in (-0.1, 1.5):
-        expect_value_error(
-            dropout_forward,
-            name,
-            f"dropout_forward(x, p={bad}, rng)",
-            x,
-            bad,
-            np.random.default_rng(0),
-        )
+            fail(name, f"{zeros.described} must return all zeros (every unit is dropped).")
 
 
 def check_expectation(dropout_forward, *, p=0.5, value=2.0, n=200_000, seed=0):
     """Inverted dropout keeps the mean: the average training output equals the input."""
     name = "dropout_forward"
     x = np.full(n, value)
-    out, _ = call(
-        dropout_forward,
-        name,
-        f"dropout_forward(x, p={p}, rng)",
-        x,
-        p,
-        np.random.default_rng(seed),
-        training=True,
-        inverted=True,
-    )
+    out = ForwardCall(dropout_forward, x, p, seed=seed).out().astype(np.float64)
     mean = float(np.mean(out))
     # The sample mean of value * Bernoulli(1-p) / (1-p) has sd value * sqrt(p / ((1-p) n)).
     band = 6.0 * value * np.sqrt(p / ((1.0 - p) * n))
-    if abs(mean - value) > band:
+    if not abs(mean - value) <= band:
         fail(
             name,
             f"the mean of the training output over {n} units was {mean:.4f} for an "
@@ -377,7 +426,9 @@ def check_expectation(dropout_forward, *, p=0.5, value=2.0, n=200_000, seed=0):
         )
 
 
-def check_dropout_forward(dropout_forward, *, p=0.3, shape=(400, 250), seed=0, dtype=np.float64):
+def check_dropout_forward(
+    dropout_forward, *, p=0.3, shape=(400, 250), seed=0, dtype=np.float64
+) -> Verdict:
     """Check ``dropout_forward(x, p, rng, training=True, inverted=True)`` against the contract.
 
     Parameters
@@ -387,134 +438,169 @@ def check_dropout_forward(dropout_forward, *, p=0.3, shape=(400, 250), seed=0, d
     p : float
         Drop probability for the main checks.
     shape : tuple of int
-        Shape of the input (2-D or more, at least 50 rows for the independence check).
+        Shape of the input (2-D or more, at least 20 rows for the independence check).
     seed : int
         Seed of the input and of the generators.
     dtype : numpy dtype
         Input dtype.
     """
+    name = "dropout_forward"
+    verdict = Verdict(name)
     data_rng = np.random.default_rng(seed + 100)
     x = (data_rng.standard_normal(shape) + 3.0).astype(dtype)  # nonzero, mostly positive
-    for inverted in (True, False):
-        check_forward_training(dropout_forward, x, p, inverted=inverted, seed=seed)
-        check_forward_evaluation(dropout_forward, x, p, inverted=inverted)
-    small = x[:4, :5]
-    check_forward_training(dropout_forward, small.astype(np.float32), p, check_rate=False)
-    check_forward_evaluation(dropout_forward, small.astype(np.float32), p, inverted=False)
-    check_forward_edges(dropout_forward, small)
-    check_uses_rng(
-        lambda rng: dropout_forward(small, p, rng)[0], "dropout_forward", "dropout_forward"
-    )
-    check_expectation(dropout_forward, p=p)
+    small = x[:4, :5].astype(np.float32)
+    training = {inv: ForwardCall(dropout_forward, x, p, inverted=inv, seed=seed)
+                for inv in (True, False)}  # fmt: skip
+    evaluation = {inv: ForwardCall(dropout_forward, x, p, training=False, inverted=inv)
+                  for inv in (True, False)}  # fmt: skip
+    small_calls = [
+        ForwardCall(dropout_forward, small, p, seed=seed),
+        ForwardCall(dropout_forward, small, p, training=False, inverted=False),
+    ]
+    every = [*training.values(), *evaluation.values(), *small_calls]
+    with verdict.expect("return out with the input's shape and dtype (float64 and float32)"):
+        for call_ in every:
+            _check_shape_and_dtype(call_)
+    with verdict.expect("leave its input x unchanged"):
+        for call_ in every:
+            _check_input_untouched(call_)
+    with verdict.expect("draw a 0/1 mask of x.shape dropping each entry with probability p"):
+        for call_ in training.values():
+            mask = call_.mask()
+            check_independent(mask, name, call_.described)
+            check_drop_rate(mask, p, name, call_.described)
+    with verdict.expect("compute out = x * mask / (1 - p) in training, with the mask it returns"):
+        _check_training_values(training[True])
+        _check_training_values(small_calls[0])
+    with verdict.expect("compute out = x * mask in training when inverted=False"):
+        _check_training_values(training[False])
+    with verdict.expect("return (x, None) at evaluation, and (x * (1 - p), None) if not inverted"):
+        for call_ in [*evaluation.values(), small_calls[1]]:
+            _check_evaluation_values(call_)
+    with verdict.expect("return x for p = 0 and zeros (never NaN) for p = 1"):
+        check_forward_edges(dropout_forward, x[:4, :5])
+    with verdict.expect("raise ValueError naming p for p outside [0, 1]"):
+        for bad in (-0.1, 1.5):
+            expect_value_error(dropout_forward, name, f"dropout_forward(x, p={bad}, rng)",
+                               small, bad, np.random.default_rng(0), naming="p")  # fmt: skip
+    with verdict.expect("draw only from the rng it is given"):
+        part = x[:20, :20]
+        check_uses_rng(lambda rng: ForwardCall(dropout_forward, part, p, rng=rng).out(),
+                       name, "dropout_forward")  # fmt: skip
+    with verdict.expect("keep the expected value of x (inverted dropout)"):
+        check_expectation(dropout_forward, p=p)
+    return verdict
 
 
 # ------------------------------------------------------------------------ dropout_backward
 
 
-def check_dropout_backward(dropout_backward, *, p=0.4, shape=(30, 20), seed=0, dtype=np.float64):
+def _backward_expected(dout, mask, p, inverted):
+    return dout * mask / (1.0 - p) if inverted else dout * mask
+
+
+def _backward_mistake(grad, dout, mask, p, inverted) -> str:
+    """Name what a wrong gradient did."""
+    if not np.array_equal(grad == 0, (mask == 0) | (dout == 0)):
+        return (
+            "the gradient is not zero exactly where the forward mask dropped units. The "
+            "backward pass must reuse the forward pass's mask (passed in as mask); it must "
+            "never draw a new one"
+        )
+    candidates = (
+        [
+            (
+                "the gradient was not scaled: inverted dropout's forward pass divides by "
+                "(1 - p), so its gradient is dout * mask / (1 - p)",
+                dout * mask,
+            ),
+            (
+                "the gradient was multiplied by (1 - p); it must be divided by (1 - p)",
+                dout * mask * (1 - p),
+            ),  # fmt: skip
+        ]
+        if inverted
+        else [
+            (
+                "standard dropout's forward pass is x * mask, so its gradient is dout * mask, "
+                "with no 1 / (1 - p)",
+                dout * mask / (1 - p),
+            ),
+        ]
+    )
+    return first_match(candidates, grad, allclose) or "wrong gradient"
+
+
+def check_dropout_backward(
+    dropout_backward, *, p=0.4, shape=(30, 20), seed=0, dtype=np.float64
+) -> Verdict:
     """Check ``dropout_backward(dout, mask, p, inverted=True)`` against the contract.
 
     The mask is a fixed pattern, not a random draw, so a backward pass that draws a new mask
     instead of reusing the forward pass's is caught.
     """
     name = "dropout_backward"
+    verdict = Verdict(name)
     rng = np.random.default_rng(seed)
     dout = (rng.standard_normal(shape) + 2.0).astype(dtype)
     mask = (np.indices(shape).sum(axis=0) % 3 != 0).astype(np.float64)  # a pattern rng never gives
-    for inverted in (True, False):
+
+    def run(inverted):
         described = f"dropout_backward(dout, mask, p={p}, inverted={inverted})"
-        original = dout.copy()
-        grad = as_array(
-            call(dropout_backward, name, described, dout, mask.copy(), p, inverted=inverted),
-            name,
-            "the gradient",
-        )
-        if not np.array_equal(dout, original):
-            fail(name, f"{described} modified dout in place.")
-        check_shape(grad, shape, name, "the gradient")
-        if grad.dtype != dout.dtype:
-            fail(name, f"{described} returned dtype {grad.dtype} for dout of dtype {dout.dtype}.")
-        expected = dout * mask / (1.0 - p) if inverted else dout * mask
-        if allclose(grad, expected):
-            continue
-        if not np.array_equal(grad == 0, (mask == 0) | (dout == 0)):
-            fail(
-                name,
-                f"{described}: the gradient is not zero exactly where the forward mask "
-                "dropped units. The backward pass must reuse the forward pass's mask "
-                "(passed in as mask); it must never draw a new one.",
-            )
-        candidates = (
-            [
-                (
-                    "the gradient was not scaled: inverted dropout's forward pass divides by "
-                    "(1 - p), so its gradient is dout * mask / (1 - p)",
-                    dout * mask,
-                ),
-                (
-                    "the gradient was multiplied by (1 - p); it must be divided by (1 - p)",
-                    dout * mask * (1 - p),
-                ),
-            ]
-            if inverted
-            else [
-                (
-                    "standard dropout's forward pass is x * mask, so its gradient is dout * mask, "
-                    "with no 1 / (1 - p)",
-                    dout * mask / (1 - p),
-                ),
-            ]
-        )
-        mistake = first_match(candidates, grad, allclose)
-        formula = "dout * mask / (1 - p)" if inverted else "dout * mask"
-        fail(name, f"{described}: {mistake or 'wrong gradient'}. Expected {formula}.")
-    described = "dropout_backward(dout, mask, p=1, inverted=True)"
-    with np.errstate(all="ignore"):
-        grad = np.asarray(call(dropout_backward, name, described, dout, np.zeros(shape), 1.0))
-    if not np.all(np.isfinite(grad)) or np.any(grad != 0):
-        fail(name, f"{described} must return all zeros (no NaN): every unit was dropped.")
+        given = dout.copy()
+        grad = call(dropout_backward, name, described, given, mask.copy(), p, inverted=inverted)
+        return described, given, as_array(grad, name, f"the gradient of {described}")
+
+    calls = {inverted: Memo(lambda inverted=inverted: run(inverted)) for inverted in (True, False)}
+    with verdict.expect("return a gradient of dout's shape and dtype, leaving dout unchanged"):
+        for result in calls.values():
+            described, given, grad = result()
+            if not np.array_equal(given, dout):
+                fail(name, f"{described} modified dout in place.")
+            check_shape(grad, shape, name, "the gradient")
+            if grad.dtype != dout.dtype:
+                fail(
+                    name, f"{described} returned dtype {grad.dtype} for dout of dtype {dout.dtype}."
+                )
+    for inverted, formula in ((True, "dout * mask / (1 - p)"), (False, "dout * mask")):
+        with verdict.expect(f"return {formula} when inverted={inverted}, reusing the mask"):
+            described, _, grad = calls[inverted]()
+            check_shape(grad, shape, name, "the gradient")
+            grad = grad.astype(np.float64)
+            expected = _backward_expected(dout.astype(np.float64), mask, p, inverted)
+            if not allclose(grad, expected):
+                mistake = _backward_mistake(grad, dout.astype(np.float64), mask, p, inverted)
+                fail(name, f"{described}: {mistake}. Expected {formula}.")
+    with verdict.expect("return zeros (no NaN) for p = 1"):
+        described = "dropout_backward(dout, mask, p=1, inverted=True)"
+        with np.errstate(all="ignore"):
+            grad = as_array(call(dropout_backward, name, described, dout, np.zeros(shape), 1.0),
+                            name, "the gradient").astype(np.float64)  # fmt: skip
+        if not np.all(np.isfinite(grad)) or np.any(grad != 0):
+            fail(name, f"{described} must return all zeros (no NaN): every unit was dropped.")
+    return verdict
 
 
 # -------------------------------------------------------------------------------- max_norm
 
 
-def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float64):
-    """Check ``max_norm(W, c)`` against the contract.
-
-    ``W`` mixes columns longer than ``c``, shorter than ``c`` and a zero column, and its rows
-    have other norms than its columns, so projecting rows, the whole matrix, or every column
-    to norm c is told apart.
-    """
-    name = "max_norm"
+def _max_norm_input(c, n_in, n_out, seed, dtype):
+    """Columns longer than ``c``, shorter than ``c`` and a zero column; rows with other norms
+    than the columns, so projecting rows, the whole matrix, or every column is told apart."""
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((n_in, n_out))
     target = np.linspace(0.3 * c, 3.0 * c, n_out)  # column norms from well inside to 3c
     W = W / np.linalg.norm(W, axis=0) * target
     W[:, n_out // 2] = 0.0
-    W = W.astype(dtype)
-    for bad in (0.0, -1.0):
-        expect_value_error(max_norm, name, f"max_norm(W, c={bad})", W, bad)
-    described = f"max_norm(W of shape {W.shape}, c={c})"
-    original = W.copy()
-    result = as_array(call(max_norm, name, described, W, c), name, "the result")
-    if not np.array_equal(W, original):
-        fail(name, f"{described} modified W in place; return a new array.")
-    check_shape(result, W.shape, name, "the result")
-    if result.dtype != W.dtype:
-        fail(name, f"{described} returned dtype {result.dtype} for W of dtype {W.dtype}.")
-    if not np.all(np.isfinite(result)):
-        fail(
-            name,
-            f"{described} returned NaN: a zero column has norm 0, and dividing by it "
-            "gives 0/0. A zero column is inside the ball and must stay zero.",
-        )
+    return W.astype(dtype)
+
+
+def _max_norm_candidates(W, c):
     norms = np.linalg.norm(W, axis=0)
-    expected = W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
-    if allclose(result, expected):
-        return
     row_norms = np.linalg.norm(W, axis=1, keepdims=True)
     total = np.linalg.norm(W)
-    candidates = [
+    safe = np.where(norms > 0, norms, 1.0)
+    return [
         (
             "the rows were projected; each hidden unit's incoming weights are a COLUMN W[:, j] "
             "(x @ W), so take norms with axis=0",
@@ -528,17 +614,63 @@ def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float
         (
             "columns shorter than c were scaled up to norm c; the projection leaves a column "
             "inside the ball unchanged (rescale only where norm > c)",
-            W * (c / np.where(norms > 0, norms, 1.0)),
+            W * (c / safe),
         ),
         (
             "the squared norm was compared with c; the constraint is ||w||_2 <= c on the norm "
             "itself",
-            W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0) ** 2),
+            W * np.minimum(1.0, c / safe**2),
         ),
     ]
-    mistake = first_match(candidates, result, allclose)
-    fail(
-        name,
-        f"{described}: {mistake or 'the columns are not projected onto the ball of radius c'}"
-        ". Expected each column w to become w * min(1, c / ||w||).",
-    )
+
+
+def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float64) -> Verdict:
+    """Check ``max_norm(W, c)`` against the contract."""
+    name = "max_norm"
+    verdict = Verdict(name)
+    W = _max_norm_input(c, n_in, n_out, seed, dtype)
+    described = f"max_norm(W of shape {W.shape}, c={c})"
+
+    def run():
+        given = W.copy()
+        return given, as_array(call(max_norm, name, described, given, c), name, "the result")
+
+    result = Memo(run)
+    with verdict.expect("return a new array of W's shape and dtype, leaving W unchanged"):
+        given, projected = result()
+        if not np.array_equal(given, W):
+            fail(name, f"{described} modified W in place; return a new array.")
+        check_shape(projected, W.shape, name, "the result")
+        if projected.dtype != W.dtype:
+            fail(name, f"{described} returned dtype {projected.dtype} for W of dtype {W.dtype}.")
+    with verdict.expect("leave a zero column zero (no NaN)"):
+        _, projected = result()
+        check_shape(projected, W.shape, name, "the result")
+        column = projected[:, n_out // 2].astype(np.float64)
+        if not np.all(np.isfinite(column)) or np.any(column != 0):
+            fail(
+                name,
+                f"{described} returned NaN (or nonzero values) for a zero column: a zero column "
+                "has norm 0, and dividing by it gives 0/0. It is inside the ball and must stay "
+                "zero.",
+            )
+    with verdict.expect("project each column onto the ball of radius c"):
+        _, projected = result()
+        check_shape(projected, W.shape, name, "the result")
+        Wf, got = W.astype(np.float64), projected.astype(np.float64)
+        keep = np.arange(n_out) != n_out // 2  # the zero column is the property above
+        norms = np.linalg.norm(Wf, axis=0)
+        expected = Wf * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
+        if not allclose(got[:, keep], expected[:, keep]):
+            mistake = first_match(
+                [(m, w[:, keep]) for m, w in _max_norm_candidates(Wf, c)], got[:, keep], allclose
+            )
+            mistake = mistake or "the columns are not projected onto the ball of radius c"
+            fail(
+                name,
+                f"{described}: {mistake}. Expected each column w to become w * min(1, c / ||w||).",
+            )
+    with verdict.expect("raise ValueError for c <= 0"):
+        for bad in (0.0, -1.0):
+            expect_value_error(max_norm, name, f"max_norm(W, c={bad})", W, bad)
+    return verdict

@@ -1,21 +1,52 @@
 """Contract checks of exercise 01 (*Overfitting*): generalisation_gap, bias_variance,
 early_stopping_epoch and l2_penalty.
 
-Every check takes keyword arguments for its inputs so that the hidden tests can run the same
+Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one entry per
+property of the function's contract (the markdown cell above its answer cell), so a test cell's
+points are shared among them; each function is called once per input (through
+:class:`~dropout_course.checks.core.Memo`) and every property examines what it returned. Every
+check takes keyword arguments for its inputs so that the hidden tests can examine the same
 properties on inputs the student has not seen. None of the checks is randomised: the inputs are
 built (or drawn from a seeded generator) so that the right answer is known exactly, and each
 known wrong answer gives a different value that the message names.
+
+What the checks do not demand (any of these is a correct answer): a pair may be a tuple, a list
+or a NumPy array of two entries; a number may be a Python number, a NumPy scalar or a 0-d array;
+epochs may be NumPy integers (or floats holding whole numbers); arrays may have any float dtype,
+and values are compared in float64 with tolerances that a float32 computation meets; an error
+message names a parameter when it contains its name in any case (``lam`` may also be called
+``lambda`` or ``λ``); a length mismatch or an empty ``val_losses`` only has to raise
+``ValueError``, with any message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .core import ContractViolation, allclose, call, expect_pair, fail, first_match
+from .core import ContractViolation, Memo, Verdict, call, fail, first_match
+
+#: Tolerances of every comparison of values (in float64): loose enough for a correct float32
+#: computation, tight enough that every named mistake (a factor of 2, a missing square, ddof=1
+#: on four fits, ...) is far outside them.
+RTOL, ATOL = 1e-5, 1e-8
+
+
+def close(a, b, atol: float = ATOL) -> bool:
+    """``np.allclose`` in float64 that is False (not an error) for mismatched shapes or NaN."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=atol))
+
+
+def close_gaps(a, b) -> bool:
+    """:func:`close` for gaps: a difference of two float32 losses of order 1 is off by up to
+    their rounding (~1e-7) however small the gap, so the absolute tolerance is 1e-6."""
+    return close(a, b, atol=1e-6)
 
 
 def _copy(value):
@@ -35,7 +66,7 @@ def _same(a, b) -> bool:
             isinstance(a, np.ndarray)
             and isinstance(b, np.ndarray)
             and a.shape == b.shape
-            and np.array_equal(a, b)
+            and np.array_equal(a, b, equal_nan=True)
         )
     if isinstance(a, list | tuple):
         return (
@@ -46,16 +77,23 @@ def _same(a, b) -> bool:
     return a == b
 
 
+#: Other ways of naming a parameter in an error message.
+_ALIASES = {"lam": ("lam", "lambda", "λ")}
+
+
 def expect_named_value_error(
     func: Callable, name: str, described: str, parameter: str, *args: Any
 ) -> None:
-    """Check that ``func(*args)`` raises ``ValueError`` whose message names ``parameter``."""
+    """Check that ``func(*args)`` raises ``ValueError``; if ``parameter`` is not empty, its
+    message must name it (in any case, or by an alias such as ``lambda`` for ``lam``)."""
     try:
         func(*args)
     except NotImplementedError:
         fail(name, "is not implemented yet (it raised NotImplementedError).")
     except ValueError as error:
-        if parameter and not re.search(rf"\b{parameter}\b", str(error)):
+        words = _ALIASES.get(parameter, (parameter,))
+        pattern = "|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in words)
+        if parameter and not re.search(pattern, str(error), flags=re.IGNORECASE):
             fail(
                 name,
                 f"{described} raised ValueError({str(error)!r}); its message should name "
@@ -67,8 +105,11 @@ def expect_named_value_error(
     fail(name, f"{described} must raise ValueError.")
 
 
-def _scalar(value, name: str, what: str) -> float:
-    """Return ``value`` as a float, or fail if it is not a single real number."""
+def _scalar(value, name: str, what: str, *, strict: bool = True) -> float:
+    """Return ``value`` as a float, or fail if it is not a single real number. Not ``strict``
+    (for the properties about values, not types), an array holding one number is that number."""
+    if not strict and isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())
     if isinstance(value, bool) or np.ndim(value) != 0:
         fail(name, f"{what} must be a single number, got {type(value).__name__} {value!r:.80}.")
     try:
@@ -78,6 +119,42 @@ def _scalar(value, name: str, what: str) -> float:
     raise AssertionError  # unreachable
 
 
+def _pair(result, name: str, described: str, what: str) -> tuple:
+    """The two parts of a returned pair: a tuple or list of two, or a NumPy array of shape (2,)."""
+    if isinstance(result, tuple | list) and len(result) == 2:
+        return tuple(result)
+    if isinstance(result, np.ndarray) and result.shape == (2,):
+        return tuple(result)
+    fail(name, f"{described} must return a pair {what}, got {result!r:.80}.")
+    raise AssertionError  # unreachable
+
+
+def same_answer(got, expected, other: Callable[[], Any], close=close) -> bool:
+    """Whether ``got`` is the right answer, or the same as ``other()``, the answer for the same
+    values in another form (so that a wrong formula is the other properties' failure, not this
+    one's); False if ``other()`` raises."""
+    if close(got, expected):
+        return True
+    try:
+        return close(got, other())
+    except Exception:  # noqa: BLE001 - that call is examined by the other properties
+        return False
+
+
+def _each(runs: Sequence, examine: Callable[[Any], None], *, required: int = 1) -> None:
+    """``examine`` each call that ran. A call that raised fails the property only if it is one
+    of the first ``required``: a crash on a later input is the failure of the properties about
+    that input's values, not of this one."""
+    for i, run in enumerate(runs):
+        try:
+            run.ran()
+        except Exception:  # noqa: BLE001 - reported by the properties about its values
+            if i < required:
+                raise
+            continue
+        examine(run)
+
+
 # ---------------------------------------------------------------------- generalisation_gap
 
 #: Training and validation losses of six epochs; the first two gaps are negative.
@@ -85,7 +162,65 @@ GAP_TRAIN = [0.90, 0.60, 0.40, 0.25, 0.15, 0.10]
 GAP_VAL = [0.80, 0.58, 0.45, 0.40, 0.42, 0.47]
 
 
-def check_generalisation_gap(generalisation_gap, *, train=None, val=None):
+def call_gap(generalisation_gap, train, val, described: str):
+    """Call the student's function on sequences; a TypeError gets a hint about lists."""
+    name = "generalisation_gap"
+    try:
+        return generalisation_gap(train, val)
+    except NotImplementedError:
+        fail(name, "is not implemented yet (it raised NotImplementedError).")
+    except TypeError as error:
+        fail(
+            name,
+            f"{described} raised TypeError: {error}. The losses may come as Python lists or "
+            "tuples, which cannot be subtracted: convert them first with "
+            "np.asarray(..., dtype=float).",
+        )
+    except Exception as error:  # noqa: BLE001 - any failure of student code is reported
+        fail(name, f"{described} raised {type(error).__name__}: {error}")
+
+
+def _gap_candidates(t, v):
+    return [
+        (
+            "the sign is reversed: the gap is val_losses - train_losses (positive when the "
+            "model does worse on the validation set)",
+            t - v,
+        ),
+        (
+            "the absolute value hides the sign: the gap is val_losses - train_losses, "
+            "negative where the validation loss is the lower one",
+            np.abs(v - t),
+        ),
+        ("this is a ratio; the gap is the difference val_losses - train_losses", v / t),
+        (
+            "this is a relative gap; the gap is the plain difference val_losses - train_losses",
+            (v - t) / t,
+        ),
+    ]
+
+
+def _check_gap_values(result, t, v, described) -> np.ndarray:
+    """Fail unless ``result`` holds ``v - t`` (compared in float64); return it in float64."""
+    name, expected = "generalisation_gap", v - t
+    got = np.asarray(result, dtype=np.float64)
+    if got.shape != expected.shape:
+        fail(
+            name,
+            f"{described} returned {got.size} value(s) of shape {got.shape}; the gap has one "
+            f"value per epoch, shape {expected.shape}.",
+        )
+    if not close_gaps(got, expected):
+        mistake = first_match(_gap_candidates(t, v), got, close_gaps)
+        fail(
+            name,
+            f"{described}: {mistake or 'wrong values'}. Expected {np.round(expected, 4)}, got "
+            f"{np.round(got, 4)}.",
+        )
+    return got
+
+
+def check_generalisation_gap(generalisation_gap, *, train=None, val=None) -> Verdict:
     """Check ``generalisation_gap(train_losses, val_losses)`` against the contract.
 
     Parameters
@@ -93,93 +228,57 @@ def check_generalisation_gap(generalisation_gap, *, train=None, val=None):
     generalisation_gap : callable
         The student's function.
     train, val : sequence of float, optional
-        Per-epoch losses of equal length; some validation losses should be below the
-        training ones, so that a gap without its sign is caught.
+        Per-epoch losses of equal length (at least 2); some validation losses should be below
+        the training ones, so that a gap without its sign is caught.
     """
     name = "generalisation_gap"
+    verdict = Verdict(name)
     train = list(GAP_TRAIN if train is None else train)
     val = list(GAP_VAL if val is None else val)
     t, v = np.array(train, dtype=np.float64), np.array(val, dtype=np.float64)
-    expected = v - t
-    described = "generalisation_gap(train_losses, val_losses) with two lists"
-    try:
-        result = generalisation_gap(list(train), list(val))
-    except NotImplementedError:
-        fail(name, "is not implemented yet (it raised NotImplementedError).")
-    except TypeError as error:
-        fail(
-            name,
-            f"{described} raised TypeError: {error}. The losses may come as Python lists, "
-            "which cannot be subtracted: convert them first with np.asarray(..., dtype=float).",
-        )
-    except Exception as error:  # noqa: BLE001
-        fail(name, f"{described} raised {type(error).__name__}: {error}")
-    if np.ndim(result) == 0:
-        fail(
-            name,
-            f"{described} returned a single number ({result!r:.40}); it must return one gap per "
-            f"epoch, an array of shape {expected.shape}.",
-        )
-    if not isinstance(result, np.ndarray):
-        fail(
-            name,
-            f"{described} returned {type(result).__name__}; it must return a NumPy array with "
-            "one gap per epoch.",
-        )
-    if result.shape != expected.shape:
-        fail(name, f"{described} returned shape {result.shape}; expected {expected.shape}.")
-    if not allclose(result, expected):
-        candidates = [
-            (
-                "the sign is reversed: the gap is val_losses - train_losses (positive when the "
-                "model does worse on the validation set)",
-                t - v,
-            ),
-            (
-                "the absolute value hides the sign: the gap is val_losses - train_losses, "
-                "negative where the validation loss is the lower one",
-                np.abs(v - t),
-            ),
-            ("this is a ratio; the gap is the difference val_losses - train_losses", v / t),
-            (
-                "this is a relative gap; the gap is the plain difference val_losses - train_losses",
-                (v - t) / t,
-            ),
-        ]
-        mistake = first_match(candidates, result, allclose)
-        fail(
-            name,
-            f"{described}: {mistake or 'wrong values'}. Expected {np.round(expected, 4)}, got "
-            f"{np.round(result, 4)}.",
-        )
-    t_before, v_before = t.copy(), v.copy()
-    result = call(generalisation_gap, name, "generalisation_gap(train, val) with two arrays", t, v)
-    if not (np.array_equal(t, t_before) and np.array_equal(v, v_before)):
-        fail(
-            name,
-            "modified its input arrays in place (e.g. val_losses -= train_losses); compute a "
-            "new array instead.",
-        )
-    if not allclose(np.asarray(result, dtype=np.float64), expected):
-        fail(name, "gives a different answer for NumPy arrays than for lists of the same values.")
-    expect_named_value_error(
-        generalisation_gap,
-        name,
-        f"generalisation_gap(train_losses of length {len(train)}, val_losses of length "
-        f"{len(train) - 1})",
-        "",
-        train,
-        val[:-1],
-    )
-    expect_named_value_error(
-        generalisation_gap,
-        name,
-        "generalisation_gap(train_losses of length 1, val_losses of length 3): NumPy would "
-        "broadcast the single value, but the lengths differ, so it",
-        "",
-        train[:1],
-        val[:3],
-    )
+    inputs = {"with two NumPy arrays": (t, v), "with two lists": (train, val)}
+    given = {k: _copy(pair) for k, pair in inputs.items()}
+    described = {k: f"generalisation_gap(train_losses, val_losses) {k}" for k in inputs}
+    results = {
+        k: Memo(lambda k=k: call_gap(generalisation_gap, *given[k], described[k])) for k in inputs
+    }
+    arrays, lists = results.values()
+    with verdict.expect("return a NumPy array with one gap per epoch"):
+        result, what = arrays(), described["with two NumPy arrays"]
+        if np.ndim(result) == 0:
+            fail(name, f"{what} returned a single number ({result!r:.40}); it must return one "
+                       f"gap per epoch, an array of shape {t.shape}.")  # fmt: skip
+        if not isinstance(result, np.ndarray):
+            fail(name, f"{what} returned {type(result).__name__}; it must return a NumPy array "
+                       "with one gap per epoch.")  # fmt: skip
+        if result.shape != t.shape:
+            fail(name, f"{what} returned shape {result.shape}; expected {t.shape}.")
+    with verdict.expect("compute val_losses - train_losses for every epoch, keeping the sign"):
+        _check_gap_values(arrays(), t, v, described["with two NumPy arrays"])
+    with verdict.expect("accept Python lists as well as NumPy arrays"):
+        if not same_answer(lists(), v - t, arrays, close=close_gaps):
+            fail(name, "gives a different answer for lists than for NumPy arrays of the same "
+                       "values.")  # fmt: skip
+    with verdict.expect("leave its inputs unchanged"):
+        arrays()
+        with contextlib.suppress(Exception):  # a crash on lists is the property above's
+            lists()
+        for key in inputs:
+            if not _same(given[key], inputs[key]):
+                fail(name, f"{described[key]} modified its inputs in place (e.g. val_losses -= "
+                           "train_losses); compute a new array instead.")  # fmt: skip
+    with verdict.expect("raise ValueError when the lengths differ (no broadcasting)"):
+        # Arrays, so that a function that fails on lists fails only the property about lists.
+        n = len(t)
+        expect_named_value_error(generalisation_gap, name, f"generalisation_gap(train_losses of "
+                                 f"length {n}, val_losses of length {n - 1})", "", t.copy(),
+                                 v[:-1].copy())  # fmt: skip
+        expect_named_value_error(
+            generalisation_gap, name, "generalisation_gap(train_losses of length 1, val_losses "
+            "of length 3): NumPy would broadcast the single value, but the lengths differ, so it",
+            "", t[:1].copy(), v[:3].copy(),
+        )  # fmt: skip
+    return verdict
 
 
 # --------------------------------------------------------------------------- bias_variance
@@ -247,43 +346,88 @@ def _bias_variance_candidates(predictions, truth):
     return candidates
 
 
-def _check_bias_variance_case(bias_variance, predictions, truth, expected, described):
-    name = "bias_variance"
-    before, truth_before = predictions.copy(), truth.copy()
-    result = call(bias_variance, name, described, predictions, truth)
-    if not (np.array_equal(predictions, before) and np.array_equal(truth, truth_before)):
-        fail(name, f"{described} modified predictions or truth in place; compute new arrays.")
-    expect_pair(
-        result, name, described, "(bias2, variance)", allow_list=True, shown=f"{result!r:.80}"
-    )
-    got = (_scalar(result[0], name, "bias2"), _scalar(result[1], name, "variance"))
-    if np.allclose(got, expected, rtol=1e-7, atol=1e-12):
-        return
-    mistake = first_match(
-        _bias_variance_candidates(predictions, truth),
-        got,
-        lambda a, b: np.allclose(a, b, rtol=1e-7, atol=1e-12),
-    )
-    if mistake is None and not np.isclose(sum(got), np.mean((predictions - truth) ** 2)):
-        mistake = (
-            "bias2 + variance must equal the mean over models and points of "
-            "(predictions - truth)**2; yours do not add up"
+class BiasVarianceCall:
+    """One call of ``bias_variance`` on copies of a stack of fits, made once and examined by
+    several properties."""
+
+    def __init__(self, bias_variance, predictions, truth, expected, described):
+        self.predictions, self.truth, self.expected = predictions, truth, expected
+        self.described = described
+        self._result = Memo(lambda: self._call(bias_variance))
+
+    def _call(self, bias_variance):
+        given = (self.predictions.copy(), self.truth.copy())
+        with np.errstate(all="ignore"):
+            result = call(bias_variance, "bias_variance", self.described, *given)
+        return given, result
+
+    def ran(self):
+        return self._result()
+
+    def pair(self, *, strict: bool = False) -> tuple[float, float]:
+        """The returned (bias2, variance) as floats (see :func:`_scalar` for ``strict``)."""
+        name, what = "bias_variance", "(bias2, variance)"
+        bias2, variance = _pair(self._result()[1], name, self.described, what)
+        return (_scalar(bias2, name, "bias2", strict=strict),
+                _scalar(variance, name, "variance", strict=strict))  # fmt: skip
+
+    def modified_input(self) -> bool:
+        (predictions, truth), _ = self._result()
+        return not (_same(predictions, self.predictions) and _same(truth, self.truth))
+
+    def check_component(self, index: int) -> None:
+        """Fail unless bias2 (``index`` 0) or the variance (1) has its expected value."""
+        got, expected = self.pair(), self.expected
+        if close(got[index], expected[index]):
+            return
+        candidates = _bias_variance_candidates(self.predictions, self.truth)
+        mistake = first_match(candidates, got, close) or next(
+            (m for m, wrong in candidates
+             if close(got[index], wrong[index]) and not close(wrong[index], expected[index])),
+            None,
+        )  # fmt: skip
+        mse = np.mean((self.predictions - self.truth) ** 2)
+        if mistake is None and not np.isclose(sum(got), mse, rtol=RTOL, atol=ATOL):
+            mistake = (
+                "bias2 + variance must equal the mean over models and points of "
+                "(predictions - truth)**2; yours do not add up"
+            )
+        what = ("bias2", "variance")[index]
+        fail(
+            "bias_variance",
+            f"{self.described}: {what} is wrong: {mistake or 'wrong value'}. Expected "
+            f"(bias2, variance) = ({expected[0]:.6g}, {expected[1]:.6g}), got "
+            f"({got[0]:.6g}, {got[1]:.6g}).",
         )
-    fail(
-        name,
-        f"{described}: {mistake or 'wrong values'}. Expected (bias2, variance) = "
-        f"({expected[0]:.6g}, {expected[1]:.6g}), got ({got[0]:.6g}, {got[1]:.6g}).",
-    )
 
 
-def check_bias_variance(bias_variance, *, n_points=7, seed=0):
+def bias_variance_calls(bias_variance, *, n_points=7, seed=0) -> list[BiasVarianceCall]:
+    """The calls of the check: a square stack, a stack of ``n_points`` points, a single fit."""
+    rng = np.random.default_rng(seed)
+    calls = []
+    for points in (4, n_points):
+        truth = np.sin(np.linspace(-3.0, 3.0, points))
+        offset = rng.uniform(-0.5, 0.5, points)
+        spread = rng.uniform(0.1, 1.0, points)
+        predictions = _spread_stack(truth, offset, spread)
+        expected = (float(np.mean(offset**2)), float(np.mean(2.5 * spread**2)))
+        described = f"bias_variance(predictions of shape {predictions.shape}, truth)"
+        calls.append(BiasVarianceCall(bias_variance, predictions, truth, expected, described))
+    truth = np.cos(np.linspace(0.0, 2.0, n_points))
+    one = (truth + 0.3)[None, :]
+    described = f"bias_variance(predictions of shape {one.shape}, truth), a single fit"
+    calls.append(BiasVarianceCall(bias_variance, one, truth, (0.09, 0.0), described))
+    return calls
+
+
+def check_bias_variance(bias_variance, *, n_points=7, seed=0) -> Verdict:
     """Check ``bias_variance(predictions, truth)`` against the contract.
 
     The stacks of fits are built so that the answer is known: four fits at distances
     +-s and +-2s (per point) around ``truth + offset``, whose average is exactly
     ``truth + offset`` and whose variance is ``2.5 s^2``. A square stack (as many fits as
     points) comes first, so that averaging over the wrong axis gives numbers, not a
-    broadcasting error, and can be named.
+    broadcasting error, and can be named. Last, a single fit off by 0.3 everywhere.
 
     Parameters
     ----------
@@ -295,29 +439,28 @@ def check_bias_variance(bias_variance, *, n_points=7, seed=0):
         Seed of the truth, offsets and spreads.
     """
     name = "bias_variance"
-    rng = np.random.default_rng(seed)
-    for points in (4, n_points):
-        truth = np.sin(np.linspace(-3.0, 3.0, points))
-        offset = rng.uniform(-0.5, 0.5, points)
-        spread = rng.uniform(0.1, 1.0, points)
-        predictions = _spread_stack(truth, offset, spread)
-        expected = (float(np.mean(offset**2)), float(np.mean(2.5 * spread**2)))
-        described = f"bias_variance(predictions of shape {predictions.shape}, truth)"
-        _check_bias_variance_case(bias_variance, predictions, truth, expected, described)
-    truth = np.cos(np.linspace(0.0, 2.0, n_points))
-    one = (truth + 0.3)[None, :]
-    described = f"bias_variance(predictions of shape {one.shape}, truth), a single fit"
-    with np.errstate(all="ignore"):
-        result = call(bias_variance, name, described, one, truth)
-    got = np.asarray(result, dtype=np.float64) if isinstance(result, tuple | list) else None
-    if got is None or got.shape != (2,) or not np.all(np.isfinite(got)):
-        fail(
-            name,
-            f"{described} returned {result!r:.80}; with one fit the variance is 0 (ddof=0), "
-            "never NaN, and bias2 is its squared error.",
-        )
-    if not np.allclose(got, (0.09, 0.0)):
-        fail(name, f"{described} must return (0.09, 0.0): the fit is off by 0.3 everywhere.")
+    verdict = Verdict(name)
+    *stacks, single = calls = bias_variance_calls(bias_variance, n_points=n_points, seed=seed)
+    with verdict.expect("return the pair (bias2, variance) of two numbers"):
+        _each(calls, lambda run: run.pair(strict=True))
+    with verdict.expect("compute bias2, the mean squared error of the average fit"):
+        _each(calls, lambda run: run.check_component(0))
+    with verdict.expect("compute the variance around the average fit, dividing by K (ddof=0)"):
+        _each(calls, lambda run: run.check_component(1), required=len(stacks))
+    with verdict.expect("return finite numbers (no NaN) for a single fit, whose variance is 0"):
+        got = single.pair()
+        if not np.all(np.isfinite(got)):
+            fail(name, f"{single.described} returned ({got[0]:.6g}, {got[1]:.6g}); with one "
+                       "fit the variance is 0 (ddof=0), never NaN.")  # fmt: skip
+    with verdict.expect("leave predictions and truth unchanged"):
+
+        def unchanged(run):
+            if run.modified_input():
+                fail(name, f"{run.described} modified predictions or truth in place; compute "
+                           "new arrays.")  # fmt: skip
+
+        _each(calls, unchanged)
+    return verdict
 
 
 # --------------------------------------------------------------------- early_stopping_epoch
@@ -438,44 +581,136 @@ def _early_stopping_mistake(result, losses, patience, expected):
     return None
 
 
-def _check_early_stopping_case(early_stopping_epoch, losses, patience, expected, about, wrong):
-    name = "early_stopping_epoch"
-    shown = ", ".join(f"{v:g}" for v in np.asarray(losses, dtype=float))
-    described = f"early_stopping_epoch([{shown}], patience={patience}) ({about})"
-    before = _copy(losses)
-    result = call(early_stopping_epoch, name, described, losses, patience)
-    if not _same(losses, before):
-        fail(name, f"{described} modified val_losses in place; it must leave it unchanged.")
-    expect_pair(
-        result,
-        name,
-        described,
-        "(best_epoch, stop_epoch)",
-        allow_list=True,
-        shown=f"{result!r:.80}",
-    )
+def epoch_pair(result, name: str, described: str, *, allow_none: bool = False) -> tuple:
+    """The returned (best_epoch, stop_epoch) as Python ints (whole floats and NumPy integers
+    are accepted); ``None`` entries are kept when ``allow_none``, else they fail."""
     pair = []
-    for value in result:
-        if value is None:
+    for value in _pair(result, name, described, "(best_epoch, stop_epoch)"):
+        if value is None and allow_none:
             pair.append(None)
-        elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+        elif isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
             pair.append(int(value))
         elif isinstance(value, float | np.floating) and float(value).is_integer():
             pair.append(int(value))
         else:
             fail(name, f"{described} must return two epoch numbers (ints), got {result!r:.80}.")
-    pair = tuple(pair)
-    if pair == tuple(expected):
-        return
-    mistake = wrong.get(pair) or _early_stopping_mistake(pair, losses, patience, expected)
-    fail(
-        name,
-        f"{described} returned {pair}; expected (best_epoch, stop_epoch) = {tuple(expected)}"
-        f"{': ' + mistake if mistake else ''}.",
-    )
+    return tuple(pair)
 
 
-def check_early_stopping_epoch(early_stopping_epoch, *, cases: Sequence | None = None):
+class EarlyStoppingCall:
+    """One call of ``early_stopping_epoch`` on a copy of a curve, made once and examined by
+    several properties."""
+
+    def __init__(self, early_stopping_epoch, losses, patience, expected, about, wrong):
+        self.losses, self.patience, self.expected, self.wrong = losses, patience, expected, wrong
+        shown = ", ".join(f"{v:g}" for v in np.asarray(losses, dtype=float))
+        self.described = f"early_stopping_epoch([{shown}], patience={patience}) ({about})"
+        self._result = Memo(lambda: self._call(early_stopping_epoch))
+
+    def _call(self, early_stopping_epoch):
+        given = _copy(self.losses)
+        result = call(early_stopping_epoch, "early_stopping_epoch", self.described, given,
+                      self.patience)  # fmt: skip
+        return given, result
+
+    def ran(self):
+        return self._result()
+
+    def pair(self, *, allow_none: bool = True) -> tuple:
+        _, result = self._result()
+        return epoch_pair(result, "early_stopping_epoch", self.described, allow_none=allow_none)
+
+    def modified_input(self) -> bool:
+        given, _ = self._result()
+        return not _same(given, self.losses)
+
+    def check_stop(self) -> None:
+        pair, expected = self.pair(), self.expected
+        if pair[1] == expected[1]:
+            return
+        mistake = self.wrong.get(pair) or _stop_mistake(pair, expected, len(self.losses))
+        fail(
+            "early_stopping_epoch",
+            f"{self.described} returned {pair}; stop_epoch must be {expected[1]} (expected "
+            f"(best_epoch, stop_epoch) = {tuple(expected)}){': ' + mistake if mistake else ''}.",
+        )
+
+    def check_best(self) -> None:
+        """best_epoch is the first epoch of lowest loss up to the stop the function returned
+        (the expected stop if that is not an epoch), so a wrong stop is not counted twice."""
+        pair, expected, losses = self.pair(), self.expected, self.losses
+        stop = pair[1] if pair[1] is not None and 1 <= pair[1] <= len(losses) else expected[1]
+        best = int(np.argmin(np.asarray(losses, dtype=np.float64)[:stop])) + 1
+        if pair[0] == best:
+            return
+        if pair in self.wrong:
+            mistake = self.wrong[pair]
+        elif pair[1] == expected[1] or pair == (expected[0] - 1, expected[1] - 1):
+            mistake = _early_stopping_mistake(pair, losses, self.patience, expected)
+        else:
+            mistake = _best_mistake(pair[0], best, stop, losses)
+        fail(
+            "early_stopping_epoch",
+            f"{self.described} returned {pair}; with training stopped at epoch {stop}, "
+            f"best_epoch must be {best}, the first epoch with the lowest loss among epochs "
+            f"1..{stop}{': ' + mistake if mistake else ''}.",
+        )
+
+
+def _stop_mistake(pair, expected, n_epochs) -> str | None:
+    """Name the mistake behind a wrong stop_epoch, from rules that hold for any curve."""
+    stop = pair[1]
+    if stop is None:
+        return "stop_epoch must be an epoch number; when patience never runs out it is the last"
+    if pair == (expected[0] - 1, expected[1] - 1):
+        return (
+            "both epochs are one too small: epochs count from 1 (val_losses[0] is the loss "
+            "after epoch 1), so add 1 to a Python index"
+        )
+    if stop == expected[1] + 1:
+        return (
+            "training stopped one epoch late: stop as soon as `patience` epochs in a row have "
+            "not improved"
+        )
+    if stop == expected[1] - 1:
+        return (
+            "training stopped one epoch early: `patience` epochs in a row must fail to improve "
+            "(the best epoch itself does not count), and epochs count from 1"
+        )
+    if stop == n_epochs:
+        return f"patience ran out at epoch {expected[1]}, so training stops there"
+    return None
+
+
+def _best_mistake(got, best, stop, losses) -> str | None:
+    """Name the mistake behind a best_epoch that is not ``best``, the first epoch of lowest
+    loss among epochs 1..``stop``."""
+    if got is None or got < 1:
+        return "best_epoch is an epoch number, counting from 1 (epoch 1 when none improves)"
+    if got > stop:
+        return (
+            "the best epoch comes after the stop: choose the best epoch among the epochs up to "
+            "stop_epoch only; later losses are never seen"
+        )
+    if got == best - 1:
+        return (
+            "best_epoch is one too small: epochs count from 1 (val_losses[0] is the loss after "
+            "epoch 1), so add 1 to a Python index"
+        )
+    if float(losses[got - 1]) == float(losses[best - 1]):
+        return (
+            "of epochs with the same lowest loss the earliest is the best: a tie is not an "
+            "improvement (use <, not <=)"
+        )
+    if got == stop:
+        return (
+            "the epoch at which training stops was returned as the best epoch: the best epoch "
+            "is the one with the lowest loss, whose weights early stopping restores"
+        )
+    return None
+
+
+def check_early_stopping_epoch(early_stopping_epoch, *, cases: Sequence | None = None) -> Verdict:
     """Check ``early_stopping_epoch(val_losses, patience)`` against the contract.
 
     Parameters
@@ -484,40 +719,46 @@ def check_early_stopping_epoch(early_stopping_epoch, *, cases: Sequence | None =
         The student's function.
     cases : sequence, optional
         ``(losses, patience, expected, about, wrong)`` tuples as in
-        :data:`EARLY_STOPPING_CASES` (the default).
+        :data:`EARLY_STOPPING_CASES` (the default); the first is also given as a float32 array.
     """
     name = "early_stopping_epoch"
+    verdict = Verdict(name)
     cases = EARLY_STOPPING_CASES if cases is None else cases
-    for losses, patience, expected, about, wrong in cases:
-        _check_early_stopping_case(
-            early_stopping_epoch, list(losses), patience, expected, about, wrong
-        )
+    runs = [EarlyStoppingCall(early_stopping_epoch, list(c[0]), *c[1:]) for c in cases]
     losses, patience, expected, about, wrong = cases[0]
-    _check_early_stopping_case(
-        early_stopping_epoch,
-        np.array(losses, dtype=np.float32),
-        patience,
-        expected,
-        about + ", as a float32 NumPy array",
-        wrong,
-    )
-    for bad in (0, -2):
-        expect_named_value_error(
-            early_stopping_epoch,
-            name,
-            f"early_stopping_epoch(val_losses, patience={bad})",
-            "patience",
-            list(losses),
-            bad,
-        )
-    expect_named_value_error(
-        early_stopping_epoch,
-        name,
-        "early_stopping_epoch([], patience=3): there is no epoch to keep, so it",
-        "",
-        [],
-        3,
-    )
+    as_array = EarlyStoppingCall(
+        early_stopping_epoch, np.array(losses, dtype=np.float32), patience, expected,
+        f"{about}, as a float32 NumPy array", wrong,
+    )  # fmt: skip
+    with verdict.expect("return the pair (best_epoch, stop_epoch) of two integers"):
+        _each(runs, lambda run: run.pair(allow_none=False))
+    with verdict.expect("stop once `patience` epochs in a row do not improve on the best loss"):
+        for run in runs:
+            run.check_stop()
+    with verdict.expect("return as best_epoch the first epoch of lowest loss up to the stop"):
+        _each(runs, lambda run: run.check_best())
+    with verdict.expect("accept a 1-D NumPy array as well as a list"):
+        got = as_array.pair()
+        if not same_answer(got, tuple(expected), runs[0].pair, close=operator.eq):
+            fail(name, f"{as_array.described} returned {got}, but {runs[0].pair()} for the "
+                       "same losses in a list.")  # fmt: skip
+    with verdict.expect("leave val_losses unchanged"):
+
+        def unchanged(run):
+            if run.modified_input():
+                fail(name, f"{run.described} modified val_losses in place; it must leave it "
+                           "unchanged.")  # fmt: skip
+
+        _each([*runs, as_array], unchanged)
+    with verdict.expect("raise ValueError naming patience for patience < 1"):
+        for bad in (0, -2):
+            expect_named_value_error(early_stopping_epoch, name, f"early_stopping_epoch("
+                                     f"val_losses, patience={bad})", "patience", list(losses),
+                                     bad)  # fmt: skip
+    with verdict.expect("raise ValueError for an empty val_losses"):
+        described = "early_stopping_epoch([], patience=3): there is no epoch to keep, so it"
+        expect_named_value_error(early_stopping_epoch, name, described, "", [], 3)
+    return verdict
 
 
 # ------------------------------------------------------------------------------ l2_penalty
@@ -529,11 +770,14 @@ def example_params(seed=0, shapes=((5, 4), (4,), (4, 3), (3,)), dtype=np.float64
     return [(rng.standard_normal(shape) + 0.5).astype(dtype) for shape in shapes]
 
 
+def _squares(params, keep=lambda p: p.ndim >= 2) -> float:
+    return sum(float(np.sum(p.astype(np.float64) ** 2)) for p in params if keep(p))
+
+
 def _penalty_candidates(params, lam):
     """Wrong penalties that students compute, with what each one means."""
-    weights = [W for W in params if W.ndim >= 2]
-    squares_w = sum(float(np.sum(W.astype(np.float64) ** 2)) for W in weights)
-    squares_all = sum(float(np.sum(P.astype(np.float64) ** 2)) for P in params)
+    weights = [W.astype(np.float64) for W in params if W.ndim >= 2]
+    squares_w, squares_all = _squares(params), _squares(params, keep=lambda p: True)
     return [
         (
             "the penalty is missing its factor 1/2: in this course it is (lam / 2) * sum ||W||^2 "
@@ -553,11 +797,11 @@ def _penalty_candidates(params, lam):
         (
             "the norms were not squared: the penalty is (lam / 2) times the sum of the SQUARES "
             "of the weights",
-            0.5 * lam * sum(float(np.linalg.norm(W.astype(np.float64))) for W in weights),
+            0.5 * lam * sum(float(np.linalg.norm(W)) for W in weights),
         ),
         (
             "the squares were averaged; the penalty SUMS the squares of all the weights",
-            0.5 * lam * sum(float(np.mean(W.astype(np.float64) ** 2)) for W in weights),
+            0.5 * lam * sum(float(np.mean(W**2)) for W in weights),
         ),
         (
             "this is an L1 penalty (absolute values); the L2 penalty sums the squares",
@@ -567,15 +811,13 @@ def _penalty_candidates(params, lam):
         (
             "only 2-D arrays were penalised: arrays with more than two dimensions (e.g. "
             "convolution kernels) are weights too, so test param.ndim >= 2",
-            0.5
-            * lam
-            * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in params if W.ndim == 2),
+            0.5 * lam * _squares(params, keep=lambda p: p.ndim == 2),
         ),
     ]
 
 
 def _gradient_candidates(param, lam):
-    """Wrong gradients for one parameter, with what each one means."""
+    """Wrong gradients for one parameter (float64), with what each one means."""
     if param.ndim >= 2:
         return [
             (
@@ -594,6 +836,11 @@ def _gradient_candidates(param, lam):
                 -lam * param,
             ),
             ("the gradient was not multiplied by lam: it is lam * W", param),
+            (
+                "the gradient of a weight array is zero: every array with two or more "
+                "dimensions is a weight (test param.ndim >= 2), with gradient lam * W",
+                np.zeros_like(param),
+            ),
         ]
     return [
         (
@@ -609,11 +856,106 @@ def _gradient_candidates(param, lam):
     ]
 
 
-def _close(a, b):
-    return np.allclose(a, b, rtol=1e-6, atol=1e-10)
+class PenaltyCall:
+    """One call of ``l2_penalty`` on copies of ``params``, made once and examined by several
+    properties."""
+
+    def __init__(self, l2_penalty, params, lam):
+        self.params, self.lam = params, lam
+        kinds = ", ".join(f"{'W' if p.ndim >= 2 else 'b'}{p.shape}" for p in params)
+        self.described = f"l2_penalty([{kinds}], lam={lam})"
+        self._result = Memo(lambda: self._call(l2_penalty))
+
+    def _call(self, l2_penalty):
+        given = _copy(self.params)
+        return given, call(l2_penalty, "l2_penalty", self.described, given, self.lam)
+
+    def given(self) -> list:
+        return self._result()[0]
+
+    def penalty(self, *, strict: bool = False) -> float:
+        penalty, _ = _pair(self._result()[1], "l2_penalty", self.described, "(penalty, grads)")
+        return _scalar(penalty, "l2_penalty", f"the penalty of {self.described}", strict=strict)
+
+    def grads(self) -> list:
+        _, grads = _pair(self._result()[1], "l2_penalty", self.described, "(penalty, grads)")
+        if not isinstance(grads, list | tuple):
+            fail("l2_penalty", f"{self.described}: grads must be a list of arrays, got "
+                               f"{type(grads).__name__}.")  # fmt: skip
+        return list(grads)
+
+    def check_count(self) -> None:
+        grads, params = self.grads(), self.params
+        if len(grads) != len(params):
+            hint = ""
+            if len(grads) == sum(p.ndim >= 2 for p in params):
+                hint = (" (one per weight matrix only?) Return a gradient for every parameter: "
+                        "zeros for the biases")  # fmt: skip
+            fail("l2_penalty", f"{self.described} returned {len(grads)} gradients for "
+                               f"{len(params)} parameters{hint}.")  # fmt: skip
+
+    def paired(self, weights: bool) -> list[tuple[int, np.ndarray, Any]]:
+        """(index, parameter, its gradient) for the weights or the biases. Gradients are paired
+        by position; when there is one per weight only, they are paired with the weights."""
+        grads, params = self.grads(), self.params
+        index = [i for i, p in enumerate(params) if (p.ndim >= 2) == weights]
+        if len(grads) == len(params):
+            return [(i, params[i], grads[i]) for i in index]
+        if weights and len(grads) == len(index):
+            return [(i, params[i], g) for i, g in zip(index, grads, strict=True)]
+        if weights:
+            self.check_count()
+        fail(
+            "l2_penalty",
+            f"{self.described} returned {len(grads)} gradients for {len(params)} parameters, "
+            "so the biases have none: biases are not penalised, so return zeros for the "
+            "biases (np.zeros_like(b)).",
+        )
+        raise AssertionError  # unreachable
+
+    def check_gradients(self, weights: bool) -> None:
+        for i, param, grad in self.paired(weights):
+            what = f"grads[{i}] (for the {'weight array' if weights else 'bias'} of shape "
+            what += f"{param.shape})"
+            got = np.asarray(grad, dtype=np.float64)
+            try:  # the shape is the first property's; here, the values (a scalar 0 is zeros)
+                got = np.broadcast_to(got, param.shape)
+            except ValueError:
+                fail("l2_penalty", f"{self.described}: {what} has shape {got.shape}; "
+                                   f"expected {param.shape}.")  # fmt: skip
+            p64 = param.astype(np.float64)
+            if not close(got, self.lam * p64 if weights else np.zeros_like(p64)):
+                mistake = first_match(_gradient_candidates(p64, self.lam), got, close)
+                fail("l2_penalty", f"{self.described}: {mistake or what + ' is wrong'}. Expected "
+                                   f"{what} = {'lam * W' if weights else 'zeros'}.")  # fmt: skip
 
 
-def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None):
+def _check_penalty_value(run: PenaltyCall) -> None:
+    params, lam, described = run.params, run.lam, run.described
+    penalty, expected = run.penalty(), 0.5 * lam * _squares(params)
+    if np.isclose(penalty, expected, rtol=RTOL, atol=1e-12):
+        return
+    mistake = first_match(
+        _penalty_candidates(params, lam), penalty, lambda a, b: np.isclose(a, b, rtol=RTOL)
+    )
+    if np.isclose(penalty, 2 * expected, rtol=RTOL):
+        try:
+            run.check_gradients(weights=True)
+            mistake = (
+                "the penalty lam * ||W||^2 has the gradient 2 * lam * W, so your gradient "
+                "lam * W misses a factor of 2. In this course the penalty is "
+                "(lam / 2) * ||W||^2, whose gradient is lam * W: halve the penalty"
+            )
+        except Exception:  # noqa: BLE001 - the gradients are another property's
+            pass
+    fail(
+        "l2_penalty",
+        f"{described}: {mistake or 'wrong penalty'}. Expected penalty {expected:.6g}, got "
+        f"{penalty:.6g}.",
+    )
+
+
+def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
     """Check ``l2_penalty(params, lam)`` against the contract.
 
     Parameters
@@ -629,84 +971,45 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None):
         Weight matrices and nonzero biases; default: :func:`example_params`.
     """
     name = "l2_penalty"
+    verdict = Verdict(name)
     params = example_params(seed) if params is None else [np.asarray(p) for p in params]
-    kinds = ", ".join(f"{'W' if p.ndim >= 2 else 'b'}{p.shape}" for p in params)
-    described = f"l2_penalty([{kinds}], lam={lam})"
-    before = _copy(params)
-    result = call(l2_penalty, name, described, params, lam)
-    if not _same(params, before):
-        fail(
-            name,
-            f"{described} modified the parameters in place (e.g. W *= lam); they must be left "
-            "unchanged: compute new arrays such as lam * W.",
-        )
-    expect_pair(
-        result, name, described, "(penalty, grads)", allow_list=True, shown=f"{result!r:.80}"
-    )
-    penalty, grads = result
-    penalty = _scalar(penalty, name, "the penalty")
-    if not isinstance(grads, list | tuple):
-        fail(name, f"{described}: grads must be a list of arrays, got {type(grads).__name__}.")
-    if len(grads) != len(params):
-        n_weights = sum(p.ndim >= 2 for p in params)
-        hint = (
-            " (one per weight matrix only?) Return a gradient for every parameter: zeros for "
-            "the biases"
-            if len(grads) == n_weights
-            else ""
-        )
-        fail(
-            name,
-            f"{described} returned {len(grads)} gradients for {len(params)} parameters{hint}.",
-        )
-    weights = [W for W in params if W.ndim >= 2]
-    expected_penalty = 0.5 * lam * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in weights)
-    if not np.isclose(penalty, expected_penalty, rtol=1e-6, atol=1e-12):
-        mistake = first_match(_penalty_candidates(params, lam), penalty, _close)
-        halves = [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]
-        if (
-            np.isclose(penalty, 2 * expected_penalty, rtol=1e-6)
-            and len(grads) == len(params)
-            and all(_close(np.asarray(g), h) for g, h in zip(grads, halves, strict=True))
-        ):
-            mistake = (
-                "the penalty lam * ||W||^2 has the gradient 2 * lam * W, so your gradient "
-                "lam * W misses a factor of 2. In this course the penalty is "
-                "(lam / 2) * ||W||^2, whose gradient is lam * W: halve the penalty"
-            )
-        fail(
-            name,
-            f"{described}: {mistake or 'wrong penalty'}. Expected penalty "
-            f"{expected_penalty:.6g}, got {penalty:.6g}.",
-        )
-    for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
-        what = f"grads[{i}] (for {'the weight matrix' if param.ndim >= 2 else 'the bias'} "
-        what += f"of shape {param.shape})"
-        if not isinstance(grad, np.ndarray):
-            fail(name, f"{described}: {what} must be a NumPy array, got {type(grad).__name__}.")
-        if grad.shape != param.shape:
-            fail(name, f"{described}: {what} has shape {grad.shape}; expected {param.shape}.")
-        if np.shares_memory(grad, param):
-            fail(
-                name,
-                f"{described}: {what} shares memory with the parameter; return a new array.",
-            )
-        expected = lam * param if param.ndim >= 2 else np.zeros_like(param)
-        if _close(grad, expected):
-            continue
-        mistake = first_match(_gradient_candidates(param, lam), grad, _close)
-        fail(
-            name,
-            f"{described}: {mistake or what + ' is wrong'}. Expected {what} = "
-            f"{'lam * W' if param.ndim >= 2 else 'zeros'}.",
-        )
-    # lam = 0 switches the penalty off.
-    penalty0, grads0 = call(l2_penalty, name, f"l2_penalty([{kinds}], lam=0)", params, 0.0)
-    if _scalar(penalty0, name, "the penalty") != 0 or any(np.any(g != 0) for g in grads0):
-        fail(name, f"l2_penalty([{kinds}], lam=0) must return 0 and zero gradients.")
-    expect_named_value_error(
-        l2_penalty, name, f"l2_penalty([{kinds}], lam=-0.1)", "lam", params, -0.1
-    )
+    run, off = PenaltyCall(l2_penalty, params, lam), PenaltyCall(l2_penalty, params, 0.0)
+    with verdict.expect("return (penalty, grads): a number and one array per parameter"):
+        run.penalty(strict=True)
+        run.check_count()
+        for i, (param, grad) in enumerate(zip(params, run.grads(), strict=True)):
+            if not isinstance(grad, np.ndarray) or grad.shape != param.shape:
+                shown = (
+                    f"shape {grad.shape}" if isinstance(grad, np.ndarray) else type(grad).__name__
+                )
+                fail(name, f"{run.described}: grads[{i}] must be a NumPy array of shape "
+                           f"{param.shape}, got {shown}.")  # fmt: skip
+    with verdict.expect("compute the penalty (lam / 2) * sum ||W||^2 over the weights only"):
+        _check_penalty_value(run)
+    with verdict.expect("return the gradient lam * W for every weight array"):
+        run.check_gradients(weights=True)
+    with verdict.expect("return zero gradients for the biases"):
+        run.check_gradients(weights=False)
+    with verdict.expect("leave params unchanged and return new gradient arrays"):
+        given = run.given()
+        if not _same(given, params):
+            fail(name, f"{run.described} modified the parameters in place (e.g. W *= lam); they "
+                       "must be left unchanged: compute new arrays such as lam * W.")  # fmt: skip
+        try:
+            grads = run.grads()
+        except ContractViolation:  # not a pair with a list of gradients: the first property's
+            grads = []
+        for i, grad in enumerate(grads):
+            if any(np.shares_memory(grad, p) for p in given if isinstance(grad, np.ndarray)):
+                fail(name, f"{run.described}: grads[{i}] shares memory with a parameter; return "
+                           "a new array.")  # fmt: skip
+    with verdict.expect("return 0 and zero gradients for lam = 0"):
+        if off.penalty() != 0 or any(np.any(np.asarray(g) != 0) for g in off.grads()):
+            fail(name, f"{off.described} must return 0 and zero gradients.")
+    with verdict.expect("raise ValueError naming lam for lam < 0"):
+        described = run.described.replace(f"lam={lam}", "lam=-0.1")
+        expect_named_value_error(l2_penalty, name, described, "lam", _copy(params), -0.1)
+    return verdict
 
 
 __all__ = [

@@ -1,4 +1,9 @@
-"""Contract checks for the PyTorch exercises: the ``Dropout`` module and ``predict``."""
+"""Contract checks for the PyTorch exercises: the ``Dropout`` module and ``predict``.
+
+Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict`, one entry per property
+of the contract in COURSE-SPEC.md. The module always runs with PyTorch's own dropout forbidden, so
+a module that hands its work to ``F.dropout`` fails every property that runs it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .core import binomial_band, call, expect_value_error, fail
+from .core import Memo, Verdict, binomial_band, call, expect_value_error, fail
+from .independence import mask_dependence
 
 
 class BuiltInDropoutUsed(Exception):
@@ -71,67 +77,102 @@ def _make(Dropout, p):
     return module
 
 
-def check_module_training(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=torch.float32):
-    """Check the training-mode output and gradient of ``Dropout(p)`` on one input.
+class TrainingRun:
+    """``Dropout(p)`` in training mode applied once to a positive input that requires grad,
+    made on first use and examined by several properties."""
 
-    Returns
-    -------
-    x, out, kept : torch.Tensor
-        The input and output as float64, and the boolean mask of kept units.
-    """
-    name = "Dropout"
-    generator = torch.Generator().manual_seed(seed + 100)
-    x = (torch.rand(shape, generator=generator, dtype=torch.float64) + 0.5).to(dtype)
-    x.requires_grad_(True)
-    module = _make(Dropout, p)
-    module.train()
-    described = f"Dropout(p={p}) in training mode on a {dtype} tensor of shape {tuple(shape)}"
-    torch.manual_seed(seed)
-    out = _run(module, x, described)
-    if out.shape != x.shape:
-        fail(name, f"{described} returned shape {tuple(out.shape)}; it must keep the shape.")
-    if out.dtype != x.dtype:
-        fail(name, f"{described} returned dtype {out.dtype}; it must keep the input's dtype.")
-    values = out.detach().to(torch.float64)
-    if not torch.all(torch.isfinite(values)):
-        fail(name, f"{described} returned NaN or inf values.")
-    kept = values != 0
+    def __init__(self, Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=torch.float32):
+        self.p, self.shape, self.dtype = p, tuple(shape), dtype
+        self.described = (
+            f"Dropout(p={p}) in training mode on a {dtype} tensor of shape {tuple(shape)}"
+        )
+        self._run = Memo(lambda: self._go(Dropout, seed))
+
+    def _go(self, Dropout, seed):
+        generator = torch.Generator().manual_seed(seed + 100)
+        x = (torch.rand(self.shape, generator=generator, dtype=torch.float64) + 0.5).to(self.dtype)
+        x.requires_grad_(True)
+        module = _make(Dropout, self.p)
+        module.train()
+        torch.manual_seed(seed)
+        return x, _run(module, x, self.described)
+
+    def output(self):
+        """The input and the output, checked for shape, dtype and finiteness."""
+        x, out = self._run()
+        name, described = "Dropout", self.described
+        if out.shape != x.shape:
+            fail(name, f"{described} returned shape {tuple(out.shape)}; it must keep the shape.")
+        if out.dtype != x.dtype:
+            fail(name, f"{described} returned dtype {out.dtype}; it must keep the input's dtype.")
+        values = out.detach().to(torch.float64)
+        if not torch.all(torch.isfinite(values)):
+            fail(name, f"{described} returned NaN or inf values.")
+        return x, out, values
+
+    def kept(self):
+        _, _, values = self.output()
+        return values != 0
+
+
+def _check_rate(run: TrainingRun) -> None:
+    name, p, described = "Dropout", run.p, run.described
+    kept = run.kept()
     dropped = 1.0 - kept.double().mean().item()
-    band = binomial_band(x.numel(), p)
-    if abs(dropped - p) > band:
-        if abs(dropped - (1 - p)) <= binomial_band(x.numel(), 1 - p):
-            fail(
-                name,
-                f"{described} dropped {dropped:.3f} of the units: p is used as the keep "
-                "probability. Here (as in torch.nn.Dropout) p is the probability of "
-                f"DROPPING a unit, so keep each with probability 1 - p = {1 - p:g}.",
-            )
-        if dropped < band:
-            fail(
-                name,
-                f"{described} dropped no units: in training mode (self.training is "
-                "True) each element must be dropped with probability p.",
-            )
-        fail(name, f"{described} dropped a fraction {dropped:.3f}; it must be close to {p}.")
-    rows = kept.reshape(kept.shape[0], -1)
-    if torch.all(rows == rows[0]) or torch.all(rows == rows[:, :1]):
+    band = binomial_band(kept.numel(), p)
+    if abs(dropped - p) <= band:
+        return
+    if abs(dropped - (1 - p)) <= binomial_band(kept.numel(), 1 - p):
         fail(
             name,
-            f"{described}: the mask repeats across rows or columns; draw an independent "
-            "mask value for every element (torch.rand(x.shape) or torch.rand_like(x)).",
+            f"{described} dropped {dropped:.3f} of the units: p is used as the keep "
+            "probability. Here (as in torch.nn.Dropout) p is the probability of "
+            f"DROPPING a unit, so keep each with probability 1 - p = {1 - p:g}.",
         )
+    if dropped < band:
+        fail(
+            name,
+            f"{described} dropped no units: in training mode (self.training is "
+            "True) each element must be dropped with probability p.",
+        )
+    fail(name, f"{described} dropped a fraction {dropped:.3f}; it must be close to {p}.")
+
+
+def _check_independent(run: TrainingRun) -> None:
+    kept = run.kept().reshape(run.shape[0], -1).numpy().astype(np.float64)
+    problem = mask_dependence(kept)
+    if problem is None:
+        return
+    if np.all(kept == kept[0]) or np.all(kept == kept[:, :1]):
+        problem = "the mask repeats across rows or columns"
+    fail(
+        "Dropout",
+        f"{run.described}: {problem}; draw an independent mask value for every element "
+        "(torch.rand(x.shape) or torch.rand_like(x)).",
+    )
+
+
+def _check_scale(run: TrainingRun) -> None:
+    x, _, values = run.output()
+    p, kept = run.p, run.kept()
     scale = values[kept] / x.detach().to(torch.float64)[kept]
-    if not torch.allclose(scale, torch.full_like(scale, 1.0 / (1.0 - p)), rtol=1e-4):
-        seen = scale.mean().item()
-        if abs(seen - 1.0) < 1e-4:
-            hint = "kept units were not scaled; inverted dropout divides them by (1 - p)"
-        elif abs(seen - (1.0 - p)) < 1e-4:
-            hint = "kept units were multiplied by (1 - p); divide by (1 - p) instead"
-        elif abs(seen - 1.0 / p) < 1e-4:
-            hint = "kept units were divided by p; the keep probability is 1 - p"
-        else:
-            hint = f"kept units were scaled by {seen:.4f}"
-        fail(name, f"{described}: {hint}. Expected kept units to equal x / (1 - p).")
+    if torch.allclose(scale, torch.full_like(scale, 1.0 / (1.0 - p)), rtol=1e-4):
+        return
+    seen = scale.mean().item()
+    if abs(seen - 1.0) < 1e-4:
+        hint = "kept units were not scaled; inverted dropout divides them by (1 - p)"
+    elif abs(seen - (1.0 - p)) < 1e-4:
+        hint = "kept units were multiplied by (1 - p); divide by (1 - p) instead"
+    elif abs(seen - 1.0 / p) < 1e-4:
+        hint = "kept units were divided by p; the keep probability is 1 - p"
+    else:
+        hint = f"kept units were scaled by {seen:.4f}"
+    fail("Dropout", f"{run.described}: {hint}. Expected kept units to equal x / (1 - p).")
+
+
+def _check_gradient(run: TrainingRun) -> None:
+    x, out, _ = run.output()
+    name, described = "Dropout", run.described
     if not out.requires_grad or out.grad_fn is None:
         fail(
             name,
@@ -139,22 +180,32 @@ def check_module_training(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=tor
             "Do not use .detach(), .data, .numpy() or torch.tensor(...) on x: multiply "
             "x by a mask so that gradients flow.",
         )
-    out.sum().backward()
-    expected_grad = kept.to(torch.float64) / (1.0 - p)
-    if x.grad is None or not torch.allclose(x.grad.to(torch.float64), expected_grad, atol=1e-5):
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    expected = run.kept().to(torch.float64) / (1.0 - run.p)
+    if grad is None or not torch.allclose(grad.to(torch.float64), expected, atol=1e-5):
         fail(
             name,
             f"{described}: the gradient d out / d x must be mask / (1 - p) (the "
             "kept units' scale, zero where dropped).",
         )
-    return x.detach().to(torch.float64), values, kept
 
 
-def check_module_matches_torch(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=torch.float32):
-    """Compare with ``torch.nn.Dropout(p)``, which has the same semantics: the same drop rate
-    (within the band for two independent rates), the same scale of kept units, and the same
-    identity in evaluation mode."""
-    x, values, kept = check_module_training(Dropout, p=p, shape=shape, seed=seed, dtype=dtype)
+def check_module_training(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=torch.float32):
+    """Check every training-mode property of ``Dropout(p)`` on one input; raise on the first
+    failure and return the input, the output (float64) and the kept mask."""
+    run = TrainingRun(Dropout, p=p, shape=shape, seed=seed, dtype=dtype)
+    for check in (_check_rate, _check_independent, _check_scale, _check_gradient):
+        check(run)
+    x, _, values = run.output()
+    return x.detach().to(torch.float64), values, run.kept()
+
+
+def _check_matches_torch(run: TrainingRun) -> None:
+    """The same drop rate as ``torch.nn.Dropout(p)`` (within the band for two independent
+    rates) and the same scale of kept units."""
+    x, _, values = run.output()
+    p, kept = run.p, run.kept()
+    x = x.detach().to(torch.float64)
     theirs = torch.nn.Dropout(p).train()(torch.ones_like(x))
     their_kept = theirs != 0
     band = binomial_band(x.numel(), p) * 2**0.5
@@ -172,6 +223,12 @@ def check_module_matches_torch(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtyp
             f"Dropout(p={p}) scales kept units by {scale.mean().item():.4f}; "
             f"torch.nn.Dropout(p={p}) scales them by {their_scale.item():.4f}.",
         )
+
+
+def check_module_matches_torch(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=torch.float32):
+    """Compare with ``torch.nn.Dropout(p)``, which has the same semantics; raise on failure."""
+    run = TrainingRun(Dropout, p=p, shape=shape, seed=seed, dtype=dtype)
+    _check_matches_torch(run)
 
 
 def check_module_generator(Dropout, *, p=0.5):
@@ -226,7 +283,7 @@ def check_module_evaluation(Dropout, *, p=0.3, dtype=torch.float32):
 
 
 def check_module_edges(Dropout):
-    """p = 0 is the identity, p = 1 gives zeros (no NaN), p outside [0, 1] raises ValueError."""
+    """p = 0 is the identity, p = 1 gives zeros (no NaN)."""
     x = torch.linspace(0.5, 2.0, 30).reshape(5, 6)
     module = _make(Dropout, 0.0)
     module.train()
@@ -244,6 +301,12 @@ def check_module_edges(Dropout):
     if torch.any(out != 0):
         fail("Dropout", "Dropout(p=1) in training must return all zeros.")
 
+
+def check_module_rejects_bad_p(Dropout):
+    """``p`` outside [0, 1] raises ValueError, when the module is made or when it runs
+    (COURSE-SPEC.md does not prescribe the message)."""
+    x = torch.linspace(0.5, 2.0, 30).reshape(5, 6)
+
     def build_and_run(p):
         module = Dropout(p)
         module.train()
@@ -253,7 +316,23 @@ def check_module_edges(Dropout):
         expect_value_error(build_and_run, "Dropout", f"Dropout(p={bad})", bad)
 
 
-def check_dropout_module(Dropout, *, p=0.3):
+def module_training_properties(verdict: Verdict, run: TrainingRun) -> None:
+    """Add the properties of one training run to ``verdict``."""
+    with verdict.expect("keep the input's shape and dtype, with no NaN"):
+        run.output()
+    with verdict.expect("drop each element with probability p in training mode"):
+        _check_rate(run)
+    with verdict.expect("draw an independent mask value for every element"):
+        _check_independent(run)
+    with verdict.expect("scale kept elements by 1 / (1 - p)"):
+        _check_scale(run)
+    with verdict.expect("let gradients flow: d out / d x = mask / (1 - p)"):
+        _check_gradient(run)
+    with verdict.expect("drop and scale as torch.nn.Dropout does"):
+        _check_matches_torch(run)
+
+
+def check_dropout_module(Dropout, *, p=0.3) -> Verdict:
     """Check the student's ``Dropout`` module class against the contract.
 
     Parameters
@@ -263,11 +342,19 @@ def check_dropout_module(Dropout, *, p=0.3):
     p : float
         Drop probability for the statistical checks.
     """
-    check_module_matches_torch(Dropout, p=p)
-    check_module_training(Dropout, p=p, shape=(300, 40), dtype=torch.float64, seed=3)
-    check_module_evaluation(Dropout, p=p)
-    check_module_generator(Dropout)
-    check_module_edges(Dropout)
+    verdict = Verdict("Dropout")
+    module_training_properties(verdict, TrainingRun(Dropout, p=p))
+    with verdict.expect("work on float64 tensors of another shape too"):
+        check_module_training(Dropout, p=p, shape=(300, 40), dtype=torch.float64, seed=3)
+    with verdict.expect("return x unchanged in evaluation mode"):
+        check_module_evaluation(Dropout, p=p)
+    with verdict.expect("draw its mask from torch's generator"):
+        check_module_generator(Dropout)
+    with verdict.expect("return x for p = 0 and zeros (never NaN) for p = 1"):
+        check_module_edges(Dropout)
+    with verdict.expect("raise ValueError for p outside [0, 1]"):
+        check_module_rejects_bad_p(Dropout)
+    return verdict
 
 
 # --------------------------------------------------------------------------------- predict
@@ -277,55 +364,111 @@ def _modes(model):
     return [m.training for m in model.modules()]
 
 
-def check_predict_on(predict, model, x, *, start_training=True):
-    """Check ``predict(model, x)`` for a model containing dropout, starting in a given mode."""
-    name = "predict"
-    model.train(start_training)
-    before = _modes(model)
-    params = [p.detach().clone() for p in model.parameters()]
-    with torch.no_grad():
-        model.eval()
-        expected = model(x)
-    model.train(start_training)
-    mode = "training" if start_training else "evaluation"
-    described = f"predict(model, x) on a model in {mode} mode"
-    torch.manual_seed(0)
-    first = call(predict, name, described, model, x)
-    after = _modes(model)
-    torch.manual_seed(1)
-    second = call(predict, name, described, model, x)
-    if not isinstance(first, torch.Tensor):
-        fail(name, f"{described} must return a torch.Tensor, got {type(first).__name__}.")
-    if any(not torch.equal(a, b) for a, b in zip(params, model.parameters(), strict=True)):
-        fail(name, f"{described} changed the model's parameters; predicting must not train.")
-    if first.requires_grad:
-        fail(
-            name,
-            f"{described} returned a tensor that requires grad: it built an autograd "
-            "graph. Run the forward pass inside `with torch.no_grad():`.",
+class PredictCall:
+    """``predict(model, x)`` called twice on a model in a given mode, with what it left behind."""
+
+    def __init__(self, predict, model, x, *, start_training=True):
+        self.model, self.x, self.start_training = model, x, start_training
+        mode = "training" if start_training else "evaluation"
+        self.described = f"predict(model, x) on a model in {mode} mode"
+        self._result = Memo(lambda: self._go(predict))
+
+    def _go(self, predict):
+        model, x, name = self.model, self.x, "predict"
+        model.train(self.start_training)
+        before = _modes(model)
+        params = [p.detach().clone() for p in model.parameters()]
+        with torch.no_grad():
+            model.eval()
+            expected = model(x)
+        model.train(self.start_training)
+        torch.manual_seed(0)
+        first = call(predict, name, self.described, model, x)
+        after = _modes(model)
+        changed = any(
+            not torch.equal(a, b) for a, b in zip(params, model.parameters(), strict=True)
         )
-    if not torch.allclose(first.detach(), expected, atol=1e-6) or not torch.equal(first, second):
-        fail(
-            name,
-            f"{described} gave a different output than the model in evaluation mode "
-            "(dropout was still active, so two predictions of the same input differ). "
-            "Call model.eval() before the forward pass.",
-        )
-    if after != before:
-        if start_training:
+        model.train(self.start_training)
+        torch.manual_seed(1)
+        second = call(predict, name, self.described, model, x)
+        for result in (first, second):
+            if not isinstance(result, torch.Tensor):
+                fail(name, f"{self.described} must return a torch.Tensor, got "
+                           f"{type(result).__name__}.")  # fmt: skip
+        return before, after, changed, expected, first, second
+
+    def check_output(self) -> None:
+        _, _, _, expected, first, second = self._result()
+        if not torch.allclose(first.detach(), expected, atol=1e-6) or not torch.equal(
+            first, second
+        ):
             fail(
-                name,
-                f"{described} left the model in evaluation mode; restore the mode it "
+                "predict",
+                f"{self.described} gave a different output than the model in evaluation mode "
+                "(dropout was still active, so two predictions of the same input differ). "
+                "Call model.eval() before the forward pass.",
+            )
+
+    def check_no_graph(self) -> None:
+        _, _, _, _, first, _ = self._result()
+        if first.requires_grad:
+            fail(
+                "predict",
+                f"{self.described} returned a tensor that requires grad: it built an autograd "
+                "graph. Run the forward pass inside `with torch.no_grad():`.",
+            )
+
+    def check_mode_restored(self) -> None:
+        before, after, _, _, _, _ = self._result()
+        if after == before:
+            return
+        if self.start_training:
+            fail(
+                "predict",
+                f"{self.described} left the model in evaluation mode; restore the mode it "
                 "had before the call (remember model.training, then model.train(it)).",
             )
         fail(
-            name,
-            f"{described} switched the model to training mode; restore the mode it had "
+            "predict",
+            f"{self.described} switched the model to training mode; restore the mode it had "
             "before the call instead of calling model.train() unconditionally.",
         )
 
+    def check_parameters_kept(self) -> None:
+        _, _, changed, _, _, _ = self._result()
+        if changed:
+            fail("predict", f"{self.described} changed the model's parameters; predicting "
+                            "must not train.")  # fmt: skip
 
-def check_predict(predict, *, seed=0):
+
+def check_predict_on(predict, model, x, *, start_training=True):
+    """Check ``predict(model, x)`` for a model containing dropout, starting in a given mode;
+    raise on the first failure."""
+    run = PredictCall(predict, model, x, start_training=start_training)
+    run.check_parameters_kept()
+    run.check_no_graph()
+    run.check_output()
+    run.check_mode_restored()
+
+
+def predict_properties(verdict: Verdict, predict, model, x) -> None:
+    """Add the properties of ``predict`` on ``model`` (both starting modes) to ``verdict``."""
+    runs = [PredictCall(predict, model, x, start_training=t) for t in (True, False)]
+    with verdict.expect("return the model's output in evaluation mode (dropout off)"):
+        for run in runs:
+            run.check_output()
+    with verdict.expect("build no autograd graph (the result does not require grad)"):
+        for run in runs:
+            run.check_no_graph()
+    with verdict.expect("leave the model in the mode it was in before the call"):
+        for run in runs:
+            run.check_mode_restored()
+    with verdict.expect("leave the model's parameters unchanged"):
+        for run in runs:
+            run.check_parameters_kept()
+
+
+def check_predict(predict, *, seed=0) -> Verdict:
     """Check the student's ``predict(model, x)`` against the contract.
 
     Parameters
@@ -340,5 +483,6 @@ def check_predict(predict, *, seed=0):
         torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(32, 3)
     )
     x = torch.randn(16, 8)
-    check_predict_on(predict, model, x, start_training=True)
-    check_predict_on(predict, model, x, start_training=False)
+    verdict = Verdict("predict")
+    predict_properties(verdict, predict, model, x)
+    return verdict

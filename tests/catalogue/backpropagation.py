@@ -442,6 +442,27 @@ CORRECT = [
         "    loss = np.mean(lse[:, 0] - np.sum(scores * onehot, axis=1))\n"
         "    return loss, (np.exp(scores - lse) - onehot) / len(y)\n",
     ),
+    _forward(
+        "fw_mapping_cache_list_pair",
+        # The contract's "(scores, cache)" and "a dict" allow a list and any mapping.
+        "    import types\n"
+        '    z1 = X @ params["W1"] + params["b1"]\n'
+        "    h = np.maximum(z1, 0)\n"
+        "    mask = (rng.random(h.shape) >= p).astype(np.int8) if training else None\n"
+        "    h_drop = h if mask is None else np.where(mask == 1, h / max(1 - p, 1e-300), 0.0)\n"
+        '    cache = {"X": X, "z1": z1, "mask": mask, "h_drop": h_drop, "W2": params["W2"],\n'
+        '             "p": p}\n'
+        '    return [h_drop @ params["W2"] + params["b2"], types.MappingProxyType(cache)]\n',
+    ),
+    _loss(
+        "sce_returns_list",
+        "    shifted = scores - scores.max(axis=1, keepdims=True)\n"
+        "    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))\n"
+        "    rows = np.arange(len(y))\n"
+        "    grad = np.exp(log_probs)\n"
+        "    grad[rows, y] -= 1\n"
+        "    return [-log_probs[rows, y].mean(), grad / len(y)]\n",
+    ),
     _loss(
         "sce_row_loop",
         "    n, total = len(scores), 0.0\n"
@@ -477,6 +498,23 @@ CORRECT = [
         "    grads['W2'] = np.einsum('nh,nc->hc', cache['h_drop'], dscores)\n"
         "    grads['b2'] = np.ones(len(dscores)) @ dscores\n"
         "    return grads\n",
+    ),
+    _backward(
+        "bw_mapping_grads",
+        # "a dict with keys W1, b1, W2, b2": any mapping holding them, extra keys allowed.
+        "    import types\n"
+        + _UPPER
+        + _SAFE_DH
+        + '    dz1 = dh * (cache["z1"] > 0)\n'
+        + '    grads = {"W1": cache["X"].T @ dz1, "b1": dz1.sum(axis=0), "W2": dW2, "b2": db2,\n'
+        + '             "h_drop": dh_drop}\n'
+        + "    return types.MappingProxyType(grads)\n",
+    ),
+    _relative(
+        "re_epsilon_added_to_denominator",
+        # A floor added rather than taken as a maximum: the same value to 1e-8 on ordinary
+        # arrays, 0 for zeros, and 1 - 2e-8 where one entry is 0 and the other 0.5.
+        "    return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b) + 1e-8)))\n",
     ),
     _relative(
         "re_loop",

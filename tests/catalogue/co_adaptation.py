@@ -268,6 +268,19 @@ CORRECT = [
         "    j, k = torch.triu_indices(m, m, offset=1)\n"
         "    return C[j, k].abs().mean().item()\n",
     ),
+    # Computes in the input's dtype (float32 for a float32 H) and returns a 0-d tensor: the
+    # contract fixes neither.
+    _corr(
+        "corr_float32_tensor",
+        "    T = torch.as_tensor(H)\n"
+        "    T = T[:, T.amax(dim=0) > T.amin(dim=0)] if len(T) else T[:, :0]\n"
+        "    m = T.shape[1]\n"
+        "    if m < 2:\n"
+        "        return 0.0\n"
+        "    C = torch.corrcoef(T.T)\n"
+        "    j, k = torch.triu_indices(m, m, offset=1)\n"
+        "    return C[j, k].abs().mean()\n",
+    ),
     _sparsity(
         "sparsity_count_nonzero",
         "    zeros = H.size - np.count_nonzero(H)\n"
@@ -277,6 +290,38 @@ CORRECT = [
         "sparsity_torch",
         "    T = torch.as_tensor(H)\n"
         "    return (T == 0).double().mean().item(), T.double().mean(dim=0).numpy()\n",
+    ),
+    # "A pair" is not necessarily a tuple (the hidden test once demanded one).
+    _sparsity(
+        "sparsity_list_pair",
+        "    return [np.mean(H == 0), np.mean(H, axis=0)]\n",
+    ),
+    # Works in the input's own dtype: torch's mean() refuses integer tensors, which the hidden
+    # test once passed although the contract speaks of activations (real numbers) only.
+    _sparsity(
+        "sparsity_torch_native_dtype",
+        "    T = torch.from_numpy(H)\n"
+        "    return (T == 0).sum().item() / T.numel(), T.mean(dim=0).numpy()\n",
+    ),
+    # Accuracies in float32: each is rounded by up to 3e-8, so the damage can be off by 6e-8,
+    # more than the hidden test's old tolerance (atol=1e-9, rtol=1e-5: 3e-8 for a damage of
+    # 1/350); it passed there only because of the test's data. Also no torch.no_grad() (the
+    # notebook suggests it but does not require it) and an in-place hook that returns nothing.
+    _damage(
+        "damage_float32_accuracy_no_grad_free",
+        "    was = model.training\n"
+        "    model.eval()\n"
+        "    idx = torch.as_tensor(np.asarray(units, dtype=np.int64))\n"
+        "    def hook(m, inputs, output):\n"
+        "        output[:, idx] = 0\n"
+        "    acc = (model(X).argmax(1) == y).float().mean()\n"
+        "    handle = module.register_forward_hook(hook)\n"
+        "    try:\n"
+        "        acc_ablated = (model(X).argmax(1) == y).float().mean()\n"
+        "    finally:\n"
+        "        handle.remove()\n"
+        "        model.train(was)\n"
+        "    return float(acc - acc_ablated)\n",
     ),
     _damage(
         "damage_inplace_hook_try_finally",

@@ -203,6 +203,35 @@ WRONG = [
         "step % steps_per_epoch",
     ),
     _rate("rate_missing_lr0", "    return decay ** (step // steps_per_epoch)\n", "lr0 is missing"),
+    _step(
+        "step_no_momentum_term",
+        "    v = -lr * grad\n"
+        "    W_new = W + v\n"
+        "    return (max_norm(W_new, c) if c is not None else W_new), v\n",
+        "ignores the previous velocity",
+    ),
+    _step(
+        "step_old_velocity_only_without_c",
+        _V
+        + "    if c is None:\n        return W + v, velocity\n    return max_norm(W + v, c), v\n",
+        "velocity was not updated",
+    ),
+    _step(
+        "step_projects_without_c",
+        _V + "    return max_norm(W + v, 1.0 if c is None else c), v\n",
+        "projected although c is None",
+    ),
+    _rate(
+        "rate_returns_array",
+        "    return np.array([lr0 * decay ** (step // steps_per_epoch)])\n",
+        "must return a number",
+    ),
+    _rate(
+        "rate_ceil_epoch",
+        "    import math\n\n    return lr0 * decay ** math.ceil(step / steps_per_epoch)\n",
+        "rounded up",
+    ),
+    _rate("rate_never_decays", "    return lr0\n", "never decays"),
 ]
 
 CORRECT = [
@@ -255,6 +284,54 @@ CORRECT = [
         "    for _ in range(step // steps_per_epoch):\n"
         "        rate *= decay\n"
         "    return rate\n",
+        "",
+    ),
+    # Styles the checks once failed or might fail: the exercise asks for no dtype (so float32
+    # arithmetic is fine), for a pair (a list is one), and for a number (any real number type).
+    _step(
+        "step_torch_float32",
+        "    v = momentum * torch.tensor(velocity, dtype=torch.float32) - lr * torch.tensor(\n"
+        "        grad, dtype=torch.float32\n"
+        "    )\n"
+        "    W_new = torch.tensor(W, dtype=torch.float32) + v\n"
+        "    if c is not None:\n"
+        "        W_new = torch.renorm(W_new.T, p=2, dim=0, maxnorm=c).T\n"
+        "    return W_new.numpy(), v.numpy()\n",
+        "",
+    ),
+    _step(
+        "step_infinite_radius_list",
+        "    radius = np.inf if c is None else c\n"
+        "    v = -(lr * grad - momentum * velocity)\n"
+        "    return [max_norm(W + v, radius), v]\n",
+        "",
+    ),
+    _rate(
+        "rate_exp_log",
+        "    import math\n\n"
+        "    return lr0 * math.exp((step // steps_per_epoch) * math.log(decay))\n",
+        "",
+    ),
+    _rate(
+        "rate_torch_float32",
+        "    epoch = step // steps_per_epoch\n"
+        "    return float(torch.tensor(lr0) * torch.tensor(decay) ** epoch)\n",
+        "",
+    ),
+    _rate(
+        "rate_numpy_float32_divmod",
+        "    epoch, _ = divmod(step, steps_per_epoch)\n"
+        "    return np.float32(lr0) * np.power(np.float32(decay), epoch)\n",
+        "",
+    ),
+    _rate(
+        "rate_exponential_lr",
+        "    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr0)\n"
+        "    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)\n"
+        "    for _ in range(step // steps_per_epoch):\n"
+        "        optimizer.step()\n"
+        "        scheduler.step()\n"
+        "    return optimizer.param_groups[0]['lr']\n",
         "",
     ),
 ]
