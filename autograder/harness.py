@@ -1,18 +1,21 @@
 """The program that runs inside a student's sandbox.
 
-It executes the student's notebook cells in an IPython shell, then answers the grader's
-requests: call a function the notebook defined, read an attribute, run a backward pass. It
-never decides a grade: every answer goes back to the grader as data (see ``wire.py``), and the
-grader's own checks, in a process the student's code never ran in, compare it.
+It executes the student's notebook cells in an IPython shell, one request per cell, then answers
+the grader's requests: call a function the notebook defined, read or set an attribute, look a
+name up, run a backward pass. It never decides a grade: every answer goes back to the grader as
+plain data (see ``wire.py``), and the grader's own checks, in a process the student's code never
+ran in, compare it.
 
-Protocol (one JSON message per line of work, on the file descriptors the grader gave us):
-``{"op": "cells", "cells": [...]}`` runs cells; ``{"op": "call" | "getattr" | "setattr" |
-"backward" | "release", ...}`` work on objects; ``{"op": "exit"}`` ends. While a call runs, the
-sandbox may ask the grader to run one of the grader's callables (``{"op": "callback"}``).
+Protocol: one message per request on the file descriptors the grader gave us, one reply each.
+Requests are ``{"op": "cell" | "call" | "getattr" | "setattr" | "lookup" | "backward" | "exit",
+"limit": seconds, ...}``; a reply is ``{"value": ...}``, ``{"error": {"types", "message"}}`` or
+``{"timeout": seconds}``. While a call runs, the sandbox may ask the grader to run one of the
+grader's callables (``{"op": "callback", "id", "args", "state"}``) and waits for its answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -69,17 +72,18 @@ class Handles:
         if number is None or self.objects.get(number) is not value:
             number = len(self.objects) + 1
             self.objects[number], self.ids[key] = value, number
-        kind = type(value)
         return {
             "__": "handle",
             "id": number,
-            "types": [f"{c.__module__}.{c.__qualname__}" for c in kind.__mro__],
-            "callable": callable(value),
-            "is_class": isinstance(value, type),
+            "types": [f"{c.__module__}.{c.__qualname__}" for c in type(value).__mro__][:32],
         }
 
     def get(self, number):
         return self.objects[int(number)]
+
+
+def _torch():
+    return sys.modules.get("torch")
 
 
 class Sandbox:
@@ -98,7 +102,7 @@ class Sandbox:
     def encode(self, value):
         return wire.encode(value, self.handles)
 
-    def loads(self, text):
+    def loads(self, data):
         sandbox = self
 
         class Unpickler(pickle.Unpickler):
@@ -110,7 +114,7 @@ class Sandbox:
                     return sandbox.callback(number)
                 raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
-        return Unpickler(io.BytesIO(wire.unb64(text))).load()
+        return Unpickler(io.BytesIO(data)).load()
 
     def callback(self, number):
         def grader_function(*args, **kwargs):
@@ -131,53 +135,48 @@ class Sandbox:
     def set_random_state(self, state):
         if state.get("numpy"):
             np.random.set_state(self.loads(state["numpy"]))  # noqa: NPY002 - shared on purpose
-        torch = sys.modules.get("torch")
+        torch = _torch()
         if torch is not None and state.get("torch"):
-            torch.set_rng_state(torch.frombuffer(bytearray(wire.unb64(state["torch"])),
-                                                 dtype=torch.uint8))  # fmt: skip
+            torch.set_rng_state(torch.frombuffer(bytearray(state["torch"]), dtype=torch.uint8))
 
     def random_state(self):
         state = {"numpy": self.encode(np.random.get_state())}  # noqa: NPY002
-        torch = sys.modules.get("torch")
+        torch = _torch()
         if torch is not None:
-            state["torch"] = wire.b64(torch.get_rng_state().numpy().tobytes())
+            state["torch"] = torch.get_rng_state().numpy().tobytes()
         return state
 
     # -- work
-    def run_cells(self, cells, limit):
+    def run_cell(self, source, limit):
+        """Run one cell under a time limit, as Jupyter would; report its error, if any."""
         from IPython.core.interactiveshell import InteractiveShell
 
         if self.shell is None:
             self.shell = InteractiveShell.instance()
             self.shell.display_pub.publish = lambda *a, **k: None
-        results = []
-        for source in cells:
-            started = time.monotonic()
-            error = None
-            signal.setitimer(signal.ITIMER_REAL, limit)
-            try:
-                outcome = self.shell.run_cell(source, store_history=False, silent=True)
-                failure = outcome.error_in_exec or outcome.error_before_exec
-                if failure is not None:
-                    error = wire.describe_exception(failure)
-            except TimeLimit:
-                error = {"types": ["TimeLimit"], "message": f"cell ran longer than {limit:g} s"}
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            results.append({"error": error, "seconds": round(time.monotonic() - started, 3)})
-        return results
+        started = time.monotonic()
+        error = None
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            outcome = self.shell.run_cell(source, store_history=False, silent=True)
+            failure = outcome.error_in_exec or outcome.error_before_exec
+            if failure is not None:
+                error = wire.describe_exception(failure)
+        except TimeLimit:
+            error = {"types": ["TimeLimit"], "message": f"cell ran longer than {limit:g} s"}
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return {"error": error, "seconds": round(time.monotonic() - started, 3)}
 
     def _after(self, value, args, kwargs):
         """Encode the call's result and the state its arguments were left in."""
         after = [self.arg_state(a) for a in args]
-        after_kw = {k: self.arg_state(v) for k, v in kwargs.items()}
+        after_kw = {str(k): self.arg_state(v) for k, v in kwargs.items()}
         return {"value": self.encode(value), "args": after, "kwargs": after_kw}
 
     def arg_state(self, value):
-        torch = sys.modules.get("torch")
-        if isinstance(value, np.ndarray):
-            return self.encode(value)
-        if type(value) in (list, dict):
+        torch = _torch()
+        if isinstance(value, np.ndarray) or type(value) in (list, dict):
             return self.encode(value)
         if isinstance(value, np.random.Generator):
             return {"__": "dict", "items": [["generator", self.encode(value.bit_generator.state)]]}
@@ -194,32 +193,30 @@ class Sandbox:
         return None
 
     def grad_inputs(self, args, kwargs):
-        torch = sys.modules.get("torch")
+        torch = _torch()
         if torch is None:
             return []
-        found = []
-        for value in list(args) + list(kwargs.values()):
-            if isinstance(value, torch.Tensor) and value.requires_grad:
-                found.append(value)
-        return found
+        return [v for v in list(args) + list(kwargs.values())
+                if isinstance(v, torch.Tensor) and v.requires_grad]  # fmt: skip
+
+    def lookup(self, name):
+        if name not in self.shell.user_ns:
+            raise NameError(f"{name} is not defined in your notebook")
+        return self.shell.user_ns[name]
 
     def call(self, message):
         target = self.handles.get(message["target"]) if "target" in message else None
         if target is None:
-            name = message["name"]
-            if name not in self.shell.user_ns:
-                raise NameError(f"{name} is not defined in your notebook")
-            target = self.shell.user_ns[name]
+            target = self.lookup(message["name"])
         args, kwargs = self.loads(message["args"])
         self.set_random_state(message.get("random", {}))
-        guard = self.forbid_built_in_dropout(target)
         self.current = (args, kwargs)
         try:
-            with guard:
+            with self.forbid_built_in_dropout(target):
                 value = target(*args, **kwargs)
         finally:
             self.current = ((), {})
-        torch = sys.modules.get("torch")
+        torch = _torch()
         if torch is not None and isinstance(value, torch.Tensor) and value.grad_fn is not None:
             self.inputs[id(value)] = (value, self.grad_inputs(args, kwargs))
         reply = self._after(value, args, kwargs)
@@ -230,9 +227,7 @@ class Sandbox:
 
     def forbid_built_in_dropout(self, target):
         """A module the student wrote must not hand its work to PyTorch's own dropout."""
-        import contextlib
-
-        torch = sys.modules.get("torch")
+        torch = _torch()
         if (
             torch is not None
             and isinstance(target, torch.nn.Module)
@@ -256,10 +251,9 @@ class Sandbox:
 
     def handle(self, message):
         op = message["op"]
-        if op == "cells":
-            limit = float(message.get("cell_limit", message["limit"]))
-            return {"value": self.run_cells(message["cells"], limit)}
         self.limit = float(message.get("limit", self.limit))
+        if op == "cell":
+            return {"value": self.run_cell(message["source"], self.limit)}
         signal.setitimer(signal.ITIMER_REAL, self.limit)
         try:
             if op == "call":
@@ -272,13 +266,9 @@ class Sandbox:
                         self.loads(message["value"]))  # fmt: skip
                 return {"value": None}
             if op == "lookup":
-                if message["name"] not in self.shell.user_ns:
-                    raise NameError(f"{message['name']} is not defined in your notebook")
-                return {"value": self.encode(self.shell.user_ns[message["name"]])}
+                return {"value": self.encode(self.lookup(message["name"]))}
             if op == "backward":
                 return self.backward(message)
-            if op == "repr":
-                return {"value": repr(self.handles.get(message["target"]))[:500]}
             raise ValueError(f"unknown request {op!r}")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -296,13 +286,18 @@ class Sandbox:
                 reply = self.handle(message)
             except TimeLimit:
                 reply = {"timeout": self.limit}
-            except BaseException as error:  # noqa: BLE001 - everything goes back as data
+            except BaseException as error:  # everything goes back as data
                 reply = {"error": wire.describe_exception(error)}
-            self.send(reply)
+            try:
+                self.send(reply)
+            except wire.WireError as error:  # e.g. a result too large to send
+                self.send({"error": wire.describe_exception(error)})
 
 
 def main():
     global PROTOCOL_IN, PROTOCOL_OUT
+    for folder in {os.environ.get("TMPDIR"), os.environ.get("MPLCONFIGDIR")} - {None}:
+        os.makedirs(folder, exist_ok=True)
     # The protocol keeps the pipes we were started with; the student's output goes to a file.
     PROTOCOL_IN, PROTOCOL_OUT = os.dup(0), os.dup(1)
     limit = int(os.environ.get("GRADER_OUTPUT_LIMIT", "1000000"))

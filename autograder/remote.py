@@ -1,66 +1,56 @@
-"""The grader's side of a sandbox: proxies that make the student's functions callable here.
+"""The grader's side of a sandbox: a session with it, and proxies of the student's objects.
 
 The checks (visible and hidden) run in the grader's process with the grader's NumPy and
 PyTorch. When a check calls a student's function it calls a :class:`Remote`, which ships the
-arguments into the sandbox, runs the function there, and brings back the result as data,
-together with what the call did to its arguments (an array mutated in place, a generator
-advanced, a model left in evaluation mode) and to NumPy's and PyTorch's global random state.
-Whatever the student's code patches, it patches in the sandbox; the comparison that decides
-the grade happens here.
+arguments into the sandbox, runs the function there, and brings back the result as validated
+data (``values.py``), together with what the call did to its arguments and to NumPy's and
+PyTorch's global random state (``mirror.py``). Whatever the student's code patches, it patches in
+the sandbox; the comparison that decides the grade happens here.
+
+Nothing the sandbox says makes the grader run a protocol method of a student's object: a
+:class:`Remote` answers no special attribute (``__array_interface__``, ``__array__``, ``__len__``
+...) and no private one, so NumPy and PyTorch see it as an opaque object, and every read from the
+sandbox has a deadline for the whole message and bounded size and decoding cost (``wire.py``).
 """
 
 from __future__ import annotations
 
-import builtins
-import importlib
 import io
+import os
 import pickle
-import select
 import signal
 import subprocess
 import time
 import types
 
-import numpy as np
 import torch
 
-from . import wire
+from dropout_course.checks.core import CallInterrupted
+
+from . import mirror, sandbox, values, wire
 
 
-class SandboxGone(BaseException):
+class SandboxGone(CallInterrupted):
     """The student's sandbox stopped (time limit, memory limit, or the code exited).
 
-    A BaseException, like KeyboardInterrupt: the checks catch ``Exception`` from student code
-    to describe it, and this must reach the grader instead (it decides the test's status)."""
+    A BaseException (through ``CallInterrupted``), like KeyboardInterrupt: checks catch
+    ``Exception`` from student code to describe it, and this must reach the property (which
+    fails) and the grader (which decides the test's status)."""
 
 
-class StudentTimeout(BaseException):
+class BudgetExhausted(SandboxGone):
+    """The notebook used up its wall-clock budget; its sandbox was stopped."""
+
+
+class StudentTimeout(CallInterrupted):
     """A call into the student's code ran out of time; it was interrupted (see SandboxGone)."""
 
 
-#: Exceptions rebuilt from the sandbox are looked up only here (never imported by name freely).
-_EXCEPTION_MODULES = ("builtins", "dropout_course.")
-
-
-def _rebuild_exception(error: dict) -> BaseException:
-    message = str(error.get("message", ""))
-    for name in error.get("types", []):
-        module, _, qualname = str(name).rpartition(".")
-        if module == "builtins":
-            cls = getattr(builtins, qualname, None)
-        elif module.startswith("dropout_course.") and "." not in qualname:
-            try:
-                cls = getattr(importlib.import_module(module), qualname, None)
-            except ImportError:
-                cls = None
-        else:
-            continue
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            try:
-                return cls(message)
-            except Exception:  # noqa: BLE001,S112 - constructor wants other arguments
-                continue
-    return RuntimeError(message)
+#: Extra seconds the grader waits beyond a call's own limit before it stops the sandbox (the
+#: sandbox interrupts the call itself at the limit and answers).
+GRACE_SECONDS = 5.0
+#: Seconds a new sandbox may take to start Python and report ready.
+START_SECONDS = 120.0
 
 
 class _Pickler(pickle.Pickler):
@@ -103,38 +93,55 @@ class _RemoteGrad(torch.autograd.Function):
 
 
 class Session:
-    """One running sandbox and the conversation with it."""
+    """One running sandbox and the conversation with it.
 
-    def __init__(self, process: subprocess.Popen, call_seconds: float):
+    ``call_seconds`` limits each request; ``deadline`` (a ``time.monotonic()`` value) is the
+    notebook's whole budget, which no request outlives. ``stuck`` remembers the targets whose
+    calls ran out of time in the current test: calling them again fails at once rather than
+    waiting out the limit once more (the engine clears it before each test).
+    """
+
+    def __init__(
+        self, process: subprocess.Popen, call_seconds: float, deadline: float | None = None
+    ):
         self.process = process
         self.call_seconds = call_seconds
+        self.deadline = deadline
         self.callbacks: dict[int, object] = {}
         self.grad_inputs: list[torch.Tensor] = []
         self.current: tuple = ((), {})
         self.dead: str = ""
-        ready = self._receive(deadline=time.monotonic() + 120)
-        if not ready.get("ready"):
-            raise SandboxGone("the sandbox did not start")
+        self.out_of_time = False  # it was stopped because the notebook's budget ran out
+        self.timeouts = 0
+        self.stuck: dict[str, str] = {}
+        ready = self._receive(self._deadline(START_SECONDS))
+        if ready.get("ready") is not True:
+            self.kill("the sandbox did not start")
+            raise SandboxGone(self.dead)
 
     # -- transport
+    def _deadline(self, seconds: float) -> float:
+        deadline = time.monotonic() + seconds
+        return deadline if self.deadline is None else min(deadline, self.deadline)
+
     def _receive(self, deadline: float) -> dict:
-        fd = self.process.stdout.fileno()
-        remaining = deadline - time.monotonic()
-        readable, _, _ = select.select([fd], [], [], max(remaining, 0))
-        if not readable:
-            self.kill("it ran longer than the time limit and was stopped")
-            raise SandboxGone(self.dead)
         try:
-            return wire.receive(fd)
+            return wire.receive(self.process.stdout.fileno(), deadline)
+        except wire.WireTimeout:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.out_of_time = True
+                self.kill("the notebook used up its time budget")
+                raise BudgetExhausted(self.dead) from None
+            self.kill("it ran longer than the time limit and was stopped")
         except (EOFError, OSError, wire.WireError, ValueError) as error:
             self.kill(self._death_reason(error))
-            raise SandboxGone(self.dead) from None
+        raise SandboxGone(self.dead)
 
     def _death_reason(self, error) -> str:
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            return f"it sent something the grader cannot read ({error})"
+            return f"it sent something the grader cannot read ({str(error)[:200]})"
         if code < 0:
             name = signal.Signals(-code).name
             reasons = {
@@ -153,56 +160,56 @@ class Session:
         """What bubblewrap or Python said before the harness took over stderr."""
         if self.process.stderr is None:
             return ""
-        readable, _, _ = select.select([self.process.stderr], [], [], 0)
-        if not readable:
+        try:
+            os.set_blocking(self.process.stderr.fileno(), False)
+            text = self.process.stderr.read(4000) or b""
+        except (OSError, ValueError):
             return ""
-        return self.process.stderr.read(4000).decode(errors="replace").strip()
+        return text.decode("utf-8", "replace").strip()
 
     def kill(self, reason: str) -> None:
         if not self.dead:
             self.dead = reason
-        if self.process.poll() is None:
-            try:
-                import os
+        sandbox.stop(self.process)
 
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-            self.process.wait()
-
-    def request(self, message: dict, seconds: float | None = None) -> object:
+    def request(self, message: dict, seconds: float | None = None) -> dict:
+        """Send one request and return the sandbox's reply, answering its callbacks meanwhile."""
         if self.dead:
             raise SandboxGone(self.dead)
         seconds = self.call_seconds if seconds is None else seconds
-        message["limit"] = seconds
+        message["limit"] = float(seconds)
         try:
             wire.send(self.process.stdin.fileno(), message)
         except OSError:
             self.kill(self._death_reason("the pipe closed"))
             raise SandboxGone(self.dead) from None
-        deadline = time.monotonic() + seconds + 5
+        deadline = self._deadline(seconds + GRACE_SECONDS)
         while True:
             reply = self._receive(deadline)
             if reply.get("op") == "callback":
                 self._run_callback(reply)
                 continue
             if "timeout" in reply:
+                self.timeouts += 1
                 raise StudentTimeout(
                     f"it ran longer than the {seconds:g} s time limit and was interrupted"
                 )
             if "error" in reply:
-                raise _rebuild_exception(reply["error"])
+                raise values.rebuild_exception(reply["error"])
+            if "value" not in reply:
+                self.kill("it sent a reply the grader cannot read")
+                raise SandboxGone(self.dead)
             return reply
 
     def _run_callback(self, message: dict) -> None:
         try:
-            function = self.callbacks[int(message["id"])]
-            self._write_back_all(message.get("state", {}))
-            args, kwargs = self.decode(message["args"])
+            function = self.callbacks[message["id"]]
+            mirror.write_back_call(self, message.get("state"))
+            args, kwargs = self.decode(message.get("args"))
             value = function(*args, **dict(kwargs))
             answer = {"value": self.dumps(value)}
-        except Exception as error:  # noqa: BLE001 - reported to the sandbox as a failure
-            answer = {"error": f"{type(error).__name__}: {error}"}
+        except Exception as error:  # reported to the sandbox as a failure of the call
+            answer = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
         wire.send(self.process.stdin.fileno(), answer)
 
     def register_callback(self, function) -> int:
@@ -210,33 +217,26 @@ class Session:
         self.callbacks[number] = function
         return number
 
-    def dumps(self, value) -> str:
+    def dumps(self, value) -> bytes:
         buffer = io.BytesIO()
         _Pickler(buffer, self).dump(value)
-        return wire.b64(buffer.getvalue())
+        return buffer.getvalue()
 
     # -- values
     def decode(self, obj):
-        return wire.decode(obj, self._remote_value)
+        return values.decode(obj, self._remote_value)
 
     def _remote_value(self, kind: str, record: dict):
         if kind == "handle":
             return Remote(self, record)
         if kind == "torch_dtype":
-            dtype = getattr(torch, str(record["name"]), None)
-            if not isinstance(dtype, torch.dtype):
-                raise wire.WireError("unknown torch dtype")
-            return dtype
-        array = wire.decode_array(record["array"])
-        dtype = getattr(torch, str(record["dtype"]), None)
-        if not isinstance(dtype, torch.dtype):
-            raise wire.WireError("unknown torch dtype")
-        value = torch.from_numpy(array).to(dtype)
-        if record.get("grad_fn") is not None:
-            handle = Remote(self, record["grad_fn"])
+            return getattr(torch, record["name"])
+        array, dtype, requires_grad, grad_fn = values.tensor_parts(record)
+        value = torch.from_numpy(array).to(getattr(torch, dtype))
+        if grad_fn is not None:
             inputs = self.grad_inputs or [torch.zeros((), requires_grad=True)]
-            return _RemoteGrad.apply(self, handle, value, *inputs)
-        if record.get("requires_grad"):
+            return _RemoteGrad.apply(self, Remote(self, grad_fn), value, *inputs)
+        if requires_grad and value.is_floating_point():
             value.requires_grad_(True)
         return value
 
@@ -248,35 +248,15 @@ class Session:
                 "grad": self.dumps(grad.detach()),
             }  # fmt: skip
         )
-        return [
-            None if g is None else g.detach() if isinstance(g, torch.Tensor) else g
-            for g in self.decode(reply["value"])
-        ]
-
-    def random_state(self) -> dict:
-        return {
-            "numpy": self.dumps(np.random.get_state()),  # noqa: NPY002 - shared on purpose
-            "torch": wire.b64(torch.get_rng_state().numpy().tobytes()),
-        }
-
-    def adopt_random_state(self, state: dict) -> None:
-        numpy_state = self.decode(state.get("numpy"))
-        if numpy_state is not None:
-            np.random.set_state(numpy_state)  # noqa: NPY002 - shared on purpose
-        if state.get("torch"):
-            raw = np.frombuffer(wire.unb64(state["torch"]), dtype=np.uint8).copy()
-            torch.set_rng_state(torch.from_numpy(raw))
-
-    def _write_back_all(self, state: dict) -> None:
-        """Apply what the sandbox reports about the current call's arguments to ours."""
-        args, kwargs = self.current
-        for original, after in zip(args, state.get("args", []) or [], strict=False):
-            _write_back(original, self.decode(after))
-        for key, after in (state.get("kwargs", {}) or {}).items():
-            if key in kwargs:
-                _write_back(kwargs[key], self.decode(after))
+        grads = self.decode(reply["value"])
+        if type(grads) is not list:
+            raise TypeError("the sandbox's gradients must be a list")
+        return [g.detach() if isinstance(g, torch.Tensor) else None for g in grads]
 
     def call(self, target: dict, args: tuple, kwargs: dict):
+        key = repr(sorted(target.items()))
+        if key in self.stuck:
+            raise StudentTimeout(self.stuck[key])
         leaves = [
             a for a in list(args) + list(kwargs.values())
             if isinstance(a, torch.Tensor) and a.requires_grad
@@ -288,24 +268,27 @@ class Session:
                     "op": "call",
                     **target,
                     "args": self.dumps((args, kwargs)),
-                    "random": self.random_state(),
+                    "random": mirror.random_state(self),
                 }  # fmt: skip
             )
+        except StudentTimeout as error:
+            self.stuck[key] = str(error)
+            raise
         finally:
             self.current = outer
         self.current = (args, kwargs)
-        self.adopt_random_state(reply.get("random", {}))
-        self.grad_inputs = leaves
         try:
-            value = self.decode(reply["value"])
-        finally:
-            self.grad_inputs = []
-        try:
-            self._write_back_all(reply)
+            mirror.adopt_random_state(self, reply.get("random"))
+            self.grad_inputs = leaves
+            try:
+                value = self.decode(reply["value"])
+            finally:
+                self.grad_inputs = []
+            mirror.write_back_call(self, reply)
         finally:
             self.current = outer
-        if "grad_enabled" in reply:
-            torch.set_grad_enabled(bool(reply["grad_enabled"]))
+        if type(reply.get("grad_enabled")) is bool:
+            torch.set_grad_enabled(reply["grad_enabled"])
         return value
 
     def close(self) -> dict:
@@ -314,81 +297,22 @@ class Session:
         if not self.dead:
             try:
                 report = self.request({"op": "exit"}, seconds=10).get("value", {})
-            except (Exception, SandboxGone, StudentTimeout):  # noqa: BLE001 - killed below
+            except (Exception, CallInterrupted):  # killed below
                 report = {}
         self.kill(self.dead or "closed")
         return report if isinstance(report, dict) else {}
 
 
-def _write_back(original, state) -> None:
-    """Make the grader's argument look as the call left the sandbox's copy of it."""
-    if state is None:
-        return
-    if isinstance(original, np.ndarray) and isinstance(state, np.ndarray):
-        if original.shape == state.shape and original.flags.writeable:
-            if not np.array_equal(original, state, equal_nan=original.dtype.kind in "fc"):
-                original[...] = state
-    elif isinstance(original, np.random.Generator) and isinstance(state, dict):
-        original.bit_generator.state = state["generator"]
-    elif isinstance(original, torch.Tensor) and isinstance(state, torch.Tensor):
-        if original.shape == state.shape and not torch.equal(original.detach(), state.detach()):
-            with torch.no_grad():
-                original.copy_(state)
-    elif isinstance(original, torch.nn.Module) and isinstance(state, dict):
-        _write_back_module(original, state)
-    elif type(original) is list and type(state) is list:
-        if len(original) != len(state):
-            original[:] = state
-            return
-        for index, (item, after) in enumerate(zip(original, state, strict=True)):
-            if isinstance(item, (np.ndarray, list, dict, torch.Tensor)):
-                _write_back(item, after)
-            elif not _same(item, after):
-                original[index] = after
-    elif type(original) is dict and type(state) is dict:
-        for key in [k for k in original if k not in state]:
-            del original[key]
-        for key, after in state.items():
-            item = original.get(key)
-            if key in original and isinstance(item, (np.ndarray, list, dict, torch.Tensor)):
-                _write_back(item, after)
-            elif key not in original or not _same(item, after):
-                original[key] = after
-
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b) or (a != a and b != b)  # noqa: PLR0124 - NaN equals NaN here
-    except Exception:  # noqa: BLE001 - arrays and odd types: treat as changed
-        return False
-
-
-def _write_back_module(original: torch.nn.Module, state: dict) -> None:
-    modules = list(original.modules())
-    for module, mode in zip(modules, state["module_modes"], strict=False):
-        module.training = bool(mode)
-    own = original.state_dict()
-    with torch.no_grad():
-        for key, value in state["module_state"].items():
-            if key in own and own[key].shape == value.shape:
-                own[key].copy_(value)
-    # Hooks cannot cross the boundary; a hook left behind in the sandbox is mirrored by a
-    # hook that does nothing here, so that checks counting leftovers see it.
-    for module, count in zip(modules, state.get("module_hooks", []), strict=False):
-        extra = int(count) - len(module._forward_hooks) - len(module._forward_pre_hooks)
-        for _ in range(max(extra, 0)):
-            module.register_forward_hook(_left_behind)
-
-
-def _left_behind(module, inputs, output):
-    """Stands for a hook the student's code registered in the sandbox and did not remove."""
-    return None
-
-
 class Remote:
-    """A name or object that lives in the student's sandbox."""
+    """A name or object that lives in the student's sandbox.
 
-    __slots__ = ("_session", "_id", "_name", "_types", "_callable")
+    It answers calls (run in the sandbox) and public attribute reads and writes, nothing else:
+    a special or private attribute (``__array_interface__``, ``_x``) raises ``AttributeError``
+    without asking the sandbox, so NumPy, PyTorch and Python's protocols treat it as an opaque
+    object whatever the student's class defines.
+    """
+
+    __slots__ = ("_session", "_id", "_name", "_types")
 
     def __init__(self, session: Session, record: dict | None = None, name: str | None = None):
         object.__setattr__(self, "_session", session)
@@ -396,7 +320,6 @@ class Remote:
         record = record or {}
         object.__setattr__(self, "_id", record.get("id"))
         object.__setattr__(self, "_types", list(record.get("types", [])))
-        object.__setattr__(self, "_callable", bool(record.get("callable", True)))
 
     def _target(self) -> dict:
         number = object.__getattribute__(self, "_id")
@@ -412,7 +335,7 @@ class Remote:
         name = object.__getattribute__(self, "_name")
         value = session.decode(session.request({"op": "lookup", "name": name})["value"])
         if isinstance(value, Remote):
-            for slot in ("_id", "_types", "_callable"):
+            for slot in ("_id", "_types"):
                 object.__setattr__(self, slot, object.__getattribute__(value, slot))
             return self
         raise TypeError(f"{name} is not a function or class (it is {type(value).__name__})")
@@ -422,12 +345,16 @@ class Remote:
         return session.call(self._target(), args, kwargs)
 
     def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
         self._resolve()
         session = object.__getattribute__(self, "_session")
         reply = session.request({"op": "getattr", **self._target(), "name": name})
         return session.decode(reply["value"])
 
     def __setattr__(self, name, value):
+        if name.startswith("_"):
+            raise AttributeError(name)
         self._resolve()
         session = object.__getattribute__(self, "_session")
         session.request(
@@ -436,16 +363,21 @@ class Remote:
 
     @property
     def __class__(self):
-        # isinstance(remote_module, torch.nn.Module) answers for the object in the sandbox.
+        # isinstance(remote_module, torch.nn.Module) answers for the object in the sandbox;
+        # every use of it as a module goes through calls and public attributes.
         types_ = object.__getattribute__(self, "_types")
         if "torch.nn.modules.module.Module" in types_:
             return torch.nn.Module
         return Remote
 
+    def _type_name(self) -> str:
+        """The class name the sandbox reports (for messages)."""
+        types_ = object.__getattribute__(self, "_types")
+        return values.class_name(types_[0]) if types_ else "object"
+
     def __repr__(self):
         name = object.__getattribute__(self, "_name")
-        types_ = object.__getattribute__(self, "_types")
-        return f"<{name or (types_[0] if types_ else 'object')} in the sandbox>"
+        return f"<{name or self._type_name()} in the sandbox>"
 
     def __eq__(self, other):
         return isinstance(other, Remote) and self._target() == other._target()
