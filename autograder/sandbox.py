@@ -1,10 +1,13 @@
 """Start a student's code in a bubblewrap sandbox with resource limits.
 
 The sandbox sees the operating system read-only, the Python environment and the public
-``dropout_course`` package read-only, and one writable folder: the student's own. It has no
-network, its own process and IPC namespaces, and (when the grader runs as root) runs as the
-unprivileged user ``nobody``. The instructor's solutions, the reference implementations, the
-hidden tests and the gradebook are simply not in its file system.
+``dropout_course`` package read-only, and one writable folder: its home, a size-limited tmpfs
+of its own (so nothing it writes reaches the grader's disk). It has no network, its own process
+and IPC namespaces, and (when the grader runs as root) runs as an unprivileged user of its own,
+in a cgroup of its own (one CPU, a memory ceiling, a process count: ``cgroups.py``), so that one
+submission cannot take CPU, memory or processes from the students graded beside it. The
+instructor's solutions, the reference implementations, the hidden tests and the gradebook are
+simply not in its file system.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cgroups
 from .course import REPO, CourseError
 
 HERE = Path(__file__).resolve().parent
@@ -24,7 +29,9 @@ HERE = Path(__file__).resolve().parent
 HARNESS_FILES = ("harness.py", "wire.py")
 GRADER_DIR = "/opt/grader"
 HOME = "/home/student"
-NOBODY = 65534
+#: Sandboxes run as uid FIRST_UID + the grading process's pid, so that two sandboxes graded at
+#: once never share a user (a per-user limit such as RLIMIT_NPROC cannot couple them).
+FIRST_UID = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -32,11 +39,18 @@ class Limits:
     """What one student's notebook may use. Times in seconds, sizes in bytes."""
 
     cell_seconds: float = 60.0
+    notebook_seconds: float = 600.0
     cpu_seconds: int = 600
     memory_bytes: int = 4 * 1024**3
     output_chars: int = 1_000_000
     file_bytes: int = 64 * 1024**2
-    processes: int = 512
+    home_bytes: int = 256 * 1024**2
+    processes: int = 256
+
+
+def sandbox_uid() -> int:
+    """The unprivileged user this grading process's sandboxes run as (when run as root)."""
+    return FIRST_UID + os.getpid()
 
 
 def _readable_roots() -> list[Path]:
@@ -51,8 +65,11 @@ def _parents(path: Path) -> list[Path]:
     return [p for p in reversed(path.parents) if str(p) != "/"]
 
 
-def command(workdir: Path, use_sandbox: bool = True) -> list[str]:
-    """The command line that runs the harness for the student whose folder is ``workdir``."""
+def command(
+    workdir: Path, use_sandbox: bool = True, home_bytes: int = Limits.home_bytes
+) -> list[str]:
+    """The command line that runs the harness for the student whose folder is ``workdir``
+    (with the sandbox, ``workdir`` is not used: the home is a tmpfs of ``home_bytes``)."""
     python = Path(sys.prefix) / "bin" / "python"
     if not use_sandbox:
         return [str(python), "-I", str(workdir / ".grader" / "harness.py")]
@@ -83,7 +100,7 @@ def command(workdir: Path, use_sandbox: bool = True) -> list[str]:
                 made.add(parent)
         args += ["--ro-bind", str(root), str(root)]
     args += ["--perms", "0755", "--dir", str(Path(HOME).parent)]
-    args += ["--bind", str(workdir), HOME, "--chdir", HOME]
+    args += ["--perms", "01777", "--size", str(home_bytes), "--tmpfs", HOME, "--chdir", HOME]
     args += ["--perms", "0755", "--dir", str(Path(GRADER_DIR).parent)]
     args += ["--perms", "0755", "--dir", GRADER_DIR]
     for name in HARNESS_FILES:
@@ -95,7 +112,8 @@ def command(workdir: Path, use_sandbox: bool = True) -> list[str]:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             raise CourseError("setpriv is missing (apt-get install util-linux)")
-        args += ["--", setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+        uid = sandbox_uid()
+        args += ["--", setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--no-new-privs"]  # fmt: skip
     else:
         args += ["--"]
@@ -140,25 +158,35 @@ def _environment(home: str) -> dict[str, str]:
 
 
 def prepare(workdir: Path, use_sandbox: bool) -> None:
-    """Make ``workdir`` the student's home: writable by the sandbox's user."""
+    """Without the sandbox, make ``workdir`` the student's home and put the harness in it."""
+    if use_sandbox:
+        return
     (workdir / ".tmp").mkdir(parents=True, exist_ok=True)
-    if not use_sandbox:
-        grader = workdir / ".grader"
-        grader.mkdir(exist_ok=True)
-        for name in HARNESS_FILES:
-            shutil.copyfile(HERE / name, grader / name)
-    if use_sandbox and os.geteuid() == 0:
-        for path in [workdir, *workdir.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY)
+    grader = workdir / ".grader"
+    grader.mkdir(exist_ok=True)
+    for name in HARNESS_FILES:
+        shutil.copyfile(HERE / name, grader / name)
+
+
+_serial = iter(range(1, 2**62))
 
 
 def start(workdir: Path, limits: Limits, use_sandbox: bool = True) -> subprocess.Popen:
-    """Start the harness for ``workdir``; its stdin/stdout are the protocol pipes."""
+    """Start the harness for ``workdir``; its stdin/stdout are the protocol pipes. Stop it
+    with :func:`stop`, which also removes its cgroup."""
     prepare(workdir, use_sandbox)
     env = _environment(str(workdir)) if not use_sandbox else None
     env_limits = {"GRADER_OUTPUT_LIMIT": str(limits.output_chars)}
+    group = None
+    if use_sandbox:
+        group = cgroups.create(
+            f"{os.getpid()}-{next(_serial)}", memory=limits.memory_bytes,
+            processes=limits.processes,
+        )  # fmt: skip
 
     def apply_limits() -> None:  # runs in the child, before bwrap starts
+        if group is not None:
+            group.enter()
         os.setsid()
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -166,20 +194,44 @@ def start(workdir: Path, limits: Limits, use_sandbox: bool = True) -> subprocess
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
-    cmd = command(workdir, use_sandbox)
+    cmd = command(workdir, use_sandbox, limits.home_bytes)
     if use_sandbox:
         cmd = _with_env(cmd, env_limits)
     else:
         env.update(env_limits)
-    return subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,  # only start-up errors: the harness moves fd 2 to a file
-        cwd=workdir,
-        env=env,
-        preexec_fn=apply_limits,  # noqa: PLW1509 - the child is single-threaded here
-    )
+    try:
+        process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,  # only start-up errors: the harness moves fd 2 to a file
+            cwd=workdir,
+            env=env,
+            preexec_fn=apply_limits,  # the child is single-threaded here
+        )
+    except BaseException:
+        if group is not None:
+            group.remove()
+        raise
+    process.cgroup = group
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Kill the sandbox's processes (its session, then anything left in its cgroup) and wait."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass  # in uninterruptible sleep: its cgroup is emptied below
+    group = getattr(process, "cgroup", None)
+    if group is not None:
+        group.remove()
+        process.cgroup = None
 
 
 def _with_env(cmd: list[str], extra: dict[str, str]) -> list[str]:
