@@ -5,6 +5,11 @@ from the submission's metadata: the submission contributes only the source of it
 (and any cells the student added). Each graded test is the instructor's version of the cell
 (hidden part included), executed in the grader's process against proxies of the student's
 functions (see ``remote.py``); the student's code sees neither the tests nor the references.
+
+A test cell's score is what nbgrader would give it: a cell that raises scores 0; a cell whose
+last expression is a number (or a check's ``Score``) scores that number, capped at its points;
+any other cell scores its points. Each notebook has one wall-clock budget (``Limits``), whatever
+its number of cells; each cell and each call into student code has its own time limit inside it.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ import ast
 import builtins
 import contextlib
 import io
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from dropout_course.checks.core import CallInterrupted, ContractViolation, Score
+
 from . import sandbox
-from .remote import Remote, SandboxGone, Session, StudentTimeout
+from .remote import BudgetExhausted, Remote, SandboxGone, Session, StudentTimeout
 
 #: Row statuses a graded notebook can give its tests (the others come from submissions.py).
 GRADED = "graded"
@@ -48,34 +56,55 @@ class NotebookResult:
     output_chars: int = 0
     output_limit: int = 0
     stopped: str = ""
-    seconds: float = 0.0
 
 
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
+def nbgrader_metadata(cell) -> dict:
+    """A code cell's nbgrader metadata as a dict; ``{}`` when it is absent or malformed (a
+    submission's metadata is the student's to break)."""
+    if cell.get("cell_type") != "code":
+        return {}
+    metadata = cell.get("metadata")
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def grade_id_of(cell) -> str:
+    """A code cell's nbgrader grade_id, or ``""`` when it has none (or not a string)."""
+    grade_id = nbgrader_metadata(cell).get("grade_id")
+    return grade_id if isinstance(grade_id, str) else ""
+
+
+@dataclass(frozen=True)
+class TestCell:
+    """A graded test cell of the instructor's notebook."""
+
+    grade_id: str
+    points: float
+    source: str  # hidden tests included
+    hidden: bool
 
 
 @dataclass(frozen=True)
 class Layout:
     """What the instructor's notebook says about each cell, by grade_id."""
 
-    tests: list  # (grade_id, points, source with hidden tests, is_hidden)
-    answers: set
-    fixed: dict  # grade_id -> instructor source of a read-only code cell
-    order: list  # grade_ids of read-only code cells in notebook order
+    tests: list[TestCell]
+    answers: set[str]
+    fixed: dict[str, str]  # grade_id -> instructor source of a read-only code cell
+    order: list[str]  # grade_ids of read-only code cells in notebook order
 
     @classmethod
     def read(cls, source_notebook: Path) -> Layout:
         nb = nbformat.read(source_notebook, as_version=4)
         tests, answers, fixed, order = [], set(), {}, []
         for cell in nb.cells:
-            meta = _nbgrader(cell)
-            grade_id = meta.get("grade_id")
+            meta = nbgrader_metadata(cell)
+            grade_id = grade_id_of(cell)
             if not grade_id:
                 continue
             if meta.get("grade") and not meta.get("solution"):
                 hidden = "BEGIN HIDDEN TESTS" in cell.source
-                tests.append((grade_id, float(meta.get("points", 0)), cell.source, hidden))
+                tests.append(TestCell(grade_id, float(meta.get("points", 0)), cell.source, hidden))
             elif meta.get("solution"):
                 answers.add(grade_id)
             else:
@@ -84,16 +113,16 @@ class Layout:
         return cls(tests, answers, fixed, order)
 
 
-def student_cells(submitted: Path, layout: Layout) -> list[str]:
-    """The code the sandbox runs, in order: the instructor's read-only cells (restored if
-    deleted), the student's answers and own cells; never a test cell."""
-    nb = nbformat.read(submitted, as_version=4)
+def student_cells(nb, layout: Layout) -> list[str]:
+    """The code the sandbox runs for the submitted notebook ``nb``, in order: the instructor's
+    read-only cells (restored if deleted), the student's answers and own cells; never a test
+    cell."""
+    test_ids = {t.grade_id for t in layout.tests}
     seen, cells = set(), []
     for cell in nb.cells:
-        if cell.cell_type != "code":
+        if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
             continue
-        grade_id = _nbgrader(cell).get("grade_id")
-        test_ids = {t[0] for t in layout.tests}
+        grade_id = grade_id_of(cell)
         if grade_id in test_ids or _looks_like_a_test(cell.source, layout):
             continue
         if grade_id in layout.fixed:
@@ -109,21 +138,26 @@ def _looks_like_a_test(source: str, layout: Layout) -> bool:
     """A test cell copied without its metadata: running it in the sandbox earns nothing, but
     skipping it keeps the student's cell errors about their own code."""
     text = source.strip()
-    return any(text and text == t[2].strip() for t in layout.tests)
+    return any(text and text == t.source.strip() for t in layout.tests)
 
 
-def answer_names(cells: list[str], layout: Layout) -> set[str]:
-    """Names the tests may look up in the student's notebook."""
-    names = set(layout.answers)
-    for source in cells:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
-                names.add(node.name)
-    return names
+def _compiled(grade_id: str, source: str):
+    """A cell compiled as IPython runs it: the statements, then the last expression's value."""
+    tree = ast.parse(source, f"<{grade_id}>")
+    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    body = ast.Module(tree.body[:-1] if last else tree.body, type_ignores=[])
+    value = compile(ast.Expression(last.value), f"<{grade_id}>", "eval") if last else None
+    return compile(body, f"<{grade_id}>", "exec"), value
+
+
+def cell_score(value, points: float) -> tuple[float, str]:
+    """The score nbgrader gives a test cell that ran without error and whose last expression
+    evaluated to ``value``, and the message to show with it."""
+    if isinstance(value, Score):
+        return min(max(value.earned, 0.0), points), value.message
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value:
+        return min(max(float(value), 0.0), points), ""
+    return points, ""
 
 
 class Tests:
@@ -134,27 +168,32 @@ class Tests:
         self.setup = {"__name__": "__grader__", "__builtins__": builtins}
         with contextlib.redirect_stdout(io.StringIO()):
             for grade_id in layout.order:
-                exec(compile(layout.fixed[grade_id], f"<{grade_id}>", "exec"), self.setup)  # noqa: S102
+                exec(compile(layout.fixed[grade_id], f"<{grade_id}>", "exec"), self.setup)
+        self.code = {t.grade_id: _compiled(t.grade_id, t.source) for t in layout.tests}
 
-    def namespace(self, session: Session, names: set[str]) -> dict:
+    def namespace(self, session: Session) -> dict:
+        """The setup cells' names, and a proxy for each answer the instructor's notebook
+        defines (a name the student defines can never stand in for a check or a setup name)."""
         namespace = dict(self.setup)
-        for name in names:
+        for name in self.layout.answers:
             namespace[name] = Remote(session, name=name)
         return namespace
 
-    def run(self, namespace: dict, grade_id: str, source: str) -> tuple[bool, str, str]:
+    def run(self, namespace: dict, test: TestCell) -> tuple[float, str, str]:
+        """Run one test cell; return its score, message and printed output."""
         _fresh_global_state()
+        statements, last = self.code[test.grade_id]
         captured = io.StringIO()
         try:
             with contextlib.redirect_stdout(captured):
-                exec(compile(source, f"<{grade_id}>", "exec"), namespace)  # noqa: S102
-        except (SandboxGone, StudentTimeout):
-            raise
-        except NameError as error:
-            return False, f"NameError: {error}", captured.getvalue()
-        except Exception as error:  # noqa: BLE001 - a failed test is a message, not a crash
-            return False, _message(error), captured.getvalue()
-        return True, "", captured.getvalue()
+                exec(statements, namespace)
+                value = eval(last, namespace) if last is not None else None
+        except CallInterrupted as error:
+            return 0.0, f"{type(error).__name__}: {error}", captured.getvalue()
+        except Exception as error:  # a failed test is a message, not a crash
+            return 0.0, _message(error), captured.getvalue()
+        score, message = cell_score(value, test.points)
+        return score, message, captured.getvalue()
 
 
 def _fresh_global_state() -> None:
@@ -171,100 +210,143 @@ def _fresh_global_state() -> None:
 
 def _message(error: BaseException) -> str:
     text = str(error)
-    if type(error).__name__ == "ContractViolation":
+    if isinstance(error, ContractViolation):
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+class _Notebook:
+    """The grading of one notebook: its sandbox sessions, its budget, its results."""
+
+    def __init__(self, tests: Tests, workdir: Path, limits: sandbox.Limits, use_sandbox: bool):
+        self.tests, self.workdir, self.limits, self.use_sandbox = (
+            tests,
+            workdir,
+            limits,
+            use_sandbox,
+        )
+        self.deadline = time.monotonic() + limits.notebook_seconds
+        self.result = NotebookResult(output_limit=limits.output_chars)
+        self.skipped: set[int] = set()  # cells that stopped their sandbox: not run again
+        self.out_of_time = False
+
+    def start(self, cells: list[str]) -> Session | None:
+        """A sandbox that has run the student's cells; None if none could be had."""
+        while True:
+            try:
+                session = Session(
+                    sandbox.start(self.workdir, self.limits, self.use_sandbox),
+                    self.limits.cell_seconds,
+                    self.deadline,
+                )
+            except BudgetExhausted:
+                self.out_of_time = True
+                return None
+            except SandboxGone as error:
+                self.result.stopped = f"Your notebook's process could not start: {error}."
+                return None
+            index = self._run_cells(session, cells)
+            if index is None:
+                return session
+            if self.out_of_time:
+                return None
+
+    def _run_cells(self, session: Session, cells: list[str]) -> int | None:
+        """Run the cells; return the index of a cell that stopped the sandbox, or None."""
+        recorded = {index for index, _ in self.result.cell_errors}
+        for index, source in enumerate(cells):
+            if index in self.skipped:
+                continue
+            try:
+                reply = session.request({"op": "cell", "source": source})
+            except BudgetExhausted:
+                self.out_of_time = True
+                return index
+            except (SandboxGone, StudentTimeout) as error:
+                self.skipped.add(index)
+                self.result.cell_errors.append(
+                    (
+                        index,
+                        f"this cell stopped your notebook's process ({error}); the grader "
+                        "skipped it and ran the others",
+                    )  # fmt: skip
+                )
+                session.kill(str(error))
+                return index
+            error = _cell_error(reply.get("value"))
+            if error and index not in recorded:
+                self.result.cell_errors.append((index, error))
+        return None
+
+    def add(self, test: TestCell, score, status: str, message: str, output: str = "") -> None:
+        self.result.tests.append(
+            TestResult(test.grade_id, test.points, score, status, message, test.hidden, output)
+        )
+
+    def finish_unrun(self, pending: list[TestCell]) -> None:
+        """Rows for tests that could not run: out of time (0), or no sandbox (no score)."""
+        budget = f"{self.limits.notebook_seconds:g} s"
+        for test in pending:
+            if self.out_of_time:
+                self.add(test, 0.0, TIMEOUT, f"Your notebook used up its time budget of {budget} "
+                                             "before this test could finish.")  # fmt: skip
+            else:
+                self.add(test, None, GRADING_ERROR, self.result.stopped)
+
+
+def _cell_error(outcome) -> str:
+    """The error a cell's outcome reports, as one line, or ``""``."""
+    if not isinstance(outcome, dict) or not isinstance(outcome.get("error"), dict):
+        return ""
+    error = outcome["error"]
+    types = error.get("types")
+    kind = types[0] if isinstance(types, list) and types and isinstance(types[0], str) else "Error"
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    return f"{kind.rpartition('.')[2][:80]}: {message}"[:500]
+
+
 def grade_notebook(
-    submitted: Path,
+    submitted,
     tests: Tests,
     workdir: Path,
     limits: sandbox.Limits,
     use_sandbox: bool = True,
 ) -> NotebookResult:
-    """Grade ``submitted`` in a sandbox whose home is ``workdir``."""
-    started = time.monotonic()
-    layout = tests.layout
-    cells = student_cells(submitted, layout)
-    names = answer_names(cells, layout)
-    result = NotebookResult(output_limit=limits.output_chars)
-    pending = list(layout.tests)
-    restarts = 0
+    """Grade the notebook ``submitted`` (parsed, version 4) in a sandbox whose home is
+    ``workdir``, within its time budget."""
+    notebook = _Notebook(tests, workdir, limits, use_sandbox)
+    cells = student_cells(submitted, tests.layout)
+    pending = list(tests.layout.tests)
     while pending:
-        session = _start(workdir, limits, use_sandbox, cells, result)
+        session = notebook.start(cells)
         if session is None:
-            # Nothing could be tested: no score rather than an ordinary 0 (the instructor looks).
-            for grade_id, points, _, hidden in pending:
-                result.tests.append(
-                    TestResult(grade_id, points, None, GRADING_ERROR, result.stopped, hidden)
-                )
+            notebook.finish_unrun(pending)
             break
-        namespace = tests.namespace(session, names)
-        while pending:
-            grade_id, points, source, hidden = pending[0]
-            try:
-                passed, message, output = tests.run(namespace, grade_id, source)
-                status = GRADED
-            except StudentTimeout as error:
-                passed, message, output, status = False, f"Time limit: {error}", "", TIMEOUT
-            except SandboxGone as error:
-                pending.pop(0)
-                result.stopped = str(error)
-                result.tests.append(
-                    TestResult(
-                        grade_id,
-                        points,
-                        0.0,
-                        STOPPED,
-                        f"Your code's process stopped during this test: {error}.",
-                        hidden,
-                    )  # fmt: skip
-                )
-                break
-            pending.pop(0)
-            result.tests.append(
-                TestResult(
-                    grade_id, points, points if passed else 0.0, status, message, hidden, output
-                )  # fmt: skip
-            )
+        namespace = tests.namespace(session)
+        while pending and not session.dead:
+            test = pending.pop(0)
+            session.stuck.clear()
+            timeouts = session.timeouts
+            score, message, output = tests.run(namespace, test)
+            status = GRADED
+            if session.dead:
+                notebook.out_of_time = notebook.out_of_time or session.out_of_time
+                status = TIMEOUT if session.out_of_time else STOPPED
+                notebook.result.stopped = session.dead
+                if not message:
+                    message = f"Your code's process stopped during this test: {session.dead}."
+            elif session.timeouts > timeouts:
+                status = TIMEOUT
+            notebook.add(test, score, status, message, output)
         report = session.close()
-        result.output_chars = max(result.output_chars, int(report.get("output_chars", 0) or 0))
-        restarts += 1
-        # Each test may stop the sandbox once; after that the next test gets a fresh one.
-        if pending and restarts > len(layout.tests):
-            for grade_id, points, _, hidden in pending:
-                result.tests.append(
-                    TestResult(grade_id, points, 0.0, STOPPED, result.stopped, hidden)
-                )
+        chars = report.get("output_chars")
+        if type(chars) is int:
+            notebook.result.output_chars = max(notebook.result.output_chars, chars)
+        if notebook.out_of_time:
+            notebook.finish_unrun(pending)
             break
-    if result.output_chars > limits.output_chars:
-        for test in result.tests:
+    if notebook.result.output_chars > limits.output_chars:
+        for test in notebook.result.tests:
             if test.status == GRADED:
                 test.status = OUTPUT_TRUNCATED
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _start(workdir, limits, use_sandbox, cells, result) -> Session | None:
-    """Start a sandbox and run the student's cells in it; None if it could not get that far."""
-    process = sandbox.start(workdir, limits, use_sandbox)
-    try:
-        session = Session(process, limits.cell_seconds)
-        reply = session.request(
-            {"op": "cells", "cells": cells, "cell_limit": limits.cell_seconds},
-            seconds=limits.cell_seconds * max(len(cells), 1),
-        )
-    except SandboxGone as error:
-        result.stopped = f"Your notebook's process stopped while its cells ran: {error}."
-        return None
-    except StudentTimeout as error:
-        result.stopped = f"Your notebook's cells did not finish: {error}."
-        return None
-    if not result.cell_errors:
-        for index, outcome in enumerate(reply.get("value", [])):
-            error = outcome.get("error") if isinstance(outcome, dict) else None
-            if error:
-                kind = str(error.get("types", ["Error"])[0]).rpartition(".")[2]
-                result.cell_errors.append((index, f"{kind}: {error.get('message', '')}"[:500]))
-    return session
+    return notebook.result

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import nbformat
 
+from .text import clean
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
        color: #1f2328; line-height: 1.5; }
 h1 { font-size: 1.5rem; } .total { font-size: 1.2rem; font-weight: 600; }
 .test { border: 1px solid #d0d7de; border-radius: 6px; margin: 1rem 0; padding: 0.5rem 1rem; }
 .passed { border-left: 6px solid #1a7f37; } .failed { border-left: 6px solid #cf222e; }
+.partial { border-left: 6px solid #bf8700; } .message { white-space: pre-wrap; }
 .status { font-weight: 600; } pre { background: #f6f8fa; padding: 0.5rem; overflow-x: auto; }
 .note { background: #fff8c5; padding: 0.5rem 1rem; border-radius: 6px; }
 """
@@ -44,7 +47,10 @@ def released_sources(release_notebook: Path) -> dict[str, str]:
 def render(entry, graded, release_notebook: Path) -> str:
     """The feedback page of one graded notebook."""
     released = released_sources(release_notebook)
-    e = html.escape
+
+    def e(text) -> str:
+        return html.escape(clean(text))
+
     score = sum(t.score or 0.0 for t in graded.tests)
     maximum = sum(t.points for t in graded.tests)
     parts = [
@@ -66,7 +72,8 @@ def render(entry, graded, release_notebook: Path) -> str:
     parts.append("<h2>Tests</h2>")
     for test in graded.tests:
         passed = test.score is not None and test.score == test.points and test.points > 0
-        verdict = "passed" if passed else "failed"
+        partial = not passed and test.score is not None and test.score > 0
+        verdict = "passed" if passed else "partial" if partial else "failed"
         extra = STATUS_WORDS.get(test.status, test.status)
         shown = "" if test.score is None else f"{test.score:g}"
         parts.append(
@@ -76,7 +83,7 @@ def render(entry, graded, release_notebook: Path) -> str:
             + "</p>"
         )
         if test.message:
-            parts.append(f"<p>{e(test.message)}</p>")
+            parts.append(f"<p class='message'>{e(test.message)}</p>")
         if test.hidden:
             parts.append(
                 "<p><em>A hidden test: it checks the same contract on inputs you have not "

@@ -12,14 +12,20 @@ from pathlib import Path
 import nbformat
 
 from . import tamper
+from .engine import grade_id_of, nbgrader_metadata
+from .text import clean
 
 
-def _cells_by_id(nb) -> dict[str, dict]:
-    return {
-        cell.metadata["nbgrader"]["grade_id"]: cell
-        for cell in nb.cells
-        if "grade_id" in cell.metadata.get("nbgrader", {})
-    }
+def _cells_by_id(cells) -> dict[str, dict]:
+    """Code and markdown cells by their nbgrader grade_id (the first of a repeated one)."""
+    found = {}
+    for cell in cells:
+        metadata = cell.get("metadata")
+        meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if isinstance(grade_id, str) and grade_id not in found:
+            found[grade_id] = cell
+    return found
 
 
 def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
@@ -29,10 +35,11 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
     as a check) is not flagged either.
     """
     filename = f"{entry.notebook}.ipynb"
-    released = _cells_by_id(nbformat.read(release_dir / entry.assignment / filename, 4))
-    source = _cells_by_id(nbformat.read(source_dir / entry.assignment / filename, 4))
-    submitted_cells = nbformat.read(entry.path, as_version=4).cells
-    submitted = _cells_by_id(nbformat.NotebookNode(cells=submitted_cells))
+    released = _cells_by_id(nbformat.read(release_dir / entry.assignment / filename, 4).cells)
+    source = _cells_by_id(nbformat.read(source_dir / entry.assignment / filename, 4).cells)
+    submitted_cells = entry.read().cells
+    submitted = _cells_by_id(submitted_cells)
+    setup_names = _setup_names(released)
     flags = []
 
     def flag(kind: str, detail: str) -> None:
@@ -42,7 +49,7 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
                 "assignment": entry.assignment,
                 "notebook": entry.notebook,
                 "flag": kind,
-                "detail": detail,
+                "detail": clean(detail, 500),
             }
         )
 
@@ -55,9 +62,12 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
         if cell is None:
             flag("deleted_cell", f"cell {grade_id} was deleted (the original was graded)")
             continue
-        if cell.source.strip() not in (original.source.strip(), source[grade_id].source.strip()):
+        text = cell.get("source") if isinstance(cell.get("source"), str) else ""
+        if text.strip() not in (original.source.strip(), source[grade_id].source.strip()):
             flag("edited_cell", f"cell {grade_id} was edited (the original was graded)")
-        their = cell.metadata.get("nbgrader", {})
+        their = nbgrader_metadata(cell) if cell.get("cell_type") == "code" else {}
+        if cell.get("cell_type") != original.cell_type:
+            flag("changed_metadata", f"cell {grade_id} is no longer a {original.cell_type} cell")
         if meta.get("grade") and their.get("points") != meta.get("points"):
             flag(
                 "changed_points",
@@ -67,14 +77,28 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
         if meta.get("grade") and not their.get("grade"):
             flag("changed_metadata", f"cell {grade_id} is no longer marked as a test")
     for cell in submitted_cells:
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id", "")
+        grade_id = grade_id_of(cell)
         original = released.get(grade_id)
-        if cell.cell_type != "code" or (
-            original is not None and not original.metadata["nbgrader"].get("solution")
+        if (
+            cell.get("cell_type") != "code"
+            or not isinstance(cell.get("source"), str)
+            or (original is not None and not original.metadata["nbgrader"].get("solution"))
         ):
             continue  # a read-only cell: the instructor's version runs, whatever is here
+        where = f"answer cell {grade_id}" if grade_id else "a cell the student added"
         for kind, detail in tamper.scan(cell.source, grade_id):
-            where = f"answer cell {grade_id}" if grade_id else "a cell the student added"
             flag(kind, f"{where} {detail}")
+        for name in sorted(tamper.defined_names(cell.source, imports=False) & setup_names):
+            flag("monkeypatch", f"{where} redefines {name}, which the read-only cells define "
+                                "(the tests use the original)")  # fmt: skip
     return flags
+
+
+def _setup_names(released: dict) -> set[str]:
+    """The names the read-only code cells of the release define (the checks they import)."""
+    names = set()
+    for cell in released.values():
+        meta = cell.metadata["nbgrader"]
+        if cell.cell_type == "code" and not meta.get("grade") and not meta.get("solution"):
+            names |= tamper.defined_names(cell.source)
+    return names

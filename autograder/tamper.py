@@ -64,9 +64,8 @@ def _is_library(name: str, aliases: dict[str, str]) -> bool:
 
 def scan(source: str, cell_name: str = "") -> list[tuple[str, str]]:
     """Return (flag, detail) pairs for the tricks found in one cell's source."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
+    tree = _parsed(source)
+    if tree is None:
         return []
     aliases = _aliases(tree)
     found: dict[tuple[str, str], None] = {}
@@ -121,3 +120,30 @@ def scan(source: str, cell_name: str = "") -> list[tuple[str, str]]:
             if attribute in ("system", "popen", "fork", "execv", "kill"):
                 add("system_access", f"calls {ast.unparse(node.func)}")
     return list(found)
+
+
+def defined_names(source: str, imports: bool = True) -> set[str]:
+    """The names a cell binds at its top level: functions, classes, assignments, and (if
+    ``imports``) imports."""
+    tree = _parsed(source)
+    if tree is None:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif imports and isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def _parsed(source: str) -> ast.AST | None:
+    """The cell's syntax tree, or None for code Python cannot parse (a syntax error, null bytes,
+    nesting deep enough to exhaust the parser): such a cell only fails in its own sandbox."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
