@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
         "before it is interrupted (default: %(default)s)",
     )
     grade.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=defaults.notebook_seconds,
+        help="wall-clock seconds each notebook may take in all, whatever its number of cells "
+        "(default: %(default)s)",
+    )
+    grade.add_argument(
         "--memory-mb",
         type=int,
         default=defaults.memory_bytes // 2**20,
@@ -82,12 +89,21 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .grading import Settings, grade, print_summary
 
-        if args.jobs < 1 or args.timeout <= 0 or args.memory_mb < 256 or args.cpu_seconds < 1:
+        if (
+            args.jobs < 1
+            or not args.timeout > 0
+            or not args.notebook_timeout > 0
+            or args.memory_mb < 256
+            or args.cpu_seconds < 1
+            or args.output_limit < 0
+        ):
             raise CourseError(
-                "--jobs, --timeout and --cpu-seconds must be positive and --memory-mb at least 256"
+                "--jobs, --timeout, --notebook-timeout and --cpu-seconds must be positive, "
+                "--output-limit not negative, and --memory-mb at least 256"
             )
         limits = Limits(
             cell_seconds=args.timeout,
+            notebook_seconds=args.notebook_timeout,
             cpu_seconds=args.cpu_seconds,
             memory_bytes=args.memory_mb * 2**20,
             output_chars=args.output_limit,

@@ -45,8 +45,13 @@ class GradeCell:
     cell_type: str
 
 
-def save(db_url: str, release_dir: Path, rows: list[dict]) -> None:
+def save(
+    db_url: str, release_dir: Path, rows: list[dict], ids: dict[str, str] | None = None
+) -> None:
     """Record ``rows`` (grades.csv rows) in the nbgrader gradebook at ``db_url``.
+
+    A student is stored under their id in ``ids`` (name -> id), or ``submissions.student_key``
+    of their name: the name itself when nbgrader can store it, else a short stable form.
 
     ``release_dir`` holds ``<assignment>/<notebook>.ipynb``, the release the rows were graded
     against: every notebook and graded cell of a row's assignment is registered with its points,
@@ -58,7 +63,7 @@ def save(db_url: str, release_dir: Path, rows: list[dict]) -> None:
     Raises ``CourseError`` if the database cannot be opened or written, or if a row does not
     match the release.
     """
-    grades = _validated(rows)
+    grades = _validated(rows, ids or {})
     release = _release_cells(Path(release_dir), sorted({key[1] for key in grades}))
     _check_against_release(grades, release)
     with _opened(db_url) as gradebook:
@@ -71,8 +76,12 @@ def save(db_url: str, release_dir: Path, rows: list[dict]) -> None:
             ) from error
 
 
-def _validated(rows: list[dict]) -> dict[tuple[str, str, str, str], tuple[float | None, float]]:
-    """Map (student, assignment, notebook, grade_id) to (score or None, max_score)."""
+def _validated(
+    rows: list[dict], ids: dict[str, str]
+) -> dict[tuple[str, str, str, str], tuple[float | None, float]]:
+    """Map (student id, assignment, notebook, grade_id) to (score or None, max_score)."""
+    from .submissions import student_key
+
     grades = {}
     for number, row in enumerate(rows, start=1):
         try:
@@ -80,6 +89,8 @@ def _validated(rows: list[dict]) -> dict[tuple[str, str, str, str], tuple[float 
             score, max_score = row["score"], row["max_score"]
         except KeyError as missing:
             raise CourseError(f"grade row {number} has no {missing} column: {row!r}") from None
+        if isinstance(key[0], str):
+            key = (ids.get(key[0]) or student_key(key[0]), *key[1:])
         for value in key:
             if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
                 raise CourseError(

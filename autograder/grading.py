@@ -1,19 +1,25 @@
 """The instructor's grade command: every submission graded in its own sandbox, in parallel;
-feedback per notebook, ``grades.csv``, ``integrity.csv`` and the gradebook."""
+feedback per notebook, ``grades.csv``, ``integrity.csv`` and the gradebook.
+
+A batch always finishes: a notebook the grader fails on gets ``grading_error`` rows, a student
+whose grading process dies or overruns is tried again and then gets ``grading_error`` rows
+(``pool.py``), and the outputs are written for everyone else. Every text a submission contributes
+is cleaned before it is written (``text.py``).
+"""
 
 from __future__ import annotations
 
 import csv
-import multiprocessing
+import shutil
 import sys
 import tempfile
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import engine, feedback, integrity, sandbox
-from .course import REPO
+from .course import EXERCISES, SOLUTIONS
+from .pool import Failure, Pool
 from .submissions import (
     GRADED,
     NotebookSubmission,
@@ -21,10 +27,7 @@ from .submissions import (
     discover,
     unpack_submissions,
 )
-
-#: The released notebooks (what students got) and the instructor's (tests with hidden parts).
-RELEASE = REPO / "exercises"
-SOURCE = REPO / "solutions"
+from .text import clean, spreadsheet_cell
 
 GRADE_COLUMNS = [
     "student",
@@ -37,6 +40,7 @@ GRADE_COLUMNS = [
     "message",
 ]
 FLAG_COLUMNS = ["student", "assignment", "notebook", "flag", "detail"]
+ID_COLUMNS = ["student", "id"]
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Report:
     grades: list[dict]
     flags: list[dict]
     ignored: list = field(default_factory=list)  # files of the submissions that were not used
+    students: list[StudentSubmission] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ def _tests(assignment: str, notebook: str) -> engine.Tests:
     """The instructor's tests of a notebook, prepared once per worker process."""
     key = (assignment, notebook)
     if key not in _TESTS:
-        _TESTS[key] = engine.Tests(engine.Layout.read(SOURCE / assignment / f"{notebook}.ipynb"))
+        _TESTS[key] = engine.Tests(engine.Layout.read(SOLUTIONS / assignment / f"{notebook}.ipynb"))
     return _TESTS[key]
 
 
@@ -88,52 +94,83 @@ def _row(entry: NotebookSubmission, grade_id, points, score, status, message) ->
     }
 
 
+def _unscored(entry: NotebookSubmission, status: str, message: str) -> list[dict]:
+    """One row without a score for each test of ``entry``'s notebook."""
+    tests = _tests(entry.assignment, entry.notebook).layout.tests
+    return [_row(entry, t.grade_id, t.points, None, status, message) for t in tests]
+
+
 def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)
 
 
+def feedback_path(out: Path, student: StudentSubmission, entry: NotebookSubmission) -> Path:
+    return out / "feedback" / student.key / entry.assignment / f"{entry.notebook}.html"
+
+
+def grade_notebook(student: StudentSubmission, entry, out: Path, settings: Settings, result):
+    """Grade one notebook of ``student`` into ``result`` and write its feedback page."""
+    tests = _tests(entry.assignment, entry.notebook)
+    result.flags += integrity.check(entry, EXERCISES, SOLUTIONS)
+    with tempfile.TemporaryDirectory(prefix="student-") as home:
+        graded = engine.grade_notebook(
+            entry.read(), tests, Path(home), settings.limits, settings.use_sandbox
+        )
+    for test in graded.tests:
+        result.grades.append(
+            _row(entry, test.grade_id, test.points, test.score, test.status, test.message)
+        )
+    feedback.write(
+        feedback_path(out, student, entry),
+        entry,
+        graded,
+        EXERCISES / entry.assignment / f"{entry.notebook}.ipynb",
+    )
+
+
 def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> StudentResult:
     """Grade one student's notebooks (in a worker process); write their feedback."""
     result = StudentResult()
     for entry in student.notebooks:
-        tests = _tests(entry.assignment, entry.notebook)
         if entry.status != GRADED:
-            for grade_id, points, _, _ in tests.layout.tests:
-                result.grades.append(_row(entry, grade_id, points, None, entry.status,
-                                          entry.detail))  # fmt: skip
+            result.grades += _unscored(entry, entry.status, entry.detail)
             continue
+        grades, flags = len(result.grades), len(result.flags)
         try:
-            result.flags += integrity.check(entry, RELEASE, SOURCE)
-            with tempfile.TemporaryDirectory(prefix="student-") as home:
-                graded = engine.grade_notebook(
-                    entry.path, tests, Path(home), settings.limits, settings.use_sandbox
-                )
-        except Exception as error:  # noqa: BLE001 - the grader's fault: report it, go on
+            grade_notebook(student, entry, out, settings, result)
+        except Exception as error:  # the grader's fault: report it, go on
             traceback.print_exc(file=sys.stderr)
+            del result.grades[grades:], result.flags[flags:]
             message = f"the grader failed on this notebook ({type(error).__name__}: {error})"
-            for grade_id, points, _, _ in tests.layout.tests:
-                result.grades.append(_row(entry, grade_id, points, None, "grading_error", message))
-            continue
-        for test in graded.tests:
-            result.grades.append(
-                _row(entry, test.grade_id, test.points, test.score, test.status, test.message)
-            )
-        feedback.write(
-            out / "feedback" / entry.student / entry.assignment / f"{entry.notebook}.html",
-            entry,
-            graded,
-            RELEASE / entry.assignment / f"{entry.notebook}.ipynb",
-        )
+            result.grades += _unscored(entry, engine.GRADING_ERROR, message)
     return result
 
 
+def _grade_job(payload) -> StudentResult:
+    student, out, settings = payload
+    return grade_student(student, out, settings)
+
+
+def student_seconds(student: StudentSubmission, limits: sandbox.Limits) -> float:
+    """How long one student's grading may take before its worker is stopped: each notebook's
+    budget, plus time for sandboxes to start and the tests' own work."""
+    per_notebook = limits.notebook_seconds + 120.0
+    return 60.0 + per_notebook * max(1, len(student.notebooks))
+
+
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    """Write rows to ``path`` whole or not at all (a temporary file renamed over it)."""
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        for row in rows:
+            writer.writerow(
+                {k: spreadsheet_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+            )
+    partial.replace(path)
 
 
 class Progress:
@@ -158,6 +195,34 @@ class Progress:
             print(line, file=sys.stderr)
 
 
+def _grade_all(students, out, settings, jobs, progress) -> list[StudentResult]:
+    """Grade every student in a pool of workers; a student whose worker fails gets
+    ``grading_error`` rows, and the others are graded as if it were not in the batch."""
+    bar = Progress(len(students), progress)
+    results: dict[int, StudentResult] = {}
+    pool = Pool(
+        max(1, min(jobs, len(students))),
+        _grade_job,
+        initializer=_worker_init,
+        seconds=lambda payload: student_seconds(payload[0], settings.limits),
+    )
+    for index, outcome in pool.run([(s, out, settings) for s in students]):
+        if isinstance(outcome, Failure):
+            student = students[index]
+            shutil.rmtree(out / "feedback" / student.key, ignore_errors=True)
+            message = f"this student could not be graded: {outcome.reason}"
+            outcome = StudentResult(
+                [
+                    row
+                    for entry in student.notebooks
+                    for row in _unscored(entry, engine.GRADING_ERROR, message)
+                ]  # fmt: skip
+            )
+        results[index] = outcome
+        bar.step()
+    return [results[i] for i in range(len(students))]
+
+
 def grade(
     submissions: Path,
     out: Path,
@@ -169,52 +234,54 @@ def grade(
 ) -> Report:
     """Grade every submission under ``submissions`` (a folder or a zip) into ``out``.
 
-    ``out`` receives ``grades.csv``, ``integrity.csv``, ``feedback/<student>/<assignment>/``
-    and (unless ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``.
-    Each worker process grades whole students, each notebook in its own sandbox.
+    ``out`` receives ``grades.csv``, ``integrity.csv``, ``student_ids.csv`` (each student's id
+    in the feedback folders and the gradebook), ``feedback/<id>/<assignment>/`` and (unless
+    ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``.
     """
+    from . import cgroups, gradebook
+
     settings = settings or Settings()
     out.mkdir(parents=True, exist_ok=True)
+    warnings = []
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         unpacked = unpack_submissions(submissions, Path(tmp))
-        students, _batch = discover(unpacked.folder)
+        students, _batch = discover(unpacked.folder, names=unpacked.names)
         if settings.use_sandbox:
             sandbox.preflight(Path(tmp))  # fails early, with advice, if it cannot sandbox
+            if not cgroups.available():
+                warnings.append(
+                    "warning: cgroups cannot be created here (run as root, or delegate the cpu, "
+                    "memory and pids controllers), so each sandbox is limited per process only"
+                )
         _clear_feedback(out / "feedback", students)
-        bar = Progress(len(students), progress)
-        context = multiprocessing.get_context("spawn")
-        results: dict[int, StudentResult] = {}
-        workers = max(1, min(jobs, len(students)))
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            futures = {
-                pool.submit(grade_student, s, out, settings): i for i, s in enumerate(students)
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.step()
-    ordered = [results[i] for i in range(len(students))]
+        ordered = _grade_all(students, out, settings, jobs, progress)
     grades = [row for r in ordered for row in r.grades]
     flags = [row for r in ordered for row in r.flags]
     _write_csv(out / "grades.csv", GRADE_COLUMNS, grades)
     _write_csv(out / "integrity.csv", FLAG_COLUMNS, flags)
-    from . import gradebook
-
-    gradebook.save(db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}", RELEASE, grades)
-    return Report(grades, flags, list(unpacked.ignored))
+    _write_csv(out / "student_ids.csv", ID_COLUMNS,
+               [{"student": s.student, "id": s.key} for s in students])  # fmt: skip
+    gradebook.save(
+        db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}",
+        EXERCISES,
+        grades,
+        {s.student: s.key for s in students},
+    )
+    return Report(grades, flags, list(unpacked.ignored), students, warnings + unpacked.notes)
 
 
 def _clear_feedback(folder: Path, students: list[StudentSubmission]) -> None:
     """Remove the previous run's feedback of the students in this batch."""
-    import shutil
-
     for student in students:
-        shutil.rmtree(folder / student.student, ignore_errors=True)
+        shutil.rmtree(folder / student.key, ignore_errors=True)
 
 
 def print_summary(report: Report, out: Path) -> None:
     """Print one line per student notebook, then where the results are."""
     for item in report.ignored:
-        print(f"ignored: {item}")
+        print(clean(f"ignored: {item}", 500))
+    for warning in report.warnings:
+        print(warning)
     totals: dict[tuple, list] = {}
     for row in report.grades:
         key = (row["student"], row["assignment"], row["notebook"])
@@ -229,6 +296,6 @@ def print_summary(report: Report, out: Path) -> None:
         unusual = sorted(statuses - {"graded"})
         if unusual:
             shown += f"  [{', '.join(unusual)}] {message[:120]}"
-        print(f"{student:20s} {assignment}/{notebook}: {shown}")
+        print(clean(f"{student:20s} {assignment}/{notebook}: {shown}", 300))
     print(f"{len(report.flags)} integrity flag(s) in {out / 'integrity.csv'}")
     print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}")
