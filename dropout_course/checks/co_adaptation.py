@@ -35,7 +35,6 @@ import torch
 from torch import nn
 
 from .core import (
-    CallInterrupted,
     Memo,
     Verdict,
     allclose,
@@ -111,11 +110,7 @@ class ArrayCall:
 
     def returned(self) -> bool:
         """Whether the call returned (rather than raised or was interrupted)."""
-        try:
-            self._result()
-        except (Exception, CallInterrupted):
-            return False
-        return True
+        return self._result.succeeded()
 
     def check_input_untouched(self) -> None:
         given, _ = self._result()
@@ -684,11 +679,7 @@ class DamageCall:
         return after
 
     def returned(self) -> bool:
-        try:
-            self._result()
-        except (Exception, CallInterrupted):
-            return False
-        return True
+        return self._result.succeeded()
 
     def value(self) -> float:
         return _scalar(self._result().value, "ablation_damage", self.described)

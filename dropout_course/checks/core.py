@@ -199,6 +199,14 @@ class Memo:
             raise self._error
         return self._value
 
+    def succeeded(self) -> bool:
+        """Whether the call returned (rather than raised or was interrupted), making it first."""
+        try:
+            self()
+        except (Exception, CallInterrupted):
+            return False
+        return True
+
 
 def fail(name: str, message: str) -> None:
     """Raise :class:`ContractViolation` for function ``name`` with ``message``."""
