@@ -71,10 +71,7 @@ def write_back(original, state) -> None:
         ):
             original[...] = state
     elif isinstance(original, np.random.Generator) and isinstance(state, dict):
-        try:
-            original.bit_generator.state = state["generator"]
-        except (TypeError, ValueError, KeyError):
-            pass
+        _write_back_generator(original, state)
     elif isinstance(original, torch.Tensor) and isinstance(state, torch.Tensor):
         if original.shape == state.shape and original.dtype == state.dtype:
             if not torch.equal(original.detach(), state.detach()):
@@ -88,8 +85,34 @@ def write_back(original, state) -> None:
         _write_back_dict(original, state)
 
 
+#: At most this many children a generator spawned in the sandbox are mirrored by one call.
+MAX_MIRRORED_SPAWNS = 10_000
+
+
+def _write_back_generator(original: np.random.Generator, state: dict) -> None:
+    """The generator's state, and how many children its seed sequence has spawned (so that
+    ``rng.spawn()`` in the next call gives new children, as it would in one process)."""
+    try:
+        original.bit_generator.state = state["generator"]
+    except (TypeError, ValueError, KeyError):
+        return
+    seed_seq = getattr(original.bit_generator, "seed_seq", None)
+    spawned = state.get("spawned")
+    have = getattr(seed_seq, "n_children_spawned", None)
+    if type(spawned) is int and type(have) is int and 0 < spawned - have <= MAX_MIRRORED_SPAWNS:
+        seed_seq.spawn(spawned - have)
+
+
 def _container(value) -> bool:
     return isinstance(value, (np.ndarray, list, dict, torch.Tensor))
+
+
+def _fits(item, after) -> bool:
+    """Whether ``after`` can be written into ``item`` in place: an array of the same shape and
+    dtype, or a container of the same kind (else the entry was replaced, and is replaced here)."""
+    if isinstance(item, (np.ndarray, torch.Tensor)):
+        return type(after) is type(item) and after.shape == item.shape and after.dtype == item.dtype
+    return type(after) is type(item)
 
 
 def _write_back_list(original: list, state: list) -> None:
@@ -97,9 +120,9 @@ def _write_back_list(original: list, state: list) -> None:
         original[:] = state
         return
     for index, (item, after) in enumerate(zip(original, state, strict=True)):
-        if _container(item):
+        if _container(item) and _fits(item, after):
             write_back(item, after)
-        elif not _same(item, after):
+        elif _container(item) or not _same(item, after):
             original[index] = after
 
 
@@ -108,9 +131,9 @@ def _write_back_dict(original: dict, state: dict) -> None:
         del original[key]
     for key, after in state.items():
         item = original.get(key)
-        if key in original and _container(item):
+        if key in original and _container(item) and _fits(item, after):
             write_back(item, after)
-        elif key not in original or not _same(item, after):
+        elif key not in original or _container(item) or not _same(item, after):
             original[key] = after
 
 

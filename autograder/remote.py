@@ -114,6 +114,7 @@ class Session:
         self.out_of_time = False  # it was stopped because the notebook's budget ran out
         self.timeouts = 0
         self.stuck: dict[str, str] = {}
+        self.exception_classes: dict = {}  # student-named exception classes of this session
         ready = self._receive(self._deadline(START_SECONDS))
         if ready.get("ready") is not True:
             self.kill("the sandbox did not start")
@@ -195,7 +196,7 @@ class Session:
                     f"it ran longer than the {seconds:g} s time limit and was interrupted"
                 )
             if "error" in reply:
-                raise values.rebuild_exception(reply["error"])
+                raise values.rebuild_exception(reply["error"], self.exception_classes)
             if "value" not in reply:
                 self.kill("it sent a reply the grader cannot read")
                 raise SandboxGone(self.dead)
@@ -229,6 +230,12 @@ class Session:
     def _remote_value(self, kind: str, record: dict):
         if kind == "handle":
             return Remote(self, record)
+        if kind == "argument":
+            args = self.current[0]
+            index = record["index"]
+            if not 0 <= index < len(args) or not isinstance(args[index], torch.Tensor):
+                raise wire.WireError("a reference to an argument the call did not have")
+            return args[index]
         if kind == "torch_dtype":
             return getattr(torch, record["name"])
         array, dtype, requires_grad, grad_fn = values.tensor_parts(record)

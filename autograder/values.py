@@ -25,7 +25,7 @@ from .wire import WireError
 #: The array dtypes a result may have (little-endian; the sandbox converts big-endian ones).
 ARRAY_DTYPES = {
     "|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8",
-    "<f2", "<f4", "<f8", "<c8", "<c16",
+    "<f2", "<f4", "<f8", "<f16", "<c8", "<c16", "<c32",
 }  # fmt: skip
 #: Torch dtypes a tensor may have, with the dtype of the array that carries its values.
 TENSOR_DTYPES = {
@@ -123,6 +123,10 @@ def decode(obj, remote: Callable[[str, dict], object]):
         return remote(kind, obj)
     if kind == "handle":
         return remote(kind, check_handle(obj))
+    if kind == "argument":
+        if type(obj.get("index")) is not int:
+            raise WireError("an argument reference needs an index")
+        return remote(kind, obj)
     raise WireError(f"unexpected record on the wire ({str(kind)[:20]!r})")
 
 
@@ -151,15 +155,15 @@ _REBUILT: dict[str, type[Exception]] = {
     and not issubclass(cls, (StopIteration, StopAsyncIteration))
 }
 _REBUILT[f"{BuiltInDropoutUsed.__module__}.BuiltInDropoutUsed"] = BuiltInDropoutUsed
-#: Student-named subclasses made so far (bounded: past it, the base class is used).
-_NAMED: dict[tuple[str, type], type] = {}
-_MAX_NAMED = 256
+#: Most student-named exception classes one session makes (past it, the base class is used).
+MAX_NAMED = 256
 
 
-def rebuild_exception(record) -> Exception:
+def rebuild_exception(record, named: dict) -> Exception:
     """The exception a sandbox reported: the first class of its ``types`` that is one we
     rebuild (a student's ``ProbabilityError(ValueError)`` is a ``ValueError`` here), named as
-    the student named it; a ``RuntimeError`` if none is."""
+    the student named it; a ``RuntimeError`` if none is. ``named`` caches the classes made for
+    one sandbox session (so one student's exceptions never shape another's messages)."""
     types = record.get("types") if isinstance(record, dict) else None
     message = record.get("message") if isinstance(record, dict) else None
     if type(types) is not list or type(message) is not str:
@@ -168,7 +172,7 @@ def rebuild_exception(record) -> Exception:
     names = [t for t in types[:MAX_TYPES] if type(t) is str]
     base = next((_REBUILT[n] for n in names if n in _REBUILT), RuntimeError)
     shown = class_name(names[0]) if names else base.__name__
-    cls = base if shown == base.__name__ else _named(shown, base)
+    cls = base if shown == base.__name__ else _named(shown, base, named)
     try:
         return cls(message)
     except Exception:  # a constructor that wants other arguments
@@ -183,10 +187,10 @@ def class_name(qualified: str) -> str:
     return name
 
 
-def _named(name: str, base: type) -> type:
+def _named(name: str, base: type, named: dict) -> type:
     key = (name, base)
-    if key not in _NAMED:
-        if len(_NAMED) >= _MAX_NAMED:
+    if key not in named:
+        if len(named) >= MAX_NAMED:
             return base
-        _NAMED[key] = type(name, (base,), {"__module__": "student"})
-    return _NAMED[key]
+        named[key] = type(name, (base,), {"__module__": "student"})
+    return named[key]

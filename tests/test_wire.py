@@ -238,13 +238,14 @@ def test_a_student_exception_is_rebuilt_as_a_known_class_with_its_name():
         {
             "types": ["__main__.ProbabilityError", "builtins.ValueError", "builtins.Exception"],
             "message": "p \ufffd" + "x" * 10_000,
-        }  # fmt: skip
+        },  # fmt: skip
+        {},
     )
     assert isinstance(error, ValueError) and type(error).__name__ == "ProbabilityError"
     assert len(str(error)) <= values.MAX_MESSAGE_CHARS
-    odd = values.rebuild_exception({"types": ["os.system", "subprocess.Popen"], "message": "x"})
+    odd = values.rebuild_exception({"types": ["os.system", "subprocess.Popen"], "message": "x"}, {})
     assert isinstance(odd, RuntimeError) and type(odd).__module__ == "student"
-    assert type(values.rebuild_exception({"types": "nope"})) is RuntimeError
+    assert type(values.rebuild_exception({"types": "nope"}, {})) is RuntimeError
 
 
 # ------------------------------------------------------------------------------- proxies
@@ -346,3 +347,13 @@ def test_a_session_fed_garbage_stops_the_sandbox_and_raises_sandbox_gone(garbage
         sandbox.stop, remote.GRACE_SECONDS = original, grace
         os.close(out_write)
         os.close(in_read)
+
+
+def test_student_exception_classes_are_made_per_session():
+    """One student's many exception names cannot change how another's are shown."""
+    crowded = {}
+    for number in range(values.MAX_NAMED + 10):
+        values.rebuild_exception({"types": [f"m.Error{number}"], "message": "x"}, crowded)
+    fresh = values.rebuild_exception({"types": ["m.ShapeError", "builtins.ValueError"],
+                                      "message": "x"}, {})  # fmt: skip
+    assert type(fresh).__name__ == "ShapeError" and isinstance(fresh, ValueError)
