@@ -10,6 +10,7 @@ is cleaned before it is written (``text.py``).
 from __future__ import annotations
 
 import csv
+import functools
 import shutil
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from .submissions import (
     discover,
     unpack_submissions,
 )
-from .text import clean, spreadsheet_cell
+from .text import one_line, spreadsheet_cell
 
 GRADE_COLUMNS = [
     "student",
@@ -100,10 +101,19 @@ def _unscored(entry: NotebookSubmission, status: str, message: str) -> list[dict
     return [_row(entry, t.grade_id, t.points, None, status, message) for t in tests]
 
 
-def _worker_init() -> None:
+#: Address space a grading process may use, beyond what a sandbox may: what a submission's
+#: results can make the checks allocate is bounded, so that one student's grading runs out of
+#: memory (and gets its own grading_error) rather than the machine.
+GRADER_MEMORY_BYTES = 6 * 1024**3
+
+
+def _worker_init(memory_bytes: int) -> None:
+    import resource
+
     import torch
 
     torch.set_num_threads(1)
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
 def feedback_path(out: Path, student: StudentSubmission, entry: NotebookSubmission) -> Path:
@@ -200,10 +210,11 @@ def _grade_all(students, out, settings, jobs, progress) -> list[StudentResult]:
     ``grading_error`` rows, and the others are graded as if it were not in the batch."""
     bar = Progress(len(students), progress)
     results: dict[int, StudentResult] = {}
+    memory = max(GRADER_MEMORY_BYTES, settings.limits.memory_bytes + 2 * 1024**3)
     pool = Pool(
         max(1, min(jobs, len(students))),
         _grade_job,
-        initializer=_worker_init,
+        initializer=functools.partial(_worker_init, memory),
         seconds=lambda payload: student_seconds(payload[0], settings.limits),
     )
     for index, outcome in pool.run([(s, out, settings) for s in students]):
@@ -245,7 +256,9 @@ def grade(
     warnings = []
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         unpacked = unpack_submissions(submissions, Path(tmp))
-        students, _batch = discover(unpacked.folder, names=unpacked.names)
+        students, _batch = discover(
+            unpacked.folder, names=unpacked.names, stage=Path(tmp) / "staged"
+        )
         if settings.use_sandbox:
             sandbox.preflight(Path(tmp))  # fails early, with advice, if it cannot sandbox
             if not cgroups.available():
@@ -279,9 +292,9 @@ def _clear_feedback(folder: Path, students: list[StudentSubmission]) -> None:
 def print_summary(report: Report, out: Path) -> None:
     """Print one line per student notebook, then where the results are."""
     for item in report.ignored:
-        print(clean(f"ignored: {item}", 500))
+        print(one_line(f"ignored: {item}", 500))
     for warning in report.warnings:
-        print(warning)
+        print(one_line(warning, 1000))
     totals: dict[tuple, list] = {}
     for row in report.grades:
         key = (row["student"], row["assignment"], row["notebook"])
@@ -296,6 +309,6 @@ def print_summary(report: Report, out: Path) -> None:
         unusual = sorted(statuses - {"graded"})
         if unusual:
             shown += f"  [{', '.join(unusual)}] {message[:120]}"
-        print(clean(f"{student:20s} {assignment}/{notebook}: {shown}", 300))
+        print(one_line(f"{student:20s} {assignment}/{notebook}: {shown}", 300))
     print(f"{len(report.flags)} integrity flag(s) in {out / 'integrity.csv'}")
     print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}")

@@ -48,13 +48,11 @@ class NotebookSubmission:
     path: Path | None
     status: str = GRADED
     detail: str = ""
-    #: The notebook's bytes, read once when it was found (without following links): what is
-    #: graded, whatever happens to the file afterwards.
-    data: bytes = field(default=b"", repr=False)
 
     def read(self):
-        """The submitted notebook, parsed (version 4)."""
-        return nbformat.reads(self.data.decode("utf-8"), as_version=4)
+        """The submitted notebook, parsed (version 4), read without following a link."""
+        with _open_regular(self.path) as handle:
+            return nbformat.reads(handle.read().decode("utf-8"), as_version=4)
 
 
 @dataclass
@@ -177,6 +175,9 @@ LAYOUTS_HELP = (
 #: A notebook file larger than this is reported as unreadable rather than parsed: the exercises'
 #: notebooks weigh kilobytes, and parsing a file of gigabytes would take a worker's memory.
 MAX_NOTEBOOK_BYTES = 100 * 1024**2
+#: Most JSON values (counted by their commas and brackets) a notebook may hold: parsing costs
+#: memory by the value, not by the byte, and 40 MB of ``{},`` would take gigabytes.
+MAX_NOTEBOOK_VALUES = 2_000_000
 #: Room a zip must leave on the disk it is unpacked to.
 SPARE_DISK_BYTES = 512 * 1024**2
 
@@ -550,7 +551,7 @@ class _Found:
     user_id: str | None  # the student's id in the LMS (None if the names do not say)
     name: str  # the student's name in the LMS
     file_id: str  # the file's name as the student uploaded it
-    order: int = 0  # the submission id: higher is later
+    order: tuple = (0, "")  # the submission id as _number(): higher is later
     note: str = ""  # why its name was read as it was, if that was not the first reading
 
 
@@ -605,7 +606,7 @@ def _canvas_files(entries: list[_Entry], regex: re.Pattern, ignored: list[Ignore
                     groups.get("user_id"),
                     groups["student_id"] or "",
                     groups["file_id"] or "",
-                    int(order) if order.isdecimal() else 0,
+                    _number(order),
                     note,
                 )
             )
@@ -673,11 +674,20 @@ def _notebook_of(file_id: str) -> tuple[str, str, int] | None:
         return None
     owners = {n: a for a in assignments() for n in notebooks(a)}
     if path.stem in owners:
-        return owners[path.stem], path.stem, 0
+        return owners[path.stem], path.stem, _number("0")
     renamed = _RESUBMITTED.match(path.stem)
     if renamed and renamed["stem"] in owners:
-        return owners[renamed["stem"]], renamed["stem"], int(renamed["suffix"])
+        return owners[renamed["stem"]], renamed["stem"], _number(renamed["suffix"])
     return None
+
+
+def _number(digits: str) -> tuple[int, str]:
+    """A string of digits as a key that sorts as its number does, however long (Python refuses
+    int() of more than 4300 digits): (0, "") when it holds anything but digits."""
+    if not digits.isdecimal():
+        return (0, "")
+    plain = digits.lstrip("0") or "0"
+    return (len(plain), plain)
 
 
 def _fold(name: str) -> str:
@@ -857,6 +867,12 @@ def _notebook_problem(data: bytes, size: int) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         return f"not a notebook file (not UTF-8 text: byte {error.start} cannot be decoded)"
+    values = data.count(b",") + data.count(b"{") + data.count(b"[")
+    if values > MAX_NOTEBOOK_VALUES:
+        return (
+            f"not a notebook the grader reads: its JSON holds about {values:,} values, more than "
+            f"the {MAX_NOTEBOOK_VALUES:,} a notebook may (a course notebook holds thousands)"
+        )
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
@@ -866,6 +882,8 @@ def _notebook_problem(data: bytes, size: int) -> str:
         )
     except RecursionError:
         return "not a notebook file (its JSON is nested too deeply)"
+    except (ValueError, MemoryError) as error:  # e.g. an integer of more than 4300 digits
+        return f"not a notebook file (its JSON cannot be read: {type(error).__name__})"
     if not isinstance(content, dict):
         return "not a notebook file (its JSON is not an object)"
     major, minor = nbformat.reader.get_version(content)
@@ -915,7 +933,7 @@ def _broken(error: Exception) -> str:
 
 
 def discover(
-    folder: Path, names: dict[str, str] | None = None
+    folder: Path, names: dict[str, str] | None = None, stage: Path | None = None
 ) -> tuple[list[StudentSubmission], list[str]]:
     """Find every student's notebooks under ``folder`` (``<student>/<assignment>/<nb>.ipynb``).
 
@@ -925,8 +943,10 @@ def discover(
     followed: a linked student folder is not a student, and a linked assignment folder or
     notebook is reported unreadable. The batch's assignments are the known assignments that
     appear in any student's folder; every student is expected to have submitted each of them,
-    so an absent one is reported as missing rather than left out of grades.csv. Returns the
-    submissions and the assignments.
+    so an absent one is reported as missing rather than left out of grades.csv. With ``stage``,
+    each readable notebook is copied there as it was read (``<key>/<assignment>/<nb>.ipynb``),
+    and that copy is what gets graded, whatever happens to the submitted file afterwards.
+    Returns the submissions and the assignments.
     """
     known = set(assignments())
     if names is None:
@@ -954,7 +974,8 @@ def discover(
         student = StudentSubmission(shown[student_dir.name])
         for assignment in batch:
             for notebook in notebooks(assignment):
-                student.notebooks.append(_find(student_dir, student.student, assignment, notebook))
+                entry = _find(student_dir, student.student, assignment, notebook, stage)
+                student.notebooks.append(entry)
         result.append(student)
     if len({s.key for s in result}) != len(result):
         raise CourseError(f"two student folders of {folder} are given the same student name.")
@@ -990,7 +1011,9 @@ def _display_names(folders: list[str]) -> dict[str, str]:
     return result
 
 
-def _find(student_dir: Path, student: str, assignment: str, notebook: str) -> NotebookSubmission:
+def _find(
+    student_dir: Path, student: str, assignment: str, notebook: str, stage: Path | None = None
+) -> NotebookSubmission:
     folder = student_dir / assignment
     path = folder / f"{notebook}.ipynb"
     entry = NotebookSubmission(student, assignment, notebook, path)
@@ -1015,7 +1038,12 @@ def _find(student_dir: Path, student: str, assignment: str, notebook: str) -> No
         entry.path, entry.status = None, UNREADABLE
         entry.detail = f"{notebook}.ipynb is not a regular file (a notebook is a file)"
     else:
-        reason, entry.data = load_notebook(path)
+        reason, data = load_notebook(path)
         if reason:
             entry.status, entry.detail = UNREADABLE, reason
+        elif stage is not None:
+            copy = stage / student_key(student) / assignment / f"{notebook}.ipynb"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(data)
+            entry.path = copy
     return entry

@@ -27,6 +27,15 @@ def clean(text: object, limit: int = MAX_CHARS) -> str:
     return kept if len(kept) <= limit else kept[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
 
 
+def one_line(text: object, limit: int = MAX_CHARS) -> str:
+    """``text`` cleaned for a terminal line: no line breaks or tabs, and no invisible format
+    characters (the bidirectional overrides that would make a name print backwards)."""
+    return "".join(
+        " " if c in "\t\n" else "" if unicodedata.category(c) == "Cf" else c
+        for c in clean(text, limit)
+    )
+
+
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
