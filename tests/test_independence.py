@@ -119,7 +119,26 @@ def _one_coin_per_row_pair(shape, p, rng):
     return flat.reshape(shape)
 
 
+def _last_column_copies_first(shape, p, rng):
+    mask = (rng.random(shape) >= p).reshape(-1, shape[-1])
+    mask[:, -1] = mask[:, 0]
+    return mask.reshape(shape)
+
+
+def _antithetic_far(shape, p, rng):
+    n = _size(shape)
+    reused = 2 * n // 5
+    u = rng.random(n - reused)
+    return (np.concatenate([u, 1.0 - u[:reused]]) >= p).reshape(shape)
+
+
+def _few_seeds(shape, p, rng):
+    return np.random.default_rng(int(rng.integers(1000))).random(shape) >= p
+
+
 DEPENDENT = {
+    "last column copies the first": _last_column_copies_first,
+    "uniforms reused far apart": _antithetic_far,
     "fixed count per row": _fixed_per_row,
     "fixed count per block of 8": _fixed_per_block,
     "sticky neighbours": _sticky,
@@ -137,6 +156,7 @@ DEPENDENT = {
 #: Dependence that one mask cannot show: the draws of a call after another tell.
 DEPENDENT_ACROSS_DRAWS = {
     "fixed total per mask": _fixed_total,
+    "a child generator seeded from a thousand values": _few_seeds,
 }
 
 SHAPES = st.sampled_from([(400, 250), (300, 300), (120, 90), (10, 40, 50)])

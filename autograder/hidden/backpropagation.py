@@ -178,7 +178,7 @@ def hidden_numerical_gradient(numerical_gradient) -> Verdict:
     verdict = checks.check_numerical_gradient(numerical_gradient, shape=(2, 5), h=0.05, seed=7)
     X, params, y = _data(71, 6, 4, 3, 3)
 
-    def loss_of(params):
+    def loss_of(params, X=X, y=y):
         def loss(_ignored):  # a smooth loss (no ReLU): softmax regression on tanh features
             hidden = np.tanh(X @ params["W1"] + params["b1"])
             return reference.softmax_cross_entropy(hidden @ params["W2"] + params["b2"], y)[0]
@@ -190,9 +190,11 @@ def hidden_numerical_gradient(numerical_gradient) -> Verdict:
     F.cross_entropy(hidden @ tensors["W2"] + tensors["b2"], torch.from_numpy(y)).backward()
 
     def closure_run(key):
-        # The closure reads the very array passed as x, as lambda _: loss(params) does.
+        # The closure reads the very array passed as x, as lambda _: loss(params) does, and
+        # copies of everything else: nothing the call reaches is the check's own.
         def make_f(given):
-            return loss_of({**params, key: given})
+            own = {k: v.copy() for k, v in params.items()}
+            return loss_of({**own, key: given}, X.copy(), y.copy())
 
         described = f"numerical_gradient(lambda _: loss(params), params[{key!r}])"
         return checks.GradientRun(numerical_gradient, params[key], make_f, described)

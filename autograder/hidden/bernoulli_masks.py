@@ -38,6 +38,18 @@ def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:
                 f"{described} kept {mask.mean():.3f} of the units; the reference "
                 f"keeps {expected.mean():.3f} (1 - p = 0.8).",
             )
+    with verdict.expect("draw independent entries along every axis of a 3-D shape"):
+        mask = call(bernoulli_mask, "bernoulli_mask", described, (10, 20, 30), 0.2,
+                    np.random.default_rng(9))  # fmt: skip
+        mask = numpy_dropout.mask_values(np.asarray(mask), "bernoulli_mask", described, 0.2)
+        numpy_dropout.check_independent(mask, "bernoulli_mask", described)
+    with verdict.expect("drop each entry with probability p, for any p (0.2951, 0.005)"):
+        for odd in (0.2951, 0.005):
+            described = f"bernoulli_mask((1000, 1000), p={odd}, rng)"
+            mask = call(bernoulli_mask, "bernoulli_mask", described, (1000, 1000), odd,
+                        np.random.default_rng(10))  # fmt: skip
+            mask = numpy_dropout.mask_values(np.asarray(mask), "bernoulli_mask", described, odd)
+            numpy_dropout.check_drop_rate(mask, odd, "bernoulli_mask", described)
     return verdict
 
 
@@ -60,6 +72,25 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
                     "on a 3-D float32 input, out differs from the reference given the same mask.",
                 )
             numpy_dropout.check_forward_evaluation(dropout_forward, x, 0.2, inverted=inverted)
+    with verdict.expect("draw an independent mask along every axis of a 3-D input"):
+        cube = (np.random.default_rng(4).standard_normal((20, 30, 40)) + 3.0).astype(np.float32)
+        call_ = numpy_dropout.ForwardCall(dropout_forward, cube, 0.4, seed=11)
+        numpy_dropout.check_independent(call_.mask(), "dropout_forward", call_.described)
+    with verdict.expect("drop each unit with probability p, for any p (p = 0.2951)"):
+        big = np.ones((1000, 1000), dtype=np.float32)
+        call_ = numpy_dropout.ForwardCall(dropout_forward, big, 0.2951, seed=12)
+        numpy_dropout.check_drop_rate(call_.mask(), 0.2951, "dropout_forward", call_.described)
+    with verdict.expect("apply the same formula to float16 inputs"):
+        half = (np.random.default_rng(5).standard_normal((30, 40)) + 3.0).astype(np.float16)
+        for inverted in (True, False):
+            call_ = numpy_dropout.ForwardCall(dropout_forward, half, 0.3, inverted=inverted)
+            out, mask = call_.out(), call_.mask()
+            expected = half.astype(np.float64) * mask / (0.7 if inverted else 1.0)
+            if out.dtype != np.float16 or not np.allclose(out.astype(np.float64), expected,
+                                                          rtol=2e-3, atol=1e-3):  # fmt: skip
+                formula = "x * mask / (1 - p)" if inverted else "x * mask"
+                fail("dropout_forward", f"{call_.described} on a float16 input: out must be "
+                                        f"{formula} in float16 too.")  # fmt: skip
     with verdict.expect("scale kept units as torch.nn.functional.dropout does"):
         # PyTorch's F.dropout is inverted dropout: its kept units carry the same scale as ours.
         ones = np.ones((50, 40))
@@ -129,7 +160,22 @@ def hidden_dropout_module(Dropout) -> Verdict:
     verdict = Verdict("Dropout")
     run = torch_dropout.TrainingRun(Dropout, p=0.8, shape=(60, 50, 40), seed=7, dtype=torch.float64)
     torch_dropout.module_training_properties(verdict, run)
-    with verdict.expect("return x unchanged in evaluation mode (p = 0.9, float64)"):
+    with verdict.expect("drop each element with probability p (a million elements, p = 0.8)"):
+        big = torch_dropout.TrainingRun(Dropout, p=0.8, shape=(1000, 1000), seed=13)
+        torch_dropout.check_rate(big)
+    with verdict.expect("keep float16 and bfloat16 dtypes in training"):
+        for dtype in (torch.float16, torch.bfloat16):
+            x = torch.linspace(0.5, 2.0, 600, dtype=dtype).reshape(20, 30)
+            module = torch_dropout.make_module(Dropout, 0.5)
+            module.train()
+            out = torch_dropout.run_module(module, x, f"Dropout(p=0.5) on a {dtype} tensor")
+            if out.dtype != dtype:
+                fail("Dropout", f"Dropout(p=0.5) turned a {dtype} input into {out.dtype}; it must "
+                                "keep the input's dtype (make the mask with torch.rand_like(x) "
+                                "or .to(x.dtype)).")  # fmt: skip
+    with verdict.expect(
+        "return x unchanged in evaluation mode (p = 0.9, float64)", side_condition=True
+    ):
         torch_dropout.check_module_evaluation(Dropout, p=0.9, dtype=torch.float64)
     with verdict.expect("draw its mask from torch's generator (p = 0.25)"):
         torch_dropout.check_module_generator(Dropout, p=0.25)
@@ -139,7 +185,7 @@ def hidden_dropout_module(Dropout) -> Verdict:
 def hidden_predict(predict) -> Verdict:
     """A model with batch normalisation as well as dropout, compared with the reference."""
     torch.manual_seed(21)
-    model = torch.nn.Sequential(
+    model = torch_dropout.probed_model(
         torch.nn.Linear(5, 24),
         torch.nn.BatchNorm1d(24),
         torch.nn.ReLU(),

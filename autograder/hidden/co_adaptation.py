@@ -51,7 +51,9 @@ def hidden_activation_correlation(activation_correlation) -> Verdict:
             )
         if not np.isclose(value, reference.activation_correlation(H), rtol=1e-5, atol=1e-7):
             fail(name, f"{described} differs from the reference.")
-    with verdict.expect("return 0.0 for a single example (every column is then constant)"):
+    with verdict.expect(
+        "return 0.0 for a single example (every column is then constant)", side_condition=True
+    ):
         if single.number() != 0.0:
             fail(
                 name,
@@ -114,7 +116,7 @@ def hidden_ablation_damage(ablation_damage) -> Verdict:
     model, X, y = checks.ablation_setup(seed=9, n=350, n_in=6, widths=(30, 12), n_classes=3)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     cases = ((0, (2, 7, 11, 19, 23, 28, 29)), (1, np.array([0, 4, 5, 9])))
-    calls = [
+    calls = [  # each call gets its own copy of the model, units, X and y
         checks.DamageCall(ablation_damage, model, relus[layer], units, X, y, start_training=False)
         for layer, units in cases
     ]
@@ -134,4 +136,8 @@ def hidden_ablation_damage(ablation_damage) -> Verdict:
             expected = reference.ablation_damage(model, relus[layer], units, X, y)
             if not checks.same_rate(value, expected):
                 fail(name, f"{call_.described} differs from the reference ({expected:.4f}).")
+    with verdict.expect(
+        "leave units (a tuple or an array), X and y unchanged", side_condition=True
+    ):
+        checks.examine_calls(calls, checks.DamageCall.check_inputs)
     return verdict

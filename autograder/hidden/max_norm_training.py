@@ -135,8 +135,17 @@ def hidden_learning_rate(learning_rate) -> Verdict:
     """Unseen settings (one step per epoch, a fast decay, late steps), the reference and
     ExponentialLR."""
     verdict = checks.check_learning_rate(
-        learning_rate, lr0=0.03, decay=0.97, steps_per_epoch=13, n_epochs=5
-    )
+        learning_rate, lr0=0.03, decay=0.97, steps_per_epoch=13, n_epochs=5,
+        boundaries=range(121, 301),
+    )  # fmt: skip
+    with verdict.expect(
+        "change the rate at step e * steps_per_epoch for 100 larger steps_per_epoch"
+    ):
+        spes = np.random.default_rng(29).choice(np.arange(301, 20000), 100, replace=False)
+        schedules = checks.boundary_schedules(
+            learning_rate, sorted(spes.tolist()), (1, 4), lr0=2.0, decay=0.7
+        )
+        checks.examine_epoch_starts(schedules)
     with verdict.expect("agree with the reference, with one step per epoch and at late steps"):
         for lr0, decay, steps_per_epoch, steps in (
             (3.0, 0.5, 1, range(8)),

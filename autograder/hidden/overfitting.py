@@ -50,11 +50,15 @@ def hidden_generalisation_gap(generalisation_gap) -> Verdict:
             ("generalisation_gap on two float32 arrays of 60 epochs", arrays, (train, val)),
             ("generalisation_gap on a single epoch", None, (np.array([0.4]), np.array([0.55]))),
         ]:
-            result = call_() if call_ else checks.call_gap(generalisation_gap, *args, described)
+            # The expected value comes from the check's own arrays, computed before the call;
+            # the student's function gets copies (what it does to them cannot change it).
+            expected = reference.generalisation_gap(*(a.copy() for a in args))
+            copies = [a.copy() for a in args]
+            result = call_() if call_ else checks.call_gap(generalisation_gap, *copies, described)
             got = np.asarray(result, dtype=np.float64)
-            if not checks.close_gaps(got, reference.generalisation_gap(*args)):
+            if not checks.close_gaps(got, expected):
                 fail(name, f"{described} differs from val_losses - train_losses.")
-    with verdict.expect("accept tuples as well as lists and arrays"):
+    with verdict.expect("accept tuples as well as lists and arrays", side_condition=True):
         described = "generalisation_gap on two tuples"
         pair = (tuple(train.tolist()), tuple(val.tolist()))
         got = np.asarray(checks.call_gap(generalisation_gap, *pair, described), dtype=np.float64)
@@ -97,12 +101,14 @@ def hidden_bias_variance(bias_variance) -> Verdict:
 # --------------------------------------------------------------------- early_stopping_epoch
 
 
-def _variant(losses, patience, *, ties=False, reset=True, previous=False, shift=0, last=False):
+def _variant(
+    losses, patience, *, ties=False, reset=True, previous=False, shift=0, last=False, min_delta=0.0
+):
     """Wrong early-stopping rules that students write (the hidden tests' diagnosis)."""
     losses = [float(v) for v in losses]
     best_epoch, best, waited = 1, losses[0], 0
     for epoch, loss in enumerate(losses[1:], start=2):
-        reference_loss = losses[epoch - 2] if previous else best
+        reference_loss = (losses[epoch - 2] if previous else best) - min_delta
         improves = loss <= reference_loss if ties else loss < reference_loss
         if improves:
             if previous:
@@ -134,7 +140,32 @@ _VARIANTS = [
     ({"shift": 1}, "training stopped one epoch late"),
     ({"shift": -1}, "training stopped one epoch early"),
     ({"last": True}, "the stop epoch was returned as the best epoch"),
+    *(
+        (
+            {"min_delta": min_delta},
+            "improvements smaller than a threshold were ignored: a loss strictly lower than the "
+            "best so far is an improvement however small (no min_delta, no tolerance such as "
+            "np.isclose)",
+        )
+        for min_delta in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+    ),
 ]
+
+
+def _tiny_curves(seed=23, count=60):
+    """Curves whose improvements are tiny (1e-6 to 1e-3), with ties with the best loss."""
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(count):
+        losses = [float(rng.uniform(0.2, 3.0))]
+        best = losses[0]
+        for _ in range(int(rng.integers(1, 40))):
+            kind, gap = rng.random(), 10 ** rng.uniform(-6, -3)
+            loss = best - gap if kind < 0.45 else best if kind < 0.7 else best + gap
+            losses.append(loss)
+            best = min(best, loss)
+        curves.append((losses, int(rng.integers(1, 6))))
+    return curves
 
 
 def _random_curves(seed=17, count=150):
@@ -169,16 +200,18 @@ def hidden_early_stopping_epoch(early_stopping_epoch) -> Verdict:
         ([0.5, 0.4, 0.3, 0.2, 0.1], 2, (5, 5), "a curve that improves every epoch", {}),
         ([0.8, 0.9, 0.7, 1.0, 0.65, 1.1, 1.2, 0.1], 2, (5, 7), "alternating epochs", {}),
     ]
-    verdict = checks.check_early_stopping_epoch(early_stopping_epoch, cases=cases)
+    tiny = ((0.25, 2e-6, 3), (40.0, 2e-4, 2), (1.5, 3e-5, 4))
+    verdict = checks.check_early_stopping_epoch(early_stopping_epoch, cases=cases, tiny=tiny)
     with verdict.expect("agree with the reference on 150 noisy validation curves"):
-        _check_random_curves(early_stopping_epoch)
+        _check_random_curves(early_stopping_epoch, _random_curves(), "noisy validation curves")
+    with verdict.expect("agree with the reference on 60 curves of tiny improvements and ties"):
+        _check_random_curves(early_stopping_epoch, _tiny_curves(), "curves of tiny improvements")
     return verdict
 
 
-def _check_random_curves(early_stopping_epoch) -> None:
-    """Compare with the reference on noisy curves; name the rule the answers follow instead."""
+def _check_random_curves(early_stopping_epoch, curves, what) -> None:
+    """Compare with the reference on ``curves``; name the rule the answers follow instead."""
     name = "early_stopping_epoch"
-    curves = _random_curves()
     answers = []
     for losses, patience in curves:
         described = f"early_stopping_epoch(a curve of {len(losses)} epochs, patience={patience})"
@@ -201,10 +234,10 @@ def _check_random_curves(early_stopping_epoch) -> None:
         mistake = checks._early_stopping_mistake(
             answers[wrong[0]], losses, patience, expected[wrong[0]]
         )
-    shown = ", ".join(f"{v:g}" for v in losses[:12]) + (", ..." if len(losses) > 12 else "")
+    shown = ", ".join(str(v) for v in losses[:12]) + (", ..." if len(losses) > 12 else "")
     fail(
         name,
-        f"wrong on {len(wrong)} of {len(curves)} noisy validation curves"
+        f"wrong on {len(wrong)} of {len(curves)} {what}"
         f"{': ' + mistake if mistake else ''}. For example, for [{shown}] with "
         f"patience={patience} it returned {answers[wrong[0]]}; expected {expected[wrong[0]]}.",
     )

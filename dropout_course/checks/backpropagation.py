@@ -130,6 +130,40 @@ def _examined(runs: list) -> list:
     return [runs[0], *rest]
 
 
+def _same_value(after: Any, before: Any) -> bool:
+    """Whether an argument's entry is still what it was: an array of the same dtype, shape and
+    values (NaN equal to NaN), or an equal value of the same type."""
+    if isinstance(before, np.ndarray):
+        return (
+            isinstance(after, np.ndarray)
+            and after.dtype == before.dtype
+            and np.array_equal(after, before, equal_nan=before.dtype.kind in "fc")
+        )
+    return type(after) is type(before) and bool(np.all(after == before))
+
+
+def _changed_entry(given: Mapping, original: Mapping, what: str) -> str | None:
+    """The entry of a dict argument that the call removed, added, replaced or wrote into
+    (``given`` is the call's own copy after the call, ``original`` the check's), or None."""
+    for key, before in original.items():
+        if key not in given:
+            return f"{what}: it removed {what}[{key!r}]"
+        after = given[key]
+        if not _same_value(after, before):
+            if isinstance(before, np.ndarray) and isinstance(after, np.ndarray):
+                if after.dtype != before.dtype:
+                    return (
+                        f"{what}[{key!r}]: it replaced the array of dtype {before.dtype} by one "
+                        f"of dtype {after.dtype}"
+                    )
+                return f"{what}[{key!r}] in place"
+            return f"{what}[{key!r}]: it replaced {before!r} by {after!r}"[:200]
+    added = [key for key in given if key not in original]
+    if added:
+        return f"{what}: it added the key {added[0]!r}"
+    return None
+
+
 # --------------------------------------------------------------------- softmax_cross_entropy
 
 
@@ -287,28 +321,70 @@ def _check_dscores_value(run: LossCall) -> None:
     )
 
 
-def _check_shift(run: LossCall, shifted: LossCall) -> None:
-    """Adding a constant to every score changes nothing, and exp(1000) must not overflow. The
-    result is compared with the function's own result for the unshifted scores (when that is
-    finite), so a wrong formula or a loss that is not one number fails those properties only."""
-    name, described = shifted.name, shifted.described
-    loss, dscores = shifted.losses(), shifted.dscores()
+#: What a result that is NaN or inf on each kind of large scores says about the shift.
+_OVERFLOW = {
+    "constant": (
+        "exp(1000) overflows. Subtract each row's maximum before exponentiating (softmax "
+        "does not change when a constant is added to a row)"
+    ),
+    "levels": (
+        "one maximum for the whole batch was subtracted (scores.max() without axis=1), so a "
+        "row thousands below it underflows: every exp is 0 and 0 / 0 is NaN. Subtract each "
+        "row's own maximum: scores - scores.max(axis=1, keepdims=True)"
+    ),
+    "spread": (
+        "a row whose scores span 3000 still overflows: subtracting the row's mean (or anything "
+        "but its maximum) leaves exponents above 709. Subtract each row's MAXIMUM, not its "
+        "mean, so that every exponent is at most 0"
+    ),
+}
+
+
+def _check_stable(run: LossCall, large: LossCall, kind: str) -> None:
+    """``large`` holds the scores of ``run`` with a constant added to every score of a row
+    (``kind`` "constant" or "levels"), or with one correct-class score raised from 40 to 3000
+    ("spread", which changes the result by less than exp(-40)): the result must be finite and
+    the same. It is compared with the function's own result for ``run`` (when that is finite),
+    so a wrong formula or a loss that is not one number fails those properties only."""
+    name, described = large.name, large.described
+    loss, dscores = large.losses(), large.dscores()
     if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(dscores))):
-        fail(
-            name,
-            f"{described} returned NaN or inf: exp(1000) overflows. Subtract each row's "
-            "maximum before exponentiating (softmax does not change when a constant is "
-            "added to a row).",
-        )
+        fail(name, f"{described} returned NaN or inf: {_OVERFLOW[kind]}.")
     own = _attempt(lambda: (run.losses(), run.dscores()))
     if own is None or not (np.all(np.isfinite(own[0])) and np.all(np.isfinite(own[1]))):
         own = _expected_loss(run.scores, run.y)[:2]
     if not (allclose(loss, own[0]) and allclose(dscores, own[1])):
         fail(
             name,
-            f"{described} differs from the result for scores: adding a constant to every "
-            "score of a row must not change the softmax, the loss or dscores.",
+            f"{described} differs from the result for {run.described}: the softmax of each "
+            "row must be computed exactly whatever the size of its scores (adding a constant "
+            "to a row changes nothing; subtract each row's own maximum before exponentiating).",
         )
+
+
+def _large_score_calls(softmax_cross_entropy, scores, y):
+    """Pairs (ordinary scores, large scores, kind) that must give the same result."""
+    n = len(y)
+
+    def loss_call(values, described):
+        return LossCall(softmax_cross_entropy, values, y, f"softmax_cross_entropy({described}, y)")
+
+    main = loss_call(scores, f"scores of shape {scores.shape}")
+    levels = scores + np.linspace(-3000.0, 3000.0, n)[:, None]
+    moderate, spread = scores.copy(), scores.copy()
+    moderate[0, y[0]] += 40.0
+    spread[0, y[0]] += 3000.0
+    return main, [
+        (main, loss_call(scores + 1000.0, "scores + 1000"), "constant"),
+        (main, loss_call(levels, "scores whose rows lie up to 6000 apart"), "levels"),
+        (
+            loss_call(moderate, "scores with one score of row 0 raised by 40"),
+            loss_call(
+                spread, "scores with one score of row 0 raised by 3000 (a row spanning 3000)"
+            ),
+            "spread",
+        ),
+    ]
 
 
 def check_softmax_cross_entropy(softmax_cross_entropy, *, n=6, classes=4, seed=0) -> Verdict:
@@ -327,20 +403,19 @@ def check_softmax_cross_entropy(softmax_cross_entropy, *, n=6, classes=4, seed=0
     rng = np.random.default_rng(seed)
     scores = 3.0 * rng.standard_normal((n, classes))
     y = rng.integers(0, classes, size=n)
-    run = LossCall(
-        softmax_cross_entropy,
-        scores,
-        y,
-        f"softmax_cross_entropy(scores of shape {scores.shape}, y)",
-    )
-    shifted = LossCall(
-        softmax_cross_entropy, scores + 1000.0, y, "softmax_cross_entropy(scores + 1000, y)"
-    )
+    run, pairs = _large_score_calls(softmax_cross_entropy, scores, y)
     verdict = Verdict(name)
-    with verdict.expect("return (loss, dscores): one number and an array of the scores' shape"):
+    with verdict.expect(
+        "return (loss, dscores): one number and an array of the scores' shape",
+        side_condition=True,
+    ):
         run.structure()
-    with verdict.expect("leave scores unchanged"):
-        for each in _examined([run, shifted]):
+    with verdict.expect("leave scores unchanged", side_condition=True):
+        calls = [
+            run,
+            *(c for ordinary, large, _ in pairs for c in (ordinary, large) if c is not run),
+        ]
+        for each in _examined(calls):
             if each.modified():
                 fail(
                     name,
@@ -352,8 +427,13 @@ def check_softmax_cross_entropy(softmax_cross_entropy, *, n=6, classes=4, seed=0
         _check_loss_value(run)
     with verdict.expect("return dscores = (softmax(scores) - onehot(y)) / N"):
         _check_dscores_value(run)
-    with verdict.expect("not overflow, and not change, when a constant is added to the scores"):
-        _check_shift(run, shifted)
+    with verdict.expect(
+        "stay finite and exact for large scores: a constant added to every score, rows "
+        "thousands apart, a row spanning thousands",
+        side_condition=True,
+    ):
+        for ordinary, large, kind in pairs:
+            _check_stable(ordinary, large, kind)
     return verdict
 
 
@@ -392,11 +472,13 @@ class ForwardRun:
         )
         return X, params, scores, cache
 
-    def modified(self) -> bool:
+    def modified(self) -> str | None:
+        """The input the call modified (an array written in place, a dict entry replaced,
+        added or removed), if any."""
         X, params, _, _ = self._result()
-        return not np.array_equal(X, self.X) or any(
-            k not in params or not np.array_equal(params[k], v) for k, v in self.params.items()
-        )
+        if not _same_value(X, self.X):
+            return "X in place"
+        return _changed_entry(params, self.params, "params")
 
     def scores(self) -> np.ndarray:
         scores = as_array(self._result()[2], self.name, f"the scores of {self.described}")
@@ -453,7 +535,15 @@ class ForwardRun:
             mask = np.broadcast_to(mask, (self.n, self.hidden))
         except ValueError:
             fail(self.name, f"{self.described}: {self.shape_problem(mask.shape)}.")
-        return (mask != 0).astype(np.float64)
+        kept = (mask != 0).astype(np.float64)
+        if self.p < 1 and not kept.any():
+            fail(
+                self.name,
+                f"{self.described}: cache['mask'] drops every hidden unit, so the scores are b2 "
+                "whatever the network computes; with p < 1 the mask keeps each unit with "
+                "probability 1 - p (mask = rng.random((N, H)) >= p).",
+            )
+        return kept
 
 
 def _forward_data(n, d, hidden, classes, seed):
@@ -570,7 +660,8 @@ def _check_h_drop(run: ForwardRun) -> None:
     if mask is not None and allclose(h_drop, h * mask / (1.0 - run.p)):
         return
     scores = _attempt(run.scores)
-    if scores is not None and allclose(h_drop @ params["W2"] + params["b2"], scores):
+    consistent = scores is not None and allclose(h_drop @ params["W2"] + params["b2"], scores)
+    if consistent and np.any(h_drop != 0):  # the scores are wrong, but come from this h_drop
         return
     if allclose(h_drop, h):
         fail(
@@ -652,18 +743,19 @@ def check_two_layer_forward(
     evaluation = ForwardRun(two_layer_forward, X, params, p, seed=seed, training=False)
     edges = {e: ForwardRun(two_layer_forward, X[:10], params, e, seed=seed) for e in (0.0, 1.0)}
     verdict = Verdict(name)
-    with verdict.expect("return (scores, cache): scores of shape (N, C) and a dict as cache"):
+    with verdict.expect(
+        "return (scores, cache): scores of shape (N, C) and a dict as cache", side_condition=True
+    ):
         run.scores()
         run.cache()
-    with verdict.expect("leave X and params unchanged"):
+    with verdict.expect("leave X and params unchanged", side_condition=True):
         for each in _examined([run, evaluation, *edges.values()]):
             if each.modified():
-                fail(
-                    name,
-                    f"{each.described} modified X or params in place; compute new arrays instead.",
-                )
+                fail(name, f"{each.described} modified {each.modified()}; leave X and params "
+                           "as they are and compute new arrays instead.")  # fmt: skip
     with verdict.expect(
-        "store in cache['mask'] the 0/1 mask of shape (N, H) it drew, with independent entries"
+        "store in cache['mask'] the 0/1 mask of shape (N, H) it drew, with independent entries",
+        side_condition=True,
     ):
         _check_mask(run)
     with verdict.expect("keep each hidden unit with probability 1 - p"):
@@ -791,14 +883,12 @@ class BackwardRun:
         return dscores, cache, grads
 
     def modified(self) -> str | None:
-        """The input the call modified in place, if any."""
+        """The input the call modified (an array written in place, a cache entry replaced,
+        added or removed), if any."""
         dscores, cache, _ = self._result()
-        if not np.array_equal(dscores, self.case["dscores"]):
-            return "dscores"
-        for key, value in self.case["cache"].items():
-            if isinstance(value, np.ndarray) and not np.array_equal(cache.get(key), value):
-                return f"cache[{key!r}]"
-        return None
+        if not _same_value(dscores, self.case["dscores"]):
+            return "dscores in place"
+        return _changed_entry(cache, self.case["cache"], "cache")
 
     def grads(self) -> Mapping:
         grads = self._result()[2]
@@ -991,6 +1081,36 @@ def _check_all_dropped(run: BackwardRun) -> None:
         )
 
 
+def _backward_runs(two_layer_backward, sizes, p, seed) -> dict:
+    """The calls that the properties of :func:`check_two_layer_backward` examine."""
+
+    def run(described, **case):
+        return BackwardRun(two_layer_backward, backward_case(**sizes, **case), described)
+
+    described = f"two_layer_backward(dscores, cache) with p={p}"
+    return {
+        "main": run(described, p=p, seed=seed),
+        "again": run(described, p=p, seed=seed),
+        "boolean": run(f"{described} and a boolean mask", p=p, seed=seed, bool_mask=True),
+        "no_drop": run("two_layer_backward(dscores, cache) with p=0", p=0.0, seed=seed + 2),
+        "all_dropped": BackwardRun(
+            two_layer_backward,
+            _all_dropped(backward_case(**sizes, p=0.5, seed=seed + 3)),
+            "two_layer_backward(dscores, cache) with p=1 (every hidden unit dropped)",
+        ),
+    }
+
+
+def _check_untouched(runs: list[BackwardRun]) -> None:
+    for each in _examined(runs):
+        if each.modified():
+            fail(
+                each.name,
+                f"{each.described} modified {each.modified()}. Leave dscores and the cache as "
+                "they are (the caller may use them again): compute new arrays.",
+            )
+
+
 def check_two_layer_backward(
     two_layer_backward, *, n=8, d=5, hidden=7, classes=3, p=0.4, seed=0
 ) -> Verdict:
@@ -1007,31 +1127,16 @@ def check_two_layer_backward(
     seed : int
         Seed of the hand-made caches.
     """
-    name = "two_layer_backward"
     sizes = {"n": n, "d": d, "hidden": hidden, "classes": classes}
-
-    def run(described, **case):
-        return BackwardRun(two_layer_backward, backward_case(**sizes, **case), described)
-
-    described = f"two_layer_backward(dscores, cache) with p={p}"
-    main, again = run(described, p=p, seed=seed), run(described, p=p, seed=seed)
-    boolean = run(f"{described} and a boolean mask", p=p, seed=seed, bool_mask=True)
-    no_drop = run("two_layer_backward(dscores, cache) with p=0", p=0.0, seed=seed + 2)
-    all_dropped = BackwardRun(
-        two_layer_backward,
-        _all_dropped(backward_case(**sizes, p=0.5, seed=seed + 3)),
-        "two_layer_backward(dscores, cache) with p=1 (every hidden unit dropped)",
-    )
-    verdict = Verdict(name)
-    with verdict.expect("return a dict of gradients, each an array of its parameter's shape"):
+    runs = _backward_runs(two_layer_backward, sizes, p, seed)
+    main, all_dropped = runs["main"], runs["all_dropped"]
+    verdict = Verdict("two_layer_backward")
+    with verdict.expect(
+        "return a dict of gradients, each an array of its parameter's shape", side_condition=True
+    ):
         _check_structure(main)
-    with verdict.expect("leave dscores and the cache unchanged"):
-        for each in _examined([main, boolean, no_drop, all_dropped]):
-            if each.modified():
-                fail(
-                    name,
-                    f"{each.described} modified {each.modified()} in place; compute new arrays.",
-                )
+    with verdict.expect("leave dscores and the cache unchanged", side_condition=True):
+        _check_untouched([main, runs["boolean"], runs["no_drop"], all_dropped])
     with verdict.expect(
         "compute grads['W2'] = h_drop.T @ dscores from what the output layer received"
     ):
@@ -1044,10 +1149,15 @@ def check_two_layer_backward(
         "1 / (1 - p), and through the ReLU at z1"
     ):
         _check_hidden_layer(main)
-        _check_hidden_layer(no_drop)
-    with verdict.expect("give the same gradients for the same cache, with a boolean or 0/1 mask"):
-        _check_same_gradients(main, again, boolean)
-    with verdict.expect("give W1 and b1 zero gradients (never NaN) when p = 1"):
+        _check_hidden_layer(runs["no_drop"])
+    with verdict.expect(
+        "give the same gradients for the same cache, with a boolean or 0/1 mask",
+        side_condition=True,
+    ):
+        _check_same_gradients(main, runs["again"], runs["boolean"])
+    with verdict.expect(
+        "give W1 and b1 zero gradients (never NaN) when p = 1", side_condition=True
+    ):
         _check_all_dropped(all_dropped)
     return verdict
 
@@ -1146,10 +1256,21 @@ def _check_default_step(run: GradientRun) -> None:
         )
 
 
-def _check_in_place(closure: GradientRun, own: GradientRun) -> None:
-    """f reads x through a closure: only an in-place perturbation reaches it. The result is
-    compared with the function's own result when f reads its argument (if that is usable), so
-    a wrong formula fails the central-differences property only."""
+def _linear(weights):
+    """f(v) = sum(weights * v), whose gradient is ``weights`` (any difference quotient of a
+    linear function gives it, up to its factor: a wrong formula fails another property)."""
+    return lambda v: float(np.sum(weights * v))
+
+
+def _proportional(grad: np.ndarray, target: np.ndarray) -> bool:
+    """Whether ``grad`` is ``c * target`` for some c != 0."""
+    c = float(np.sum(grad * target) / np.sum(target * target))
+    return bool(np.isfinite(c) and abs(c) > 1e-3 and allclose(grad, c * target))
+
+
+def _check_in_place(closure: GradientRun, weights: np.ndarray) -> None:
+    """f = sum(weights * x) reads x through a closure: only an in-place perturbation reaches
+    it, and then the result is weights (times the factor of the student's formula)."""
     grad = closure.values()
     if np.allclose(grad, 0.0):
         fail(
@@ -1158,38 +1279,67 @@ def _check_in_place(closure: GradientRun, own: GradientRun) -> None:
             "PLACE (x[i] += h, then restore it), because f may read x through a closure, as "
             "lambda _: loss(params) does; do not perturb a copy.",
         )
-    reference = _attempt(own.values)
-    if reference is None or not np.all(np.isfinite(reference)):
-        reference = np.cos(closure.x)
-    if not allclose(grad, reference):
+    if not _proportional(grad, weights):
         fail(
             closure.name,
-            f"{closure.described} differs from the result when f reads its argument: f must "
-            "see x perturbed in place (x[i] += h on the array you were given, then call f(x)).",
+            f"{closure.described} for f = sum(w * x) read through a closure does not give w: "
+            "f must see each entry of x perturbed in place (x[i] += h on the array you were "
+            "given, then f(x)), one entry at a time.",
         )
 
 
-def _check_every_entry(run: GradientRun, column: GradientRun, h: float) -> None:
-    """x of 2 or 3 dimensions gives what the same values as a column give (the function's own
-    column result if usable, else 3 x**2 + h**2): every entry perturbed, one at a time."""
+def _check_every_entry(run: GradientRun, weights: np.ndarray) -> None:
+    """On f(x) = sum(weights * x) with x of 2 or 3 dimensions, the result is weights (times
+    the factor of the student's formula): every entry perturbed, one at a time."""
     grad, x = run.values(), run.x
-    reference = _attempt(column.values)
-    if reference is None or not np.all(np.isfinite(reference)):
-        reference = 3 * column.x**2 + h**2
-    reference = reference.ravel()[: x.size].reshape(x.shape)
-    if allclose(grad, reference):
+    if _proportional(grad, weights):
         return
-    slices = reference.reshape(x.shape[0], -1).sum(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
-    if allclose(grad, np.broadcast_to(slices, x.shape)):
+    slices = weights.reshape(x.shape[0], -1).sum(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
+    if _proportional(grad, np.broadcast_to(slices, x.shape).astype(np.float64)):
         what = f"a whole {'row' if x.ndim == 2 else 'slice'} was perturbed at once (x[i] += h)"
+    elif np.allclose(grad, grad.flat[0]):
+        what = "every entry has the same value: the whole array was perturbed at once"
     else:
         what = f"wrong values for a {x.ndim}-D x"
     fail(
         run.name,
-        f"{run.described}: {what}. Perturb one entry at a time, whatever the number of "
-        "dimensions of x: loop over np.ndindex(x.shape), not over range(len(x)) (x[i] of a "
-        f"{x.ndim}-D x is a whole {x.ndim - 1}-D slice, not one entry).",
+        f"{run.described} does not give w: {what}. Perturb one entry at a time, whatever the "
+        "number of dimensions of x: loop over np.ndindex(x.shape), not over range(len(x)) "
+        f"(x[i] of a {x.ndim}-D x is a whole {x.ndim - 1}-D slice, not one entry).",
     )
+
+
+def _gradient_runs(numerical_gradient, shape, h, seed):
+    """The calls that the properties of :func:`check_numerical_gradient` examine."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(-2.0, 2.0, size=2 * int(np.prod(shape)))
+    w = rng.uniform(-1.0, 1.0, size=(6, 1))
+    weights = {s: rng.uniform(0.5, 2.0, size=s) for s in (w.shape, tuple(shape), (2, *shape))}
+
+    def linear_run(x):
+        f = _linear(weights[x.shape])
+        described = f"numerical_gradient(f, x, h={h}) for f(x) = sum(w * x), x of shape {x.shape}"
+        return GradientRun(numerical_gradient, x, lambda _: f, described, h=h)
+
+    column = GradientRun(
+        numerical_gradient,
+        values.reshape(-1, 1),
+        lambda _: _cube,
+        f"numerical_gradient(f, x, h={h}) for f(x) = sum(x**3), x of shape {(values.size, 1)}",
+        h=h,
+    )
+    own = GradientRun(
+        numerical_gradient, w, lambda _: _sum_sin, "numerical_gradient(f, x) for f(x) = sum(sin(x))"
+    )
+    closure = GradientRun(
+        numerical_gradient,
+        w,
+        lambda given: lambda _: _linear(weights[w.shape])(given),
+        "numerical_gradient(lambda _: loss(params), params['W'])",
+    )
+    flat = linear_run(values[: int(np.prod(shape))].reshape(shape))
+    deep = linear_run(values.reshape((2, *shape)))
+    return {"column": column, "own": own, "closure": closure, "flat": flat, "deep": deep}, weights
 
 
 def check_numerical_gradient(numerical_gradient, *, shape=(3, 4), h=0.1, seed=0) -> Verdict:
@@ -1197,9 +1347,10 @@ def check_numerical_gradient(numerical_gradient, *, shape=(3, 4), h=0.1, seed=0)
 
     On ``f(x) = sum(x**3)`` the central difference is exactly ``3 x**2 + h**2``, the one-sided
     one ``3 x**2 + 3 x h + h**2``: a large ``h`` tells them apart. The formula is examined on a
-    column ``x`` (shape ``(k, 1)``, where looping over rows is looping over entries), and ``x``
-    of 2 and 3 dimensions is compared with the function's own result on the same values as a
-    column, so each mistake fails its own property.
+    column ``x`` (shape ``(k, 1)``, where looping over rows is looping over entries). On a
+    linear ``f(x) = sum(w * x)`` every difference quotient gives ``w`` up to its factor, so the
+    properties about which entries are perturbed (in place, one at a time, for ``x`` of 2 and 3
+    dimensions) accept any factor and fail only where the entries are wrong.
 
     Parameters
     ----------
@@ -1210,45 +1361,28 @@ def check_numerical_gradient(numerical_gradient, *, shape=(3, 4), h=0.1, seed=0)
     h : float
         A large step for the formula.
     seed : int
-        Seed of ``x``.
+        Seed of ``x`` and ``w``.
     """
     name = "numerical_gradient"
-    rng = np.random.default_rng(seed)
-    values = rng.uniform(-2.0, 2.0, size=2 * int(np.prod(shape)))
-    w = rng.uniform(-1.0, 1.0, size=(6, 1))
-
-    def cube_run(x):
-        described = f"numerical_gradient(f, x, h={h}) for f(x) = sum(x**3), x of shape {x.shape}"
-        return GradientRun(numerical_gradient, x, lambda _: _cube, described, h=h)
-
-    column = cube_run(values.reshape(-1, 1))
-    flat = cube_run(values[: int(np.prod(shape))].reshape(shape))
-    deep = cube_run(values.reshape((2, *shape)))
-    own = GradientRun(
-        numerical_gradient, w, lambda _: _sum_sin, "numerical_gradient(f, x) for f(x) = sum(sin(x))"
-    )
-    closure = GradientRun(
-        numerical_gradient,
-        w,
-        lambda given: lambda _: _sum_sin(given),
-        "numerical_gradient(lambda _: loss(params), params['W'])",
-    )
-    runs = [column, own, closure, flat, deep]
+    runs, weights = _gradient_runs(numerical_gradient, shape, h, seed)
+    ordered = [runs[k] for k in ("column", "own", "closure", "flat", "deep")]
     verdict = Verdict(name)
-    with verdict.expect("return an array of x's shape"):
-        for run in _examined(runs):
+    with verdict.expect("return an array of x's shape", side_condition=True):
+        for run in _examined(ordered):
             run.structure()
-    with verdict.expect("put every entry of x back: x holds its original values on return"):
-        for run in _examined(runs):
+    with verdict.expect(
+        "put every entry of x back: x holds its original values on return", side_condition=True
+    ):
+        for run in _examined(ordered):
             run.check_restored()
     with verdict.expect("compute central differences (f(x + h e_i) - f(x - h e_i)) / (2 h)"):
-        _check_central(column, h)
-        _check_default_step(own)
+        _check_central(runs["column"], h)
+        _check_default_step(runs["own"])
     with verdict.expect("perturb x in place, so that f sees the change through a closure"):
-        _check_in_place(closure, own)
+        _check_in_place(runs["closure"], weights[runs["closure"].x.shape])
     with verdict.expect("perturb every entry of x, one at a time, whatever its dimensions"):
-        for run in (flat, deep):
-            _check_every_entry(run, column, h)
+        for run in (runs["flat"], runs["deep"]):
+            _check_every_entry(run, weights[run.x.shape])
     return verdict
 
 
@@ -1338,11 +1472,34 @@ def _check_formula(run: RelativeCall) -> None:
     )
 
 
+def _check_zeros(zeros: RelativeCall, one_zero: list[RelativeCall]) -> None:
+    """0 for two arrays of zeros (not 0 / 0), 1 wherever one array has a 0 and the other not
+    (for entries of 1e-6 too, where the floor 1e-8 is a maximum, not a term of the sum)."""
+    name = zeros.name
+    if not zeros.value() == 0.0:
+        fail(name, f"{zeros.described} must be 0 (two equal arrays), got {zeros.value()}: "
+                   "0 / 0 is NaN. Bound the denominator away from zero: "
+                   "np.maximum(np.abs(a) + np.abs(b), 1e-8).")  # fmt: skip
+    for run in one_zero:
+        value = run.value()
+        if np.isclose(value, 1.0, rtol=1e-6, atol=0):
+            continue
+        diff, total = np.abs(run.a - run.b), np.abs(run.a) + np.abs(run.b)
+        if np.isclose(value, np.max(diff / (total + 1e-8)), rtol=1e-9, atol=0):
+            fail(name, f"{run.described} must be 1, got {value:.6g}: the 1e-8 was added to the "
+                       "denominator, |a| + |b| + 1e-8. It is a floor, max(|a| + |b|, 1e-8), "
+                       "which changes nothing unless |a| + |b| < 1e-8: an entry of 1e-6 "
+                       "against 0 has relative error exactly 1.")  # fmt: skip
+        fail(name, f"{run.described} must be 1 (each entry is zero in one array and not in "
+                   f"the other), got {value}.")  # fmt: skip
+
+
 def check_relative_error(relative_error, *, shape=(4, 5), seed=0) -> Verdict:
     """Check ``relative_error(a, b)``: ``max |a - b| / max(|a| + |b|, 1e-8)`` as one number.
 
-    Values are compared to a relative 1e-6: the contract's formula, to which a floor added to
-    the denominator (``+ 1e-8``) instead of taken as a maximum is as close on these values.
+    The formula is compared to a relative 1e-6 on entries between 0.5 and 2 (where a floor of
+    1e-8 added to the denominator instead of taken as a maximum is as close); entries of 1e-6
+    and 3e-7 against 0, whose relative error is exactly 1, tell the two apart.
 
     Parameters
     ----------
@@ -1360,6 +1517,7 @@ def check_relative_error(relative_error, *, shape=(4, 5), seed=0) -> Verdict:
     a.flat[0], b.flat[0] = 1.0, 1.8  # the largest, 0.8 / 2.8, where a - b < 0
     b.flat[1] = a.flat[1]  # one exact match
     zero, other = np.array([0.0, 2.0, 0.0]), np.array([0.5, 0.0, 3.0])  # every entry: 1
+    tiny, small = np.array([0.0, 3e-7]), np.array([1e-6, 0.0])  # each entry: 1
     main = [
         RelativeCall(relative_error, u, v, f"relative_error({x}, {y}) for arrays of shape {shape}")
         for u, v, x, y in ((a, b, "a", "b"), (b, a, "b", "a"))
@@ -1368,23 +1526,18 @@ def check_relative_error(relative_error, *, shape=(4, 5), seed=0) -> Verdict:
                          "relative_error(zeros, zeros)")  # fmt: skip
     one_zero = [
         RelativeCall(relative_error, u, v, f"relative_error({u.tolist()}, {v.tolist()})")
-        for u, v in ((zero, other), (other, zero))
+        for u, v in ((zero, other), (other, zero), (tiny, small))
     ]
     verdict = Verdict(name)
-    with verdict.expect("return one number (a float)"):
+    with verdict.expect("return one number (a float)", side_condition=True):
         for run in _examined([*main, zeros, *one_zero]):
             run.check_one_number()
     with verdict.expect("return max |a - b| / max(|a| + |b|, 1e-8), the same for (b, a)"):
         for run in main:
             _check_formula(run)
-    with verdict.expect("return 0 (never NaN) for two arrays of zeros"):
-        if not zeros.value() == 0.0:
-            fail(name, f"{zeros.described} must be 0 (two equal arrays), got {zeros.value()}: "
-                       "0 / 0 is NaN. Bound the denominator away from zero: "
-                       "np.maximum(np.abs(a) + np.abs(b), 1e-8).")  # fmt: skip
-    with verdict.expect("return 1 where one array has a 0 and the other does not"):
-        for run in one_zero:
-            if not np.isclose(run.value(), 1.0, rtol=1e-6, atol=0):
-                fail(name, f"{run.described} must be 1 (each entry is zero in one array and "
-                           f"not in the other), got {run.value()}.")  # fmt: skip
+    with verdict.expect(
+        "return 0 for two arrays of zeros (never NaN), and 1 where one array has a 0 and the "
+        "other does not"
+    ):
+        _check_zeros(zeros, one_zero)
     return verdict

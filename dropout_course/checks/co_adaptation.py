@@ -18,9 +18,28 @@ tensor) of any float dtype; values are compared in float64, with tolerances that
 computation in float32 meets. ``ablation_damage`` may compute its error rates in any way and any
 float dtype (they are compared to within 1e-6; error rates differ by multiples of 1/len(y)), and
 may work on the model itself (with hooks, restoring whatever it changes) or on a copy; it is
-called on a fresh copy of the test model each time, so what one call leaves behind does not
-change another call's result. None of the checks is random: every input comes from a seeded
-generator.
+called on a fresh copy of the test model, ``units``, ``X`` and ``y`` each time, so what one call
+leaves behind does not change another call's result, nor the values the check expects (computed
+from the check's own, untouched, inputs). None of the checks is random: every input comes from a
+seeded generator.
+
+The properties that a function doing nothing also keeps (its inputs left unchanged, the model
+restored, 0.0 when there is no pair, the same value in training and evaluation mode) are side
+conditions: they earn their share only alongside a property of what the function computes. The
+properties that compare two of the function's own values (the same value with the constant
+columns taken out, or with a column shrunk) credit only a function that tells apart two matrices
+of the same shape whose values differ, so a constant answer keeps none of them.
+
+The value of ``ablation_damage`` is two properties: which units it removes (the columns
+``units`` of the module's output set to 0, the others unchanged), and what it returns (the rise
+in error rate, ``error_ablated - error_intact``, as a rate). Each is decided from the results of
+several calls: the first holds when they are all what the right removal gives with the contract's
+formula or with one of the usual wrong ones (the sign reversed, the ablated error, a count, a
+percentage), the second when they are all what the contract's formula gives after the right
+removal or one of the usual wrong ones (rows, every unit but those, the others rescaled). So a
+single mistake in one keeps the other; the units of the calls are drawn until the calls tell
+every such way of computing apart, and one only counts if its results are not all equal, so a
+constant answer keeps neither.
 """
 
 from __future__ import annotations
@@ -28,6 +47,8 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -226,11 +247,24 @@ def _correlation_candidates(H: np.ndarray):
     ]
 
 
+#: The standard deviation of the column that :func:`_correlation_calls` shrinks: tiny, but a
+#: column whose entries are not all equal is not constant (it is still a normal number in float32,
+#: and so is its variance).
+TINY_SPREAD = 1e-12
+
+
+def tiny_column(H: np.ndarray, j: int = 2) -> np.ndarray:
+    """``H`` with column ``j`` scaled to standard deviation :data:`TINY_SPREAD` (Pearson's r does
+    not depend on a column's scale, so the contract's value is that of ``H``)."""
+    H = np.array(H, dtype=np.float64)
+    H[:, j] *= TINY_SPREAD / H[:, j].std()
+    return H
+
+
 def _correlation_calls(func, n, n_units, seed, dtype) -> dict[str, ArrayCall]:
     """The calls the properties examine, each made once (the first is the plain case)."""
-    plain = correlation_matrix(n, n_units, seed, dead=(), constant=()).astype(dtype)
+    plain = correlation_matrix(n, n_units, seed, dead=(), constant=())
     dead = correlation_matrix(n, n_units, seed, dead=(1, n_units - 2), constant=((4, 0.5),))
-    dead = dead.astype(dtype)
     column = np.linspace(0.0, 1.0, n)[:, None]
 
     def make(H, what):
@@ -241,6 +275,9 @@ def _correlation_calls(func, n, n_units, seed, dtype) -> dict[str, ArrayCall]:
         "plain": make(plain, f"of shape {plain.shape}, no constant column"),
         "dead": make(dead, f"of shape {dead.shape} with 2 dead and 1 constant column"),
         "reduced": make(_varying(dead), "with those 3 constant columns taken out"),
+        "tiny": make(
+            tiny_column(plain), f"of shape {plain.shape} whose column 2 has std {TINY_SPREAD:g}"
+        ),
         "anti": make(np.hstack([column, 3.0 - 2.0 * column]), "with two columns x and 3 - 2x"),
         "one": make(np.hstack([column, np.zeros((n, 2))]), "with one varying column, 2 dead"),
         "none": make(np.zeros((n, 3)), "with only dead columns"),
@@ -263,10 +300,29 @@ def check_pairs_mean(call_: ArrayCall) -> None:
         )
 
 
-def check_constant_left_out(call_: ArrayCall, reduced: ArrayCall) -> None:
+def _responds(calls: dict[str, ArrayCall]) -> bool:
+    """Whether the function told apart two matrices of the same shape whose values under the
+    contract differ (the plain one and the one with dead columns): only then does its giving the
+    same value for two matrices that the contract equates show something (a function that
+    returns the same number, or a number that depends only on the shape, shows nothing)."""
+    try:
+        return not _close(calls["plain"].number(), calls["dead"].number())
+    except Exception:  # noqa: BLE001 - a call that failed shows nothing either
+        return False
+
+
+#: What a function that returns the same value whatever ``H`` holds is told.
+_UNRESPONSIVE = (
+    "it gives the same value for matrices whose mean |r_jk| differs; compute the mean of "
+    "|r_jk| over the pairs of non-constant columns"
+)
+
+
+def check_constant_left_out(calls: dict[str, ArrayCall]) -> None:
     """Constant columns change nothing: the value is finite and the contract's, or at least the
     value the function gives with those columns taken out (a mistake in averaging the pairs is
-    the other property's)."""
+    the other property's), from a function whose value depends on ``H``."""
+    call_, reduced = calls["dead"], calls["reduced"]
     name, described = call_.name, call_.described
     value = call_.number()
     if not np.isfinite(value):
@@ -277,15 +333,45 @@ def check_constant_left_out(call_: ArrayCall, reduced: ArrayCall) -> None:
             "(all entries equal) out before correlating.",
         )
     H = call_.H.astype(np.float64)
-    expected = expected_correlation(H)
-    if _close(value, expected):
-        return
-    without = reduced.number()
-    if _close(value, without):
+    expected, without = expected_correlation(H), reduced.number()
+    consistent = _close(value, without)
+    if _close(value, expected) or (consistent and _responds(calls)):
         return
     mistake = first_match(_correlation_candidates(H), value, _close) or (
-        f"with the constant columns taken out it returns {without:.6f}; constant columns "
-        "must be left out of the average entirely"
+        _UNRESPONSIVE
+        if consistent
+        else f"with the constant columns taken out it returns {without:.6f}; constant "
+        "columns must be left out of the average entirely"
+    )
+    fail(name, f"{described} returned {value:.6f}, expected {expected:.6f}: {mistake}.")
+
+
+def check_tiny_spread_kept(calls: dict[str, ArrayCall]) -> None:
+    """A column with a tiny but nonzero spread is not constant: the value is the contract's, or
+    at least the function's own value for the same matrix before that column was shrunk
+    (Pearson's r does not depend on scale), from a function whose value depends on ``H``."""
+    call_ = calls["tiny"]
+    name, described = call_.name, call_.described
+    value, before = call_.number(), calls["plain"].number()
+    H = call_.H.astype(np.float64)
+    expected = expected_correlation(H)
+    if _close(value, expected) or (_close(value, before) and _responds(calls)):
+        return
+    if _close(value, expected_correlation(np.delete(H, 2, axis=1))):
+        fail(
+            name,
+            f"{described} returned {value:.6f}, expected {expected:.6f}: column 2 was left out "
+            f"as if it were constant, but its entries are not all equal (its std is "
+            f"{TINY_SPREAD:g}, not 0). Leave out only the columns whose entries are all equal "
+            "(np.ptp(H, axis=0) > 0 keeps the others), not those whose std is close to 0 "
+            "(np.isclose(std, 0) or std > some threshold).",
+        )
+    mistake = first_match(_correlation_candidates(H), value, _close) or (
+        _UNRESPONSIVE
+        if _close(value, before)
+        else f"before column 2 was shrunk it returns {before:.6f}, and Pearson's r does not "
+        "depend on a column's scale: a column whose entries are not all equal counts like "
+        "any other"
     )
     fail(name, f"{described} returned {value:.6f}, expected {expected:.6f}: {mistake}.")
 
@@ -319,7 +405,7 @@ def check_activation_correlation(
     """
     verdict = Verdict("activation_correlation")
     calls = _correlation_calls(activation_correlation, n, n_units, seed, dtype)
-    with verdict.expect("leave H unchanged"):
+    with verdict.expect("leave H unchanged", side_condition=True):
         examine_calls(list(calls.values()), ArrayCall.check_input_untouched)
     with verdict.expect("return the mean of |r_jk| over the pairs j < k of columns (units)"):
         check_pairs_mean(calls["plain"])
@@ -331,8 +417,12 @@ def check_activation_correlation(
                 "anti-correlated (r = -1), so the mean of |r| is 1.",
             )
     with verdict.expect("leave constant (dead) columns out of the average, never giving NaN"):
-        check_constant_left_out(calls["dead"], calls["reduced"])
-    with verdict.expect("return 0.0 when fewer than two columns are not constant"):
+        check_constant_left_out(calls)
+    with verdict.expect("keep a column whose spread is tiny but not zero (it is not constant)"):
+        check_tiny_spread_kept(calls)
+    with verdict.expect(
+        "return 0.0 when fewer than two columns are not constant", side_condition=True
+    ):
         check_no_pair(calls["one"])
         check_no_pair(calls["none"])
     return verdict
@@ -346,7 +436,10 @@ def sparsity_matrix(n=60, n_units=9, seed=0):
     rng = np.random.default_rng(seed)
     H = rng.standard_normal((n, n_units)) + 0.3
     H[rng.random((n, n_units)) < 0.4] = 0.0
-    H[rng.random((n, n_units)) < 0.05] = 1e-9  # tiny, but not zero
+    # Tiny, but not zero: at several scales, all of them normal numbers in float32 too, so
+    # that no threshold (|h| < 1e-6, np.isclose(h, 0), |h| < 1e-12, ...) counts only zeros.
+    for value in (1e-9, -1e-20, 1e-30, -1e-37):
+        H[rng.random((n, n_units)) < 0.03] = value
     H[:, n_units // 2] = 0.0  # a dead unit
     return H
 
@@ -365,9 +458,14 @@ def _zero_fraction_candidates(H: np.ndarray):
             "(H == 0), and activations can be negative (e.g. before the ReLU)",
             float(np.mean(H <= 0)),
         ),
-        (
-            "small values were counted as zeros; count only entries exactly equal to 0",
-            float(np.mean(np.abs(H) < 1e-6)),
+        *(
+            (
+                "small values were counted as zeros; count only entries exactly equal to 0 "
+                "(H == 0), not those close to 0 (np.isclose(H, 0), or |h| below a threshold): "
+                f"an activation of {smallest:g} is not a zero",
+                float(np.mean(np.abs(H) <= smallest)),
+            )
+            for smallest in np.unique(np.abs(H[(H != 0) & (np.abs(H) < 1e-3)]))
         ),
         (
             "this is the fraction of NONZERO entries; the sparsity measure is the fraction "
@@ -477,7 +575,7 @@ def check_activation_sparsity(
         edge = edge.astype(dtype)
         described = f"activation_sparsity(H = {edge.flat[0]:g} everywhere, shape {edge.shape})"
         calls.append(ArrayCall(activation_sparsity, name, edge, described))
-    with verdict.expect("leave H unchanged"):
+    with verdict.expect("leave H unchanged", side_condition=True):
         examine_calls(calls, ArrayCall.check_input_untouched)
     with verdict.expect("return zero_fraction, the fraction of entries exactly equal to 0"):
         for call_ in calls:
@@ -550,65 +648,155 @@ def _errors(model, module, X, y, change=None) -> float:
     return (clone(X).argmax(dim=1) != y).double().mean().item()
 
 
-def expected_damage(model, module, units, X, y) -> float:
-    """The contract's value, computed on a copy of the model."""
+def _removals(units) -> list[tuple[str, Callable]]:
+    """The ways of removing ``units`` from a module's output (given a copy of it, of shape
+    ``(batch, n_units)``): the contract's first (those columns set to 0, the others unchanged),
+    then the mistakes students make, each with what its message tells them."""
     units = [int(u) for u in units]
 
-    def zero(out):
+    def columns(out):
         out[:, units] = 0
         return out
-
-    return _errors(model, module, X, y, zero) - _errors(model, module, X, y)
-
-
-def _damage_candidates(model, module, units, X, y):
-    units = [int(u) for u in units]
-    intact = _errors(model, module, X, y)
-    ablated = intact + expected_damage(model, module, units, X, y)
 
     def rows(out):
         out[units] = 0
         return out
 
     def others(out):
-        keep = torch.zeros(out.shape[1])
+        keep = torch.zeros(out.shape[1], dtype=out.dtype)
         keep[units] = 1.0
         return out * keep
 
     def rescaled(out):
         out[:, units] = 0
-        return out * out.shape[1] / (out.shape[1] - len(set(units)))
+        kept = out.shape[1] - len(set(units))
+        return out * out.shape[1] / kept if kept else out
 
     return [
+        ("the columns units of the module's output were set to 0", columns),
+        (
+            "rows (examples) of the module's output were zeroed; units are COLUMNS: "
+            "output[:, units] = 0",
+            rows,
+        ),
+        ("every unit EXCEPT the listed ones was zeroed; zero only the units in `units`", others),
+        (
+            "the remaining units were rescaled; set the listed units to zero and leave the "
+            "others unchanged (this is not dropout, there is no 1/(1-p))",
+            rescaled,
+        ),
+    ]
+
+
+def _formulas(n: int) -> list[tuple[str, Callable[[float, float], float]]]:
+    """The ways of turning the intact and the ablated error rates of ``n`` examples into the
+    result: the contract's first (the rise, ``error_ablated - error_intact``), then the mistakes
+    students make, each with what its message tells them."""
+    return [
+        (
+            "the rise in error rate, error_ablated - error_intact",
+            lambda intact, ablated: ablated - intact,
+        ),
         (
             "it returned the error with the units removed; return the INCREASE, "
             "error_ablated - error_intact",
-            ablated,
+            lambda intact, ablated: ablated,
         ),
         (
             "the sign is reversed: the damage is error_ablated - error_intact (positive when "
             "removing the units hurts)",
-            intact - ablated,
+            lambda intact, ablated: intact - ablated,
         ),
         (
             "it returned a number of misclassified examples; use error RATES (divide by len(y))",
-            (ablated - intact) * len(y),
+            lambda intact, ablated: (ablated - intact) * n,
         ),
         (
-            "rows (examples) of the module's output were zeroed; units are COLUMNS: "
-            "output[:, units] = 0",
-            _errors(model, module, X, y, rows) - intact,
-        ),
-        (
-            "every unit EXCEPT the listed ones was zeroed; zero only the units in `units`",
-            _errors(model, module, X, y, others) - intact,
-        ),
-        (
-            "the remaining units were rescaled; set the listed units to zero and leave the "
-            "others unchanged (this is not dropout, there is no 1/(1-p))",
-            _errors(model, module, X, y, rescaled) - intact,
+            "it returned a percentage; use error RATES, fractions of the examples (do not "
+            "multiply by 100)",
+            lambda intact, ablated: (ablated - intact) * 100,
         ),
     ]
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """The error rates of the check's model, in evaluation mode, on the check's ``X`` and ``y``:
+    ``intact``, and ``ablated[r]`` with ``units`` removed from ``module``'s output in the
+    ``r``-th way of :func:`_removals` (the contract's first)."""
+
+    intact: float
+    ablated: tuple[float, ...]
+
+    @classmethod
+    def of(cls, model, module, units, X, y) -> Ablation:
+        return cls(
+            _errors(model, module, X, y),
+            tuple(_errors(model, module, X, y, change) for _, change in _removals(units)),
+        )
+
+
+class DamageTable:
+    """What each way of removing the units (:func:`_removals`) combined with each way of
+    returning the error rates (:func:`_formulas`) gives on each of several calls: ``table[f, r]``
+    is the list of results, one per call, of formula ``f`` and removal ``r``; ``table[0, 0]``
+    is the contract's."""
+
+    def __init__(self, ablations: list[Ablation], n: int):
+        formulas = _formulas(n)
+        self.formulas = [description for description, _ in formulas]
+        self.removals = [description for description, _ in _removals([])]
+        self._values = {
+            (f, r): [formula(a.intact, a.ablated[r]) for a in ablations]
+            for f, (_, formula) in enumerate(formulas)
+            for r in range(len(self.removals))
+        }
+
+    def __getitem__(self, key: tuple[int, int]) -> list[float]:
+        return self._values[key]
+
+    def keys(self):
+        return self._values.keys()
+
+
+def _matches(values, expected) -> bool:
+    """Whether two lists of results, one per call, agree call by call."""
+    return all(same_rate(a, b) for a, b in zip(values, expected, strict=True))
+
+
+def _varies(values) -> bool:
+    """Whether a list of results, one per call, holds two different ones: only a way of
+    computing whose results vary can be told from a function that returns a constant."""
+    return any(not same_rate(v, values[0]) for v in values)
+
+
+def _right_units(table: DamageTable) -> list[tuple[int, int]]:
+    """The results of removing the right units, whatever is then returned."""
+    return [(f, 0) for f in range(len(table.formulas))]
+
+
+def _right_formula(table: DamageTable) -> list[tuple[int, int]]:
+    """The results of returning the rise in error rate, whatever was removed."""
+    return [(0, r) for r in range(len(table.removals))]
+
+
+def _tells_apart(table: DamageTable, everything: DamageTable) -> bool:
+    """Whether the calls tell each single mistake apart: on the calls with units to remove
+    (``table``), every way of returning the error rates of the right units gives results that
+    vary, and none that a wrong removal gives; on all the calls (``everything``, with
+    ``units = []`` too), every removal followed by the rise gives results that vary, and none
+    that a wrong formula gives; and the wrong removals give results of their own."""
+    right_units = [table[k] for k in _right_units(table)]
+    wrong_units = [table[k] for k in table.keys() if k[1] != 0]
+    right_formula = [everything[k] for k in _right_formula(everything)]
+    wrong_formula = [everything[k] for k in everything.keys() if k[0] != 0]
+    removals = [table[0, r] for r in range(len(table.removals))]
+    return (
+        all(_varies(v) for v in right_units + right_formula)
+        and not any(_matches(w, v) for w in wrong_units for v in right_units)
+        and not any(_matches(w, v) for w in wrong_formula for v in right_formula)
+        and not any(_matches(a, b) for i, a in enumerate(removals) for b in removals[i + 1 :])
+    )
 
 
 def _snapshot(model):
@@ -642,11 +830,20 @@ def _shown(units) -> str:
     return f"np.array([{shown}])" if isinstance(units, np.ndarray) else f"[{shown}]"
 
 
+def _same_units(given, units) -> bool:
+    """Whether the ``units`` a call was given still hold what the check gave it."""
+    if isinstance(units, np.ndarray):
+        return isinstance(given, np.ndarray) and np.array_equal(given, units)
+    return type(given) is type(units) and list(given) == list(units)
+
+
 class DamageCall:
     """One call of ``ablation_damage`` on a fresh copy of ``model`` in a given mode, made on
-    first use and examined by several properties: the value it returned, and the model it left
-    behind (parameters, training/evaluation modes, hooks, output). Each call has its own copy,
-    so a hook or a mode left behind by one call does not change another call's result."""
+    first use and examined by several properties: the value it returned, the inputs and the
+    model it left behind (parameters, training/evaluation modes, hooks, output). Each call has
+    its own copy of the model and of ``units``, ``X`` and ``y``, so what one call changes does
+    not change another call's result, nor the values the check expects (which it computes
+    from its own, untouched, inputs)."""
 
     def __init__(self, ablation_damage, model, module, units, X, y, *, start_training=True):
         self.model = copy.deepcopy(model).train(start_training)
@@ -663,11 +860,13 @@ class DamageCall:
         params, modes, hooks = _snapshot(model), _module_modes(model), _hooks(model)
         with torch.no_grad():
             before = copy.deepcopy(model).eval()(X)
+        given = SimpleNamespace(units=copy.deepcopy(self.units), X=X.clone(), y=self.y.clone())
         value = quiet_call(
-            ablation_damage, "ablation_damage", self.described, model, self.module, self.units,
-            X, self.y,
+            ablation_damage, "ablation_damage", self.described, model, self.module, given.units,
+            given.X, given.y,
         )  # fmt: skip
         after = SimpleNamespace(value=value, modes=modes, after_modes=_module_modes(model))
+        after.given = given
         after.changed = _changed(params, model.state_dict())
         after.hooks = _hooks(model) - hooks
         try:  # what the model computes now (a hook left behind may still act, or raise)
@@ -683,6 +882,24 @@ class DamageCall:
 
     def value(self) -> float:
         return _scalar(self._result().value, "ablation_damage", self.described)
+
+    def check_inputs(self) -> None:
+        given = self._result().given
+        changed = [
+            what
+            for what, same in (
+                ("units", _same_units(given.units, self.units)),
+                ("X", torch.equal(given.X, self.X)),
+                ("y", torch.equal(given.y, self.y)),
+            )
+            if not same
+        ]
+        if changed:
+            fail(
+                "ablation_damage",
+                f"{self.described} modified {' and '.join(changed)} in place; do not change "
+                "the inputs (compute new values: a hook's output.clone(), a list of your own).",
+            )
 
     def check_parameters(self) -> None:
         changed = self._result().changed
@@ -726,19 +943,95 @@ class DamageCall:
             )
 
 
-def check_damage_value(call_: DamageCall, model, module, units, X, y) -> None:
-    """The value is the rise in error rate, in evaluation mode, when ``units`` are zeroed."""
-    value, expected = call_.value(), expected_damage(model, module, units, X, y)
-    if same_rate(value, expected):
+def _check_damage(calls, table: DamageTable, accepted, rejected, *, inconsistent, generic):
+    """The results of ``calls`` (``table`` holds, for each way of computing, one result per
+    call) are the contract's, or those of a way among ``accepted`` (keys of ``table``) whose
+    results vary (so a function that returns a constant keeps nothing). If not, fail with the
+    mistake named: the way among ``rejected`` (pairs of a key and its description, single
+    mistakes first) that gives all the results, or else the one that gives the result shown,
+    that of the first call which no way in ``accepted`` explains; ``generic(i)`` when nothing
+    does, ``inconsistent`` when each result is explained but not all by the same way."""
+    values = [call_.value() for call_ in calls]
+    contract = table[0, 0]
+    if _matches(values, contract) or any(
+        _varies(table[k]) and _matches(values, table[k]) for k in accepted
+    ):
         return
-    candidates = _damage_candidates(model, module, units, X, y)
-    mistake = first_match(candidates, value, same_rate) or (
-        "expected the rise in error rate when those columns of the module's output "
-        "are set to 0, in evaluation mode"
+    mistake = next(
+        (what for k, what in rejected if _varies(table[k]) and _matches(values, table[k])), None
+    )
+    unexplained = [
+        i for i, v in enumerate(values) if not any(same_rate(v, table[k][i]) for k in accepted)
+    ]
+    if unexplained:
+        shown = unexplained[0]
+    else:
+        shown = next(i for i, v in enumerate(values) if not same_rate(v, contract[i]))
+        mistake = mistake or inconsistent
+    # A mistake whose value is 0 on a call cannot be told there from a function that removes
+    # nothing.
+    candidates = [(what, table[k][shown]) for k, what in rejected]
+    mistake = (
+        mistake
+        or first_match(
+            [c for c in candidates if not same_rate(c[1], 0.0)], values[shown], same_rate
+        )
+        or generic(shown)
     )
     fail(
         "ablation_damage",
-        f"{call_.described} returned {value:.4f}, expected {expected:.4f}: {mistake}.",
+        f"{calls[shown].described} returned {values[shown]:.4f}, expected "
+        f"{contract[shown]:.4f}: {mistake}.",
+    )
+
+
+_EXPECTED = (
+    "expected the rise in error rate when those columns of the module's output are set to 0, "
+    "in evaluation mode"
+)
+
+
+def check_removes_units(calls: list[DamageCall], ablations: list[Ablation], n: int) -> None:
+    """The right units are removed (the columns ``units`` of the module's output set to 0, the
+    others unchanged), whatever is then returned: on every call (each with units to remove),
+    the result is what the contract's way, or a usual mistake, of turning the two error rates
+    into a number gives with those units removed (a mistake in that is the other property's)."""
+    table = DamageTable(ablations, n)
+    wrong = sorted((k for k in table.keys() if k[1] != 0), key=lambda k: (k[0] != 0, k[1], k[0]))
+
+    def generic(i):
+        zeroed = ablations[i]
+        return (
+            f"{_EXPECTED}; with those columns zeroed (output[:, units] = 0, the others "
+            f"unchanged) the error rate is {zeroed.ablated[0]:.4f}, {zeroed.intact:.4f} without"
+        )
+
+    _check_damage(
+        calls,
+        table,
+        _right_units(table),
+        [(k, table.removals[k[1]]) for k in wrong],
+        inconsistent="its results on different calls are those of different calculations; "
+        "set the columns units of the module's output to 0, the others unchanged, every time",
+        generic=generic,
+    )
+
+
+def check_returns_rise(calls: list[DamageCall], ablations: list[Ablation], n: int) -> None:
+    """The result is the rise in error rate, ``error_ablated - error_intact``, as a rate,
+    whatever was removed: on every call (``units = []`` too), the result is that of the
+    contract's removal, or of a usual mistake in it, followed by the contract's formula (a
+    mistake in the removal is the other property's)."""
+    table = DamageTable(ablations, n)
+    wrong = sorted((k for k in table.keys() if k[0] != 0), key=lambda k: (k[1] != 0, k[0], k[1]))
+    _check_damage(
+        calls,
+        table,
+        _right_formula(table),
+        [(k, table.formulas[k[0]]) for k in wrong],
+        inconsistent="its results on different calls are those of different calculations; "
+        "return error_ablated - error_intact, as a rate, every time",
+        generic=lambda i: f"{_EXPECTED}: error_ablated - error_intact, as a rate",
     )
 
 
@@ -764,6 +1057,48 @@ def check_evaluation_mode(first: DamageCall, again: DamageCall, evaluation: Dama
         )
 
 
+#: The calls that the two properties of the value examine remove, from the ReLU of hidden layer
+#: ``layer``, ``numerator / denominator`` of its units (rounded down), each call units of its own.
+GROUP_SHARES = ((0, 1, 3), (1, 1, 2), (0, 2, 3))
+
+#: How many draws of the units :func:`damage_groups` makes at most.
+GROUP_DRAWS = 50
+
+
+def damage_groups(model, X, y, widths, seed):
+    """The ``(module, units)`` of the calls that the two properties of the value examine, their
+    :class:`Ablation` each, and the :class:`Ablation` of ``units = []`` (on the first ReLU).
+
+    The units are drawn from a generator seeded with ``seed`` (:data:`GROUP_SHARES`), again
+    until the calls tell each single mistake apart (:func:`_tells_apart`): then a mistake in
+    what is removed keeps the property about what is returned, and the other way round, while
+    a function returning a constant keeps neither. After :data:`GROUP_DRAWS` draws that do not,
+    the first is kept.
+    """
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    rng = np.random.default_rng(seed)
+    empty = Ablation.of(model, relus[0], [], X, y)
+    n, first = len(y), None
+    for _ in range(GROUP_DRAWS):
+        groups = [
+            (
+                relus[layer],
+                sorted(
+                    rng.choice(
+                        widths[layer], size=widths[layer] * numerator // denominator, replace=False
+                    ).tolist()
+                ),
+            )
+            for layer, numerator, denominator in GROUP_SHARES
+        ]
+        ablations = [Ablation.of(model, module, units, X, y) for module, units in groups]
+        drawn = groups, ablations, empty
+        if _tells_apart(DamageTable(ablations, n), DamageTable([*ablations, empty], n)):
+            return drawn
+        first = first or drawn
+    return first
+
+
 def check_ablation_damage(
     ablation_damage, *, seed=0, n=300, widths=(20, 16), n_classes=4
 ) -> Verdict:
@@ -781,35 +1116,46 @@ def check_ablation_damage(
         Widths of the two hidden layers.
     n_classes : int
         Number of classes.
+
+    The value is examined on calls that remove units of either hidden layer (see
+    :func:`damage_groups`), and on ``units = []``; the first two are also made, twice each, on
+    the model in training mode.
     """
     verdict = Verdict("ablation_damage")
     model, X, y = ablation_setup(seed, n, widths=widths, n_classes=n_classes)
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    rng = np.random.default_rng(seed)
-    groups = [
-        (relus[0], sorted(rng.choice(widths[0], size=widths[0] // 3, replace=False).tolist())),
-        (relus[1], sorted(rng.choice(widths[1], size=widths[1] // 2, replace=False).tolist())),
-    ]
+    groups, ablations, none_removed = damage_groups(model, X, y, widths, seed)
 
     def run(module, units, start_training):
         return DamageCall(ablation_damage, model, module, units, X, y,
                           start_training=start_training)  # fmt: skip
 
     measured = [run(module, units, False) for module, units in groups]
-    from_training = [(run(m, u, True), run(m, u, True)) for m, u in groups]
-    empty = run(relus[0], [], False)
+    from_training = [(run(m, u, True), run(m, u, True)) for m, u in groups[:2]]
+    empty = run(groups[0][0], [], False)
     every = [*measured, *(c for pair in from_training for c in pair), empty]
-    with verdict.expect("return error_ablated - error_intact, with the columns units set to 0"):
-        for call_, (module, units) in zip(measured, groups, strict=True):
-            check_damage_value(call_, model, module, units, X, y)
-        check_damage_value(empty, model, relus[0], [], X, y)
-    with verdict.expect("measure in evaluation mode (dropout off), whatever the model's mode"):
-        for (first, again), evaluation in zip(from_training, measured, strict=True):
+    with verdict.expect(
+        "remove the right units: set the columns units of the module's output to 0, the others "
+        "unchanged (whatever it then returns)"
+    ):
+        check_removes_units(measured, ablations, len(y))
+    with verdict.expect(
+        "return the rise in error rate, error_ablated - error_intact, as a rate (whatever it "
+        "removed)"
+    ):
+        check_returns_rise([*measured, empty], [*ablations, none_removed], len(y))
+    with verdict.expect(
+        "measure in evaluation mode (dropout off), whatever the model's mode", side_condition=True
+    ):
+        for (first, again), evaluation in zip(from_training, measured[:2], strict=True):
             check_evaluation_mode(first, again, evaluation)
-    with verdict.expect("leave the model's parameters unchanged"):
+    with verdict.expect("leave units, X and y unchanged", side_condition=True):
+        examine_calls(every, DamageCall.check_inputs)
+    with verdict.expect("leave the model's parameters unchanged", side_condition=True):
         examine_calls(every, DamageCall.check_parameters)
-    with verdict.expect("leave the model in the training/evaluation mode it was in"):
+    with verdict.expect(
+        "leave the model in the training/evaluation mode it was in", side_condition=True
+    ):
         examine_calls(every, DamageCall.check_mode)
-    with verdict.expect("leave no hook on the model"):
+    with verdict.expect("leave no hook on the model", side_condition=True):
         examine_calls(every, DamageCall.check_hooks)
     return verdict

@@ -42,10 +42,17 @@ class CallInterrupted(BaseException):  # noqa: N818 - named for what happened, l
 
 @dataclass
 class PropertyResult:
-    """One property of a contract and, if it did not hold, why (the message names the mistake)."""
+    """One property of a contract and, if it did not hold, why (the message names the mistake).
+
+    A side condition (the inputs are left unchanged, the model's mode is restored, the same
+    answer for a list as for an array) holds for a function that does nothing at all, so it
+    earns its share only when the function also computes something right (see
+    :meth:`Verdict.fraction`).
+    """
 
     description: str
     message: str = ""
+    side_condition: bool = False
 
     @property
     def held(self) -> bool:
@@ -72,9 +79,13 @@ class Verdict:
         self.results: list[PropertyResult] = []
 
     @contextlib.contextmanager
-    def expect(self, description: str) -> Iterator[None]:
-        """Examine one property; whatever fails inside the block fails only this property."""
-        result = PropertyResult(description)
+    def expect(self, description: str, *, side_condition: bool = False) -> Iterator[None]:
+        """Examine one property; whatever fails inside the block fails only this property.
+
+        ``side_condition`` marks a property that a function doing nothing also keeps (it leaves
+        its inputs alone, restores a mode, answers the same for equal inputs): it earns its
+        share only if some property that is not a side condition holds too."""
+        result = PropertyResult(description, side_condition=side_condition)
         self.results.append(result)
         try:
             yield
@@ -103,11 +114,26 @@ class Verdict:
         return all(r.held for r in self.results)
 
     @property
+    def _main_held(self) -> bool:
+        """Whether a property that is not a side condition held (or there is none)."""
+        main = [r for r in self.results if not r.side_condition]
+        return not main or any(r.held for r in main)
+
+    @property
+    def uncredited(self) -> list[PropertyResult]:
+        """Side conditions that held but earn nothing, because nothing else held."""
+        if self._main_held:
+            return []
+        return [r for r in self.results if r.side_condition and r.held]
+
+    @property
     def fraction(self) -> float:
-        """The share of the properties that held (1 for a check with no properties)."""
+        """The share of the properties that held and earn credit (1 for a check with no
+        properties): a side condition earns only alongside a property that is not one."""
         if not self.results:
             return 1.0
-        return sum(r.held for r in self.results) / len(self.results)
+        held = sum(r.held for r in self.results) - len(self.uncredited)
+        return held / len(self.results)
 
     def summary(self) -> str:
         """One paragraph for the student: all held, or which failed and why."""
@@ -117,6 +143,12 @@ class Verdict:
         failed = sum(not r.held for r in self.results)
         prefix = f"{self.name}: "
         lines = [m.removeprefix(prefix) for m in self.failures]
+        if self.uncredited:
+            lines.append(
+                f"({len(self.uncredited)} side conditions held, such as "
+                f"'{self.uncredited[0].description}', but they earn points only alongside a "
+                "property of what the function computes.)"
+            )
         return f"{self.name}: {failed} of {total} properties failed.\n" + "\n".join(
             f"- {line}" for line in lines
         )
@@ -168,9 +200,8 @@ class Score:
             f"{verdict.name}: {self.earned:g} / {self.total:g} points"
             + (" (every property holds)" if verdict.passed else "")
         )
-        items = "".join(
-            f"<li>{html.escape(m.removeprefix(verdict.name + ': '))}</li>" for m in verdict.failures
-        )
+        lines = verdict.summary().splitlines()[1:] if not verdict.passed else []
+        items = "".join(f"<li>{html.escape(line.removeprefix('- '))}</li>" for line in lines)
         body = f"<ul>{items}</ul>" if items else ""
         return (
             f"<div style='border-left: 6px solid {colour}; padding: 0.2em 0.8em'>"
@@ -248,7 +279,7 @@ def expect_value_error(
     except NotImplementedError:
         fail(name, "is not implemented yet (it raised NotImplementedError).")
     except ValueError as error:
-        if naming and not re.search(rf"\b{parameter}\b", str(error)):
+        if naming and not re.search(rf"\b{parameter}\b", str(error), re.IGNORECASE):
             fail(
                 name,
                 f"{described} raised ValueError({str(error)!r}); its message should name "

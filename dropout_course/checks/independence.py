@@ -13,9 +13,10 @@ dependence strong enough to matter for dropout moves at least one of them far ou
   shared row, a shared decision for a whole column or block, or a rate that depends on the
   position gives far too much.
 - **Correlations**: the correlation between entries ``k`` apart in the flattened mask, for every
-  lag ``k`` at once (computed with an FFT), is near 0 with standard deviation ``1/sqrt(n - k)``.
-  Correlated neighbours, runs, periodic or mirrored patterns, and rows copied with a shift all
-  show up at some lag. Successive draws must not be correlated either.
+  lag ``k`` at once (computed with an FFT), is near 0 with standard deviation ``1/sqrt(n - k)``,
+  and so is the correlation between any two rows and any two columns. Correlated neighbours,
+  runs, periodic or mirrored patterns, and a row or column copied from another all show up.
+  Successive draws must not be correlated, nor repeat one another.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import numpy as np
 
 #: Band for statistics tested one at a time (P(|Z| > 6) = 2e-9 under the normal approximation).
 SIGMAS = 6.0
-#: Band for the maximum over all lags of the autocorrelation (Bonferroni over up to 10^5 lags).
+#: Band for the largest of many correlations at once: the autocorrelation over every lag, and
+#: every pair of rows or of columns (Bonferroni over up to 10^5 statistics: 3e-7).
 LAG_SIGMAS = 7.0
 
 
@@ -97,7 +99,7 @@ def _lag_problem(flat: np.ndarray, keep: float, max_lag: int | None = None) -> s
     size = 1 << (2 * n - 1).bit_length()
     spectrum = np.fft.rfft(centred, size)
     sums = np.fft.irfft(spectrum * np.conj(spectrum), size)[:n]
-    lags = np.arange(1, min(n // 2, max_lag or n) + 1)
+    lags = np.arange(1, min(3 * n // 4, max_lag or n) + 1)  # each lag has n/4 pairs at least
     pairs = n - lags
     correlation = sums[lags] / (pairs * keep * (1.0 - keep))
     z = correlation * np.sqrt(pairs)
@@ -113,6 +115,33 @@ def _lag_problem(flat: np.ndarray, keep: float, max_lag: int | None = None) -> s
     return None
 
 
+def _pair_problem(rows: np.ndarray, keep: float) -> str | None:
+    """The largest correlation between two rows, and between two columns, of the mask (each
+    about N(0, 1/n) for n entries if the entries are independent): a column that copies or
+    mirrors another, wherever it stands, shows up here."""
+    for what, table in (("columns", rows), ("rows", rows.T)):
+        n, count = table.shape
+        if n < 50 or count < 2 or count > 2000:
+            continue
+        centred = table - table.mean(axis=0)
+        scale = np.sqrt((centred**2).sum(axis=0))
+        live = scale > 0
+        if live.sum() < 2:
+            continue
+        unit = centred[:, live] / scale[live]
+        correlation = unit.T @ unit
+        np.fill_diagonal(correlation, 0.0)
+        worst = float(np.max(np.abs(correlation)))
+        z = worst * np.sqrt(n)
+        if z > LAG_SIGMAS:
+            return (
+                f"two of its {what} are far more alike (or opposite) than independent coin "
+                f"flips would be (correlation {worst:.3f}, z = {z:.1f}): each entry must be "
+                "drawn independently, never copied or derived from another"
+            )
+    return None
+
+
 def mask_dependence(mask: np.ndarray, keep: float | None = None) -> str | None:
     """Describe the dependence between the entries of one 0/1 ``mask``, or return None.
 
@@ -123,7 +152,9 @@ def mask_dependence(mask: np.ndarray, keep: float | None = None) -> str | None:
     keep = float(rows.mean()) if keep is None else keep
     if not 0.0 < keep < 1.0:
         return None
-    return _count_problem(rows, keep) or _lag_problem(rows.ravel(), keep)
+    return (
+        _count_problem(rows, keep) or _lag_problem(rows.ravel(), keep) or _pair_problem(rows, keep)
+    )
 
 
 def draws_dependence(draws: list[np.ndarray], keep: float | None = None) -> str | None:
@@ -137,6 +168,12 @@ def draws_dependence(draws: list[np.ndarray], keep: float | None = None) -> str 
     if not 0.0 < keep < 1.0:
         return None
     n_draws, size = stack.shape
+    distinct = len({row.tobytes() for row in stack.astype(np.uint8)})
+    if size >= 64 and distinct < n_draws:
+        return (
+            f"{n_draws - distinct} of {n_draws} masks repeat an earlier one exactly: each call "
+            "must draw a fresh mask from rng (a generator seeded from a few values repeats)"
+        )
     if n_draws >= 20:
         z = _dispersion_z(stack.sum(axis=1), size, keep)
         if z < -SIGMAS:

@@ -371,7 +371,7 @@ def check_momentum_step(
         # pair: not handling c=None is the failure of the last property.
         return constrained + ([unconstrained] if unconstrained.answered() else [])
 
-    with verdict.expect("leave W, grad and velocity unchanged"):
+    with verdict.expect("leave W, grad and velocity unchanged", side_condition=True):
         for step in answered():
             examine_inputs(step)
     with verdict.expect("return velocity_new = momentum * velocity - lr * grad"):
@@ -549,8 +549,64 @@ def examine_epoch_rates(schedule: Schedule) -> None:
         fail(schedule.name, schedule.wrong(rates))
 
 
+def boundary_schedules(learning_rate, spes, epochs, *, lr0=1.0, decay=0.5) -> list[Schedule]:
+    """For each ``steps_per_epoch`` in ``spes``: the last step of epoch ``e - 1`` and the first
+    step of epoch ``e`` (``e * steps_per_epoch - 1`` and ``e * steps_per_epoch``) for each ``e``
+    in ``epochs``, where the rate must change."""
+    return [Schedule(learning_rate, lr0=lr0, decay=decay, steps_per_epoch=spe,
+                     steps=sorted({s for e in epochs for s in (e * spe - 1, e * spe)}))
+            for spe in spes]  # fmt: skip
+
+
+def _boundary_mistake(schedule: Schedule, steps, rates) -> str:
+    """What the epochs used at the wrong ``steps`` (with their ``rates``) have in common."""
+    spe, lr0, decay = schedule.steps_per_epoch, schedule.lr0, schedule.decay
+    with np.errstate(all="ignore"):
+        used = np.log(np.asarray(rates) / lr0) / np.log(decay)
+    if not np.allclose(used, steps // spe - 1, rtol=0, atol=1e-6) or np.any(steps % spe):
+        return ""
+    if np.allclose(used, np.floor(steps * (1.0 / spe)), rtol=0, atol=1e-6):
+        return (
+            f": step * (1 / steps_per_epoch) is not exact in floating point ({spe} * (1 / {spe}) "
+            f"= {spe * (1.0 / spe)!r}), so its floor lands one epoch short. Compute the epoch "
+            "with integer division, step // steps_per_epoch"
+        )
+    return (
+        ": the first step of an epoch was put in the epoch before, as when a floating-point "
+        "computation of step / steps_per_epoch lands just below a whole number; compute the "
+        "epoch with integer division, step // steps_per_epoch"
+    )
+
+
+def examine_epoch_starts(schedules: list[Schedule]) -> None:
+    """At every epoch boundary of every schedule, the rate of the epoch that the step belongs
+    to: ``lr0 * decay ** (step // steps_per_epoch)`` exactly where the epoch starts."""
+    wrong = []
+    for schedule in schedules:
+        rates = schedule.rates()
+        bad = ~np.isclose(rates, schedule.expected, rtol=1e-5, atol=1e-300)
+        if bad.any():
+            wrong.append((schedule, schedule.steps[bad], rates[bad]))
+    if not wrong:
+        return
+    schedule, steps, rates = wrong[0]
+    spe, step = schedule.steps_per_epoch, int(steps[0])
+    right = schedule.expected[schedule.steps == step][0]
+    listed = ", ".join(str(s.steps_per_epoch) for s, _, _ in wrong[:8])
+    listed += ", ..." if len(wrong) > 8 else ""
+    spes = [s.steps_per_epoch for s in schedules]
+    fail(
+        schedule.name,
+        f"{schedule.described(step)} = {rates[0]:.6g}, but step {step} belongs to epoch "
+        f"{step // spe} ({step} // {spe}), whose rate is {right:.6g}"
+        f"{_boundary_mistake(schedule, steps, rates)}. The rate must change exactly at step "
+        f"e * steps_per_epoch for every steps_per_epoch; it did not for steps_per_epoch = "
+        f"{listed} (of {min(spes)} to {max(spes)}).",
+    )
+
+
 def check_learning_rate(
-    learning_rate, *, lr0=0.5, decay=0.9, steps_per_epoch=4, n_epochs=5
+    learning_rate, *, lr0=0.5, decay=0.9, steps_per_epoch=4, n_epochs=5, boundaries=range(1, 121)
 ) -> Verdict:
     """Check ``learning_rate(step, steps_per_epoch, lr0, decay)`` against the contract.
 
@@ -562,11 +618,15 @@ def check_learning_rate(
         Initial rate and per-epoch factor (``decay`` other than 1).
     steps_per_epoch, n_epochs : int
         The schedule is checked on every step of ``n_epochs`` epochs.
+    boundaries : iterable of int
+        Values of ``steps_per_epoch`` at whose first two epoch boundaries the rate is checked
+        (with lr0 = 1 and decay = 0.5): every value from 1 catches an epoch computed in floating
+        point, which is off at the boundaries of only some of them (49, 98, 103, ...).
     """
     verdict = Verdict("learning_rate")
     schedule = Schedule(learning_rate, lr0=lr0, decay=decay, steps_per_epoch=steps_per_epoch,
                         steps=range(steps_per_epoch * n_epochs))  # fmt: skip
-    with verdict.expect("return the rate as a finite number"):
+    with verdict.expect("return the rate as a finite number", side_condition=True):
         examine_numbers(schedule)
     with verdict.expect(
         "change the rate exactly when a new epoch starts, at step // steps_per_epoch"
@@ -574,4 +634,9 @@ def check_learning_rate(
         examine_epochs(schedule)
     with verdict.expect("start epoch e at lr0 * decay ** e (lr0 for the first epoch)"):
         examine_epoch_rates(schedule)
+    with verdict.expect(
+        f"change the rate at step e * steps_per_epoch for every steps_per_epoch from "
+        f"{min(boundaries)} to {max(boundaries)}"
+    ):
+        examine_epoch_starts(boundary_schedules(learning_rate, boundaries, (1, 2)))
     return verdict

@@ -163,23 +163,30 @@ def check_bernoulli_mask(
     verdict = Verdict(name)
 
     def draw(s, p_=p, rng=None):
+        """Call it; fail unless it returns an array of shape ``s`` (checked before anything
+        else is done with the array, so a huge wrong answer costs nothing)."""
         rng = np.random.default_rng(seed) if rng is None else rng
         described = f"bernoulli_mask({s!r}, p={p_:g}, rng)"
-        return described, as_array(call(bernoulli_mask, name, described, s, p_, rng), name,
-                                    f"the result of {described}")  # fmt: skip
+        mask = as_array(call(bernoulli_mask, name, described, s, p_, rng), name,
+                        f"the result of {described}")  # fmt: skip
+        check_shape(
+            mask, (s,) if isinstance(s, int) else tuple(s), name, f"the mask of {described}"
+        )
+        return described, mask
 
     big = Memo(lambda: draw(shape))
-    with verdict.expect("return an array of the requested shape, for an int or a tuple"):
-        for s in (small_shape, shape):
-            described, mask = big() if s == shape else draw(s)
-            check_shape(mask, (s,) if isinstance(s, int) else tuple(s), name, "the mask")
-    with verdict.expect("hold only 0 (drop) and 1 (keep)"):
+    with verdict.expect(
+        "return an array of the requested shape, for an int or a tuple", side_condition=True
+    ):
+        big()
+        draw(small_shape)
+    with verdict.expect("hold only 0 (drop) and 1 (keep)", side_condition=True):
         described, mask = big()
         mask_values(mask, name, described, p)
     with verdict.expect("drop each entry with probability p"):
         described, mask = big()
         check_drop_rate(mask_values(mask, name, described, p), p, name, described)
-    with verdict.expect("draw its entries independently"):
+    with verdict.expect("draw its entries independently", side_condition=True):
         described, mask = big()
         rng = np.random.default_rng(seed + 1)
         more = [mask_values(draw((40, 50), rng=rng)[1], name, described, p) for _ in range(draws)]
@@ -190,7 +197,8 @@ def check_bernoulli_mask(
             if not np.all(mask_values(edge_mask, name, described, edge) == expected):
                 fail(name, f"{described} must be all {'ones' if expected else 'zeros'}.")
     with verdict.expect("draw only from the rng it is given"):
-        check_uses_rng(lambda rng: draw((50, 40), rng=rng)[1], name, "bernoulli_mask")
+        for s in ((50, 40), 2000):
+            check_uses_rng(lambda rng, s=s: draw(s, rng=rng)[1], name, "bernoulli_mask")
     return verdict
 
 
@@ -254,8 +262,12 @@ class ForwardCall:
         result = call(dropout_forward, "dropout_forward", self.described, given, self.p, rng,
                       training=self.training, inverted=self.inverted)  # fmt: skip
         what = "(out, mask)" if self.training else "(out, None)"
-        out, mask = expect_pair(result, "dropout_forward", self.described, what)
+        out, mask = expect_pair(result, "dropout_forward", self.described, what, allow_list=True)
         return given, out, mask
+
+    def succeeded(self) -> bool:
+        """Whether the call returned a pair (rather than raised or was interrupted)."""
+        return self._result.succeeded()
 
     def modified_input(self) -> bool:
         given, _, _ = self._result()
@@ -389,15 +401,16 @@ def _check_input_untouched(call_: ForwardCall) -> None:
         )
 
 
-def check_forward_edges(dropout_forward, x):
-    """p = 0 is the identity, p = 1 gives zeros (no NaN)."""
+def check_forward_edges(edges: dict):
+    """p = 0 is the identity, p = 1 gives zeros (no NaN); ``edges`` maps (p, inverted) to the
+    training-mode calls with p = 0 and p = 1."""
     name = "dropout_forward"
     for inverted in (True, False):
-        identity = ForwardCall(dropout_forward, x, 0.0, inverted=inverted)
-        if not allclose(identity.out().astype(np.float64), x):
+        identity = edges[0.0, inverted]
+        if not allclose(identity.out().astype(np.float64), identity.x):
             fail(name, f"{identity.described} must return x unchanged (nothing is dropped).")
         with np.errstate(all="ignore"):
-            zeros = ForwardCall(dropout_forward, x, 1.0, inverted=inverted)
+            zeros = edges[1.0, inverted]
             out = zeros.out().astype(np.float64)
         if not np.all(np.isfinite(out)):
             fail(
@@ -449,6 +462,8 @@ def check_dropout_forward(
     data_rng = np.random.default_rng(seed + 100)
     x = (data_rng.standard_normal(shape) + 3.0).astype(dtype)  # nonzero, mostly positive
     small = x[:4, :5].astype(np.float32)
+    edges = {(edge, inv): ForwardCall(dropout_forward, x[:4, :5], edge, inverted=inv)
+             for edge in (0.0, 1.0) for inv in (True, False)}  # fmt: skip
     training = {inv: ForwardCall(dropout_forward, x, p, inverted=inv, seed=seed)
                 for inv in (True, False)}  # fmt: skip
     evaluation = {inv: ForwardCall(dropout_forward, x, p, training=False, inverted=inv)
@@ -458,12 +473,15 @@ def check_dropout_forward(
         ForwardCall(dropout_forward, small, p, training=False, inverted=False),
     ]
     every = [*training.values(), *evaluation.values(), *small_calls]
-    with verdict.expect("return out with the input's shape and dtype (float64 and float32)"):
+    with verdict.expect(
+        "return out with the input's shape and dtype (float64 and float32)", side_condition=True
+    ):
         for call_ in every:
             _check_shape_and_dtype(call_)
-    with verdict.expect("leave its input x unchanged"):
-        for call_ in every:
-            _check_input_untouched(call_)
+    with verdict.expect("leave its input x unchanged", side_condition=True):
+        for call_ in [*every, *edges.values()]:
+            if call_ in every or call_.succeeded():
+                _check_input_untouched(call_)
     with verdict.expect("draw a 0/1 mask of x.shape dropping each entry with probability p"):
         for call_ in training.values():
             mask = call_.mask()
@@ -478,16 +496,24 @@ def check_dropout_forward(
         for call_ in [*evaluation.values(), small_calls[1]]:
             _check_evaluation_values(call_)
     with verdict.expect("return x for p = 0 and zeros (never NaN) for p = 1"):
-        check_forward_edges(dropout_forward, x[:4, :5])
-    with verdict.expect("raise ValueError naming p for p outside [0, 1]"):
+        check_forward_edges(edges)
+    with verdict.expect(
+        "raise ValueError naming p for p outside [0, 1], in training and evaluation",
+        side_condition=True,
+    ):
         for bad in (-0.1, 1.5):
-            expect_value_error(dropout_forward, name, f"dropout_forward(x, p={bad}, rng)",
-                               small, bad, np.random.default_rng(0), naming="p")  # fmt: skip
+            for mode in (True, False):
+                expect_value_error(
+                    dropout_forward, name, f"dropout_forward(x, p={bad}, rng, training={mode})",
+                    small, bad, np.random.default_rng(0), training=mode, naming="p",
+                )  # fmt: skip
     with verdict.expect("draw only from the rng it is given"):
-        part = x[:20, :20]
-        check_uses_rng(lambda rng: ForwardCall(dropout_forward, part, p, rng=rng).out(),
-                       name, "dropout_forward")  # fmt: skip
-    with verdict.expect("keep the expected value of x (inverted dropout)"):
+        for part in (x[:20, :20], x.ravel()[:2000]):
+            check_uses_rng(
+                lambda rng, part=part: ForwardCall(dropout_forward, part, p, rng=rng).out(),
+                name, "dropout_forward",
+            )  # fmt: skip
+    with verdict.expect("keep the expected value of x (inverted dropout)", side_condition=True):
         check_expectation(dropout_forward, p=p)
     return verdict
 
@@ -545,23 +571,33 @@ def check_dropout_backward(
     dout = (rng.standard_normal(shape) + 2.0).astype(dtype)
     mask = (np.indices(shape).sum(axis=0) % 3 != 0).astype(np.float64)  # a pattern rng never gives
 
-    def run(inverted):
-        described = f"dropout_backward(dout, mask, p={p}, inverted={inverted})"
+    def run(inverted, given_mask=mask, p_=p):
+        kind = "a boolean mask" if given_mask.dtype == bool else "mask"
+        described = f"dropout_backward(dout, {kind}, p={p_}, inverted={inverted})"
         given = dout.copy()
-        grad = call(dropout_backward, name, described, given, mask.copy(), p, inverted=inverted)
+        grad = call(dropout_backward, name, described, given, given_mask.copy(), p_,
+                    inverted=inverted)  # fmt: skip
         return described, given, as_array(grad, name, f"the gradient of {described}")
 
     calls = {inverted: Memo(lambda inverted=inverted: run(inverted)) for inverted in (True, False)}
-    with verdict.expect("return a gradient of dout's shape and dtype, leaving dout unchanged"):
-        for result in calls.values():
+    others = [Memo(lambda: run(True, mask.astype(bool))), Memo(lambda: run(True, p_=0.0))]
+    with verdict.expect(
+        "return a gradient of dout's shape and dtype, leaving dout unchanged", side_condition=True
+    ):
+        for result in [*calls.values(), *[o for o in others if o.succeeded()]]:
             described, given, grad = result()
             if not np.array_equal(given, dout):
                 fail(name, f"{described} modified dout in place.")
             check_shape(grad, shape, name, "the gradient")
             if grad.dtype != dout.dtype:
-                fail(
-                    name, f"{described} returned dtype {grad.dtype} for dout of dtype {dout.dtype}."
-                )
+                fail(name, f"{described} returned dtype {grad.dtype} for dout of dtype "
+                           f"{dout.dtype}.")  # fmt: skip
+    with verdict.expect("take the boolean mask dropout_forward returns as 0/1"):
+        described, _, grad = others[0]()
+        check_shape(grad, shape, name, "the gradient")
+        expected = _backward_expected(dout.astype(np.float64), mask, p, True)
+        if not allclose(grad.astype(np.float64), expected):
+            fail(name, f"{described} must equal dout * mask / (1 - p), the mask read as 0/1.")
     for inverted, formula in ((True, "dout * mask / (1 - p)"), (False, "dout * mask")):
         with verdict.expect(f"return {formula} when inverted={inverted}, reusing the mask"):
             described, _, grad = calls[inverted]()
@@ -571,7 +607,7 @@ def check_dropout_backward(
             if not allclose(grad, expected):
                 mistake = _backward_mistake(grad, dout.astype(np.float64), mask, p, inverted)
                 fail(name, f"{described}: {mistake}. Expected {formula}.")
-    with verdict.expect("return zeros (no NaN) for p = 1"):
+    with verdict.expect("return zeros (no NaN) for p = 1", side_condition=True):
         described = "dropout_backward(dout, mask, p=1, inverted=True)"
         with np.errstate(all="ignore"):
             grad = as_array(call(dropout_backward, name, described, dout, np.zeros(shape), 1.0),
@@ -631,19 +667,26 @@ def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float
     W = _max_norm_input(c, n_in, n_out, seed, dtype)
     described = f"max_norm(W of shape {W.shape}, c={c})"
 
-    def run():
-        given = W.copy()
+    def run(matrix=W):
+        given = matrix.copy()
         return given, as_array(call(max_norm, name, described, given, c), name, "the result")
 
     result = Memo(run)
-    with verdict.expect("return a new array of W's shape and dtype, leaving W unchanged"):
-        given, projected = result()
-        if not np.array_equal(given, W):
-            fail(name, f"{described} modified W in place; return a new array.")
-        check_shape(projected, W.shape, name, "the result")
-        if projected.dtype != W.dtype:
-            fail(name, f"{described} returned dtype {projected.dtype} for W of dtype {W.dtype}.")
-    with verdict.expect("leave a zero column zero (no NaN)"):
+    one_long = W.copy()  # only its last column is longer than c
+    one_long[:, :-1] *= 0.9 * c / np.maximum(np.linalg.norm(one_long[:, :-1], axis=0), c)
+    single = Memo(lambda: run(one_long))
+    with verdict.expect(
+        "return a new array of W's shape and dtype, leaving W unchanged", side_condition=True
+    ):
+        for matrix, outcome in ((W, result), (one_long, single)):
+            given, projected = outcome()
+            if not np.array_equal(given, matrix):
+                fail(name, f"{described} modified W in place; return a new array.")
+            check_shape(projected, W.shape, name, "the result")
+            if projected.dtype != W.dtype:
+                fail(name, f"{described} returned dtype {projected.dtype} for W of dtype "
+                           f"{W.dtype}.")  # fmt: skip
+    with verdict.expect("leave a zero column zero (no NaN)", side_condition=True):
         _, projected = result()
         check_shape(projected, W.shape, name, "the result")
         column = projected[:, n_out // 2].astype(np.float64)
@@ -670,7 +713,7 @@ def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float
                 name,
                 f"{described}: {mistake}. Expected each column w to become w * min(1, c / ||w||).",
             )
-    with verdict.expect("raise ValueError for c <= 0"):
+    with verdict.expect("raise ValueError for c <= 0", side_condition=True):
         for bad in (0.0, -1.0):
             expect_value_error(max_norm, name, f"max_norm(W, c={bad})", W, bad)
     return verdict

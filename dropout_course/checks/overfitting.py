@@ -243,7 +243,7 @@ def check_generalisation_gap(generalisation_gap, *, train=None, val=None) -> Ver
         k: Memo(lambda k=k: call_gap(generalisation_gap, *given[k], described[k])) for k in inputs
     }
     arrays, lists = results.values()
-    with verdict.expect("return a NumPy array with one gap per epoch"):
+    with verdict.expect("return a NumPy array with one gap per epoch", side_condition=True):
         result, what = arrays(), described["with two NumPy arrays"]
         if np.ndim(result) == 0:
             fail(name, f"{what} returned a single number ({result!r:.40}); it must return one "
@@ -255,11 +255,11 @@ def check_generalisation_gap(generalisation_gap, *, train=None, val=None) -> Ver
             fail(name, f"{what} returned shape {result.shape}; expected {t.shape}.")
     with verdict.expect("compute val_losses - train_losses for every epoch, keeping the sign"):
         _check_gap_values(arrays(), t, v, described["with two NumPy arrays"])
-    with verdict.expect("accept Python lists as well as NumPy arrays"):
+    with verdict.expect("accept Python lists as well as NumPy arrays", side_condition=True):
         if not same_answer(lists(), v - t, arrays, close=close_gaps):
             fail(name, "gives a different answer for lists than for NumPy arrays of the same "
                        "values.")  # fmt: skip
-    with verdict.expect("leave its inputs unchanged"):
+    with verdict.expect("leave its inputs unchanged", side_condition=True):
         arrays()
         with contextlib.suppress(Exception):  # a crash on lists is the property above's
             lists()
@@ -267,18 +267,25 @@ def check_generalisation_gap(generalisation_gap, *, train=None, val=None) -> Ver
             if not _same(given[key], inputs[key]):
                 fail(name, f"{described[key]} modified its inputs in place (e.g. val_losses -= "
                            "train_losses); compute a new array instead.")  # fmt: skip
-    with verdict.expect("raise ValueError when the lengths differ (no broadcasting)"):
-        # Arrays, so that a function that fails on lists fails only the property about lists.
-        n = len(t)
-        expect_named_value_error(generalisation_gap, name, f"generalisation_gap(train_losses of "
-                                 f"length {n}, val_losses of length {n - 1})", "", t.copy(),
-                                 v[:-1].copy())  # fmt: skip
-        expect_named_value_error(
-            generalisation_gap, name, "generalisation_gap(train_losses of length 1, val_losses "
-            "of length 3): NumPy would broadcast the single value, but the lengths differ, so it",
-            "", t[:1].copy(), v[:3].copy(),
-        )  # fmt: skip
+    with verdict.expect(
+        "raise ValueError when the lengths differ (no broadcasting)", side_condition=True
+    ):
+        examine_length_mismatch(generalisation_gap, t, v)
     return verdict
+
+
+def examine_length_mismatch(generalisation_gap, t: np.ndarray, v: np.ndarray) -> None:
+    """Losses of different lengths raise ValueError (each call on new copies). Arrays, so that
+    a function that fails on lists fails only the property about lists."""
+    name, n = "generalisation_gap", len(t)
+    expect_named_value_error(generalisation_gap, name, f"generalisation_gap(train_losses of "
+                             f"length {n}, val_losses of length {n - 1})", "", t.copy(),
+                             v[:-1].copy())  # fmt: skip
+    expect_named_value_error(
+        generalisation_gap, name, "generalisation_gap(train_losses of length 1, val_losses "
+        "of length 3): NumPy would broadcast the single value, but the lengths differ, so it",
+        "", t[:1].copy(), v[:3].copy(),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- bias_variance
@@ -441,18 +448,20 @@ def check_bias_variance(bias_variance, *, n_points=7, seed=0) -> Verdict:
     name = "bias_variance"
     verdict = Verdict(name)
     *stacks, single = calls = bias_variance_calls(bias_variance, n_points=n_points, seed=seed)
-    with verdict.expect("return the pair (bias2, variance) of two numbers"):
+    with verdict.expect("return the pair (bias2, variance) of two numbers", side_condition=True):
         _each(calls, lambda run: run.pair(strict=True))
     with verdict.expect("compute bias2, the mean squared error of the average fit"):
         _each(calls, lambda run: run.check_component(0))
     with verdict.expect("compute the variance around the average fit, dividing by K (ddof=0)"):
         _each(calls, lambda run: run.check_component(1), required=len(stacks))
-    with verdict.expect("return finite numbers (no NaN) for a single fit, whose variance is 0"):
+    with verdict.expect(
+        "return finite numbers (no NaN) for a single fit, whose variance is 0", side_condition=True
+    ):
         got = single.pair()
         if not np.all(np.isfinite(got)):
             fail(name, f"{single.described} returned ({got[0]:.6g}, {got[1]:.6g}); with one "
                        "fit the variance is 0 (ddof=0), never NaN.")  # fmt: skip
-    with verdict.expect("leave predictions and truth unchanged"):
+    with verdict.expect("leave predictions and truth unchanged", side_condition=True):
 
         def unchanged(run):
             if run.modified_input():
@@ -603,7 +612,8 @@ class EarlyStoppingCall:
 
     def __init__(self, early_stopping_epoch, losses, patience, expected, about, wrong):
         self.losses, self.patience, self.expected, self.wrong = losses, patience, expected, wrong
-        shown = ", ".join(f"{v:g}" for v in np.asarray(losses, dtype=float))
+        # Each loss as the shortest text that reads back as it (0.4999985, not 0.499999).
+        shown = ", ".join(str(v) for v in np.asarray(losses).ravel())
         self.described = f"early_stopping_epoch([{shown}], patience={patience}) ({about})"
         self._result = Memo(lambda: self._call(early_stopping_epoch))
 
@@ -628,7 +638,9 @@ class EarlyStoppingCall:
         pair, expected = self.pair(), self.expected
         if pair[1] == expected[1]:
             return
-        mistake = self.wrong.get(pair) or _stop_mistake(pair, expected, len(self.losses))
+        mistake = self.wrong.get(pair) or _stop_mistake(
+            pair, expected, len(self.losses), self.patience
+        )
         fail(
             "early_stopping_epoch",
             f"{self.described} returned {pair}; stop_epoch must be {expected[1]} (expected "
@@ -636,10 +648,14 @@ class EarlyStoppingCall:
         )
 
     def check_best(self) -> None:
-        """best_epoch is the first epoch of lowest loss up to the stop the function returned
-        (the expected stop if that is not an epoch), so a wrong stop is not counted twice."""
+        """best_epoch is the first epoch of lowest loss up to the stop the function returned,
+        so a wrong stop is not counted twice; but up to the expected stop when the returned one
+        cannot be a stop epoch for any curve (before epoch patience + 1, or after the last), so
+        that a constant such as (1, 1) does not pass for the best epoch of its own stop."""
         pair, expected, losses = self.pair(), self.expected, self.losses
-        stop = pair[1] if pair[1] is not None and 1 <= pair[1] <= len(losses) else expected[1]
+        earliest = min(len(losses), self.patience + 1)
+        possible = pair[1] is not None and earliest <= pair[1] <= len(losses)
+        stop = pair[1] if possible else expected[1]
         best = int(np.argmin(np.asarray(losses, dtype=np.float64)[:stop])) + 1
         if pair[0] == best:
             return
@@ -657,7 +673,7 @@ class EarlyStoppingCall:
         )
 
 
-def _stop_mistake(pair, expected, n_epochs) -> str | None:
+def _stop_mistake(pair, expected, n_epochs, patience) -> str | None:
     """Name the mistake behind a wrong stop_epoch, from rules that hold for any curve."""
     stop = pair[1]
     if stop is None:
@@ -679,6 +695,11 @@ def _stop_mistake(pair, expected, n_epochs) -> str | None:
         )
     if stop == n_epochs:
         return f"patience ran out at epoch {expected[1]}, so training stops there"
+    if stop < min(n_epochs, patience + 1):
+        return (
+            f"training cannot stop before epoch patience + 1 = {patience + 1} (or the last "
+            "epoch): `patience` epochs after the best one must first fail to improve"
+        )
     return None
 
 
@@ -710,7 +731,78 @@ def _best_mistake(got, best, stop, losses) -> str | None:
     return None
 
 
-def check_early_stopping_epoch(early_stopping_epoch, *, cases: Sequence | None = None) -> Verdict:
+#: (level, improvement, patience) of the curves of :func:`tiny_improvement_curve` that the
+#: visible check uses; the improvements are far below the 0.01 of the hand-made cases.
+TINY_IMPROVEMENTS = ((0.5, 1e-6, 2), (3.0, 1e-4, 3))
+
+
+def tiny_improvement_curve(level: float, delta: float, patience: int):
+    """A curve whose improvements are all ``delta`` (tiny next to ``level``), with ties, and the
+    answer ``(best_epoch, stop_epoch)``.
+
+    Epochs 3, 5 and 7 improve on the best loss by ``delta``; epochs 2, 4 and 8 tie it (not an
+    improvement); epoch 6 and the ``patience - 1`` epochs after epoch 8 are worse by delta / 2,
+    so training stops at epoch ``7 + patience`` with epoch 7 the best, and the last epoch, far
+    lower, is never seen. ``patience`` is at least 2 (epoch 2 is already a tie). The gaps are
+    kept above float32's resolution at ``level``, so a float32 computation sees them too.
+    """
+    L, d = float(level), float(delta)
+    losses = [L, L, L - d, L - d, L - 2 * d, L - 1.5 * d, L - 3 * d, L - 3 * d]
+    return losses + [L - 2.5 * d] * (patience - 1) + [L / 2], (7, 7 + patience)
+
+
+def _tiny_mistake(pair, losses, patience, expected, delta) -> str | None:
+    """Name the mistake behind a wrong answer for a :func:`tiny_improvement_curve`."""
+    best, n = pair[0], len(losses)
+    if best in (2, 4, 8) or pair == (n, n):
+        return (
+            "a tie is not an improvement: epochs 2, 4 and 8 EQUAL the best loss so far, so they "
+            "count as epochs without improvement (use <, not <=)"
+        )
+    if best is not None and 1 <= best < expected[0]:
+        return (
+            f"epochs 3, 5 and 7 are each lower than the best loss so far by only {delta:g}, and "
+            "a strictly lower loss is an improvement however small: compare with <, without a "
+            "min_delta threshold or a tolerance such as np.isclose"
+        )
+    return _early_stopping_mistake(pair, losses, patience, expected)
+
+
+def examine_tiny_improvements(runs: Sequence[tuple[EarlyStoppingCall, float]]) -> None:
+    """Each curve of tiny improvements and ties (``(call, delta)``) gets its answer."""
+    for run, delta in runs:
+        pair = run.pair()
+        if pair == run.expected:
+            continue
+        mistake = _tiny_mistake(pair, run.losses, run.patience, run.expected, delta)
+        fail(
+            "early_stopping_epoch",
+            f"{run.described} returned {pair}; expected (best_epoch, stop_epoch) = "
+            f"{run.expected}{': ' + mistake if mistake else ''}.",
+        )
+
+
+def tiny_improvement_runs(early_stopping_epoch, tiny) -> list[tuple[EarlyStoppingCall, float]]:
+    """``(call, delta)`` for each ``(level, delta, patience)``: the calls of
+    :func:`examine_tiny_improvements`."""
+    runs = []
+    for level, delta, patience in tiny:
+        losses, expected = tiny_improvement_curve(level, delta, patience)
+        about = f"improvements of {delta:g} and ties"
+        call_ = EarlyStoppingCall(early_stopping_epoch, losses, patience, expected, about, {})
+        runs.append((call_, delta))
+    return runs
+
+
+def _examine_unchanged(run: EarlyStoppingCall) -> None:
+    if run.modified_input():
+        fail("early_stopping_epoch", f"{run.described} modified val_losses in place; it must "
+                                     "leave it unchanged.")  # fmt: skip
+
+
+def check_early_stopping_epoch(
+    early_stopping_epoch, *, cases: Sequence | None = None, tiny: Sequence | None = None
+) -> Verdict:
     """Check ``early_stopping_epoch(val_losses, patience)`` against the contract.
 
     Parameters
@@ -720,42 +812,45 @@ def check_early_stopping_epoch(early_stopping_epoch, *, cases: Sequence | None =
     cases : sequence, optional
         ``(losses, patience, expected, about, wrong)`` tuples as in
         :data:`EARLY_STOPPING_CASES` (the default); the first is also given as a float32 array.
+    tiny : sequence, optional
+        ``(level, delta, patience)`` of the curves of :func:`tiny_improvement_curve`, whose
+        improvements are tiny; default :data:`TINY_IMPROVEMENTS`.
     """
     name = "early_stopping_epoch"
     verdict = Verdict(name)
     cases = EARLY_STOPPING_CASES if cases is None else cases
+    tiny_runs = tiny_improvement_runs(early_stopping_epoch, TINY_IMPROVEMENTS if tiny is None
+                                      else tiny)  # fmt: skip
     runs = [EarlyStoppingCall(early_stopping_epoch, list(c[0]), *c[1:]) for c in cases]
     losses, patience, expected, about, wrong = cases[0]
     as_array = EarlyStoppingCall(
         early_stopping_epoch, np.array(losses, dtype=np.float32), patience, expected,
         f"{about}, as a float32 NumPy array", wrong,
     )  # fmt: skip
-    with verdict.expect("return the pair (best_epoch, stop_epoch) of two integers"):
+    with verdict.expect(
+        "return the pair (best_epoch, stop_epoch) of two integers", side_condition=True
+    ):
         _each(runs, lambda run: run.pair(allow_none=False))
     with verdict.expect("stop once `patience` epochs in a row do not improve on the best loss"):
         for run in runs:
             run.check_stop()
     with verdict.expect("return as best_epoch the first epoch of lowest loss up to the stop"):
         _each(runs, lambda run: run.check_best())
-    with verdict.expect("accept a 1-D NumPy array as well as a list"):
+    with verdict.expect("count every strictly lower loss as an improvement, however small"):
+        examine_tiny_improvements(tiny_runs)
+    with verdict.expect("accept a 1-D NumPy array as well as a list", side_condition=True):
         got = as_array.pair()
         if not same_answer(got, tuple(expected), runs[0].pair, close=operator.eq):
             fail(name, f"{as_array.described} returned {got}, but {runs[0].pair()} for the "
                        "same losses in a list.")  # fmt: skip
-    with verdict.expect("leave val_losses unchanged"):
-
-        def unchanged(run):
-            if run.modified_input():
-                fail(name, f"{run.described} modified val_losses in place; it must leave it "
-                           "unchanged.")  # fmt: skip
-
-        _each([*runs, as_array], unchanged)
-    with verdict.expect("raise ValueError naming patience for patience < 1"):
+    with verdict.expect("leave val_losses unchanged", side_condition=True):
+        _each([*runs, as_array, *(run for run, _ in tiny_runs)], _examine_unchanged)
+    with verdict.expect("raise ValueError naming patience for patience < 1", side_condition=True):
         for bad in (0, -2):
             expect_named_value_error(early_stopping_epoch, name, f"early_stopping_epoch("
                                      f"val_losses, patience={bad})", "patience", list(losses),
                                      bad)  # fmt: skip
-    with verdict.expect("raise ValueError for an empty val_losses"):
+    with verdict.expect("raise ValueError for an empty val_losses", side_condition=True):
         described = "early_stopping_epoch([], patience=3): there is no epoch to keep, so it"
         expect_named_value_error(early_stopping_epoch, name, described, "", [], 3)
     return verdict
@@ -974,7 +1069,9 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
     verdict = Verdict(name)
     params = example_params(seed) if params is None else [np.asarray(p) for p in params]
     run, off = PenaltyCall(l2_penalty, params, lam), PenaltyCall(l2_penalty, params, 0.0)
-    with verdict.expect("return (penalty, grads): a number and one array per parameter"):
+    with verdict.expect(
+        "return (penalty, grads): a number and one array per parameter", side_condition=True
+    ):
         run.penalty(strict=True)
         run.check_count()
         for i, (param, grad) in enumerate(zip(params, run.grads(), strict=True)):
@@ -988,9 +1085,11 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
         _check_penalty_value(run)
     with verdict.expect("return the gradient lam * W for every weight array"):
         run.check_gradients(weights=True)
-    with verdict.expect("return zero gradients for the biases"):
+    with verdict.expect("return zero gradients for the biases", side_condition=True):
         run.check_gradients(weights=False)
-    with verdict.expect("leave params unchanged and return new gradient arrays"):
+    with verdict.expect(
+        "leave params unchanged and return new gradient arrays", side_condition=True
+    ):
         given = run.given()
         if not _same(given, params):
             fail(name, f"{run.described} modified the parameters in place (e.g. W *= lam); they "
@@ -1003,10 +1102,10 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
             if any(np.shares_memory(grad, p) for p in given if isinstance(grad, np.ndarray)):
                 fail(name, f"{run.described}: grads[{i}] shares memory with a parameter; return "
                            "a new array.")  # fmt: skip
-    with verdict.expect("return 0 and zero gradients for lam = 0"):
+    with verdict.expect("return 0 and zero gradients for lam = 0", side_condition=True):
         if off.penalty() != 0 or any(np.any(np.asarray(g) != 0) for g in off.grads()):
             fail(name, f"{off.described} must return 0 and zero gradients.")
-    with verdict.expect("raise ValueError naming lam for lam < 0"):
+    with verdict.expect("raise ValueError naming lam for lam < 0", side_condition=True):
         described = run.described.replace(f"lam={lam}", "lam=-0.1")
         expect_named_value_error(l2_penalty, name, described, "lam", _copy(params), -0.1)
     return verdict

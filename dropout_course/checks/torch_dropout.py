@@ -44,7 +44,7 @@ def forbid_built_in_dropout() -> contextlib.AbstractContextManager:
     return _NoBuiltInDropout()
 
 
-def _run(module, x, described):
+def run_module(module, x, described):
     """Run ``module(x)`` with the built-in dropouts forbidden; return the output tensor."""
     name = "Dropout"
     try:
@@ -66,7 +66,7 @@ def _run(module, x, described):
     return out
 
 
-def _make(Dropout, p):
+def make_module(Dropout, p):
     module = call(Dropout, "Dropout", f"Dropout(p={p})", p)
     if not isinstance(module, torch.nn.Module):
         fail(
@@ -92,10 +92,10 @@ class TrainingRun:
         generator = torch.Generator().manual_seed(seed + 100)
         x = (torch.rand(self.shape, generator=generator, dtype=torch.float64) + 0.5).to(self.dtype)
         x.requires_grad_(True)
-        module = _make(Dropout, self.p)
+        module = make_module(Dropout, self.p)
         module.train()
         torch.manual_seed(seed)
-        return x, _run(module, x, self.described)
+        return x, run_module(module, x, self.described)
 
     def output(self):
         """The input and the output, checked for shape, dtype and finiteness."""
@@ -115,7 +115,7 @@ class TrainingRun:
         return values != 0
 
 
-def _check_rate(run: TrainingRun) -> None:
+def check_rate(run: TrainingRun) -> None:
     name, p, described = "Dropout", run.p, run.described
     kept = run.kept()
     dropped = 1.0 - kept.double().mean().item()
@@ -194,7 +194,7 @@ def check_module_training(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtype=tor
     """Check every training-mode property of ``Dropout(p)`` on one input; raise on the first
     failure and return the input, the output (float64) and the kept mask."""
     run = TrainingRun(Dropout, p=p, shape=shape, seed=seed, dtype=dtype)
-    for check in (_check_rate, _check_independent, _check_scale, _check_gradient):
+    for check in (check_rate, _check_independent, _check_scale, _check_gradient):
         check(run)
     x, _, values = run.output()
     return x.detach().to(torch.float64), values, run.kept()
@@ -234,16 +234,16 @@ def check_module_matches_torch(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtyp
 def check_module_generator(Dropout, *, p=0.5):
     """The mask must come from torch's generator: the same torch seed, the same mask."""
     x = torch.ones(64, 64)
-    module = _make(Dropout, p)
+    module = make_module(Dropout, p)
     module.train()
     np.random.seed(1)  # noqa: NPY002 - moving NumPy's global state on purpose
     torch.manual_seed(11)
-    first = _run(module, x, f"Dropout(p={p})")
+    first = run_module(module, x, f"Dropout(p={p})")
     np.random.seed(2)  # noqa: NPY002
     torch.manual_seed(11)
-    again = _run(module, x, f"Dropout(p={p})")
+    again = run_module(module, x, f"Dropout(p={p})")
     torch.manual_seed(12)
-    other = _run(module, x, f"Dropout(p={p})")
+    other = run_module(module, x, f"Dropout(p={p})")
     if not torch.equal(first, again):
         fail(
             "Dropout",
@@ -260,12 +260,12 @@ def check_module_generator(Dropout, *, p=0.5):
 
 
 def check_module_evaluation(Dropout, *, p=0.3, dtype=torch.float32):
-    """In evaluation mode the module is the identity."""
-    x = torch.linspace(0.5, 2.0, 24, dtype=dtype).reshape(2, 3, 4)
-    module = _make(Dropout, p)
+    """In evaluation mode the module is the identity, gradient included."""
+    x = torch.linspace(0.5, 2.0, 24, dtype=dtype).reshape(2, 3, 4).requires_grad_(True)
+    module = make_module(Dropout, p)
     module.eval()
     described = f"Dropout(p={p}) after .eval()"
-    out = _run(module, x, described)
+    out = run_module(module, x, described)
     if out.shape != x.shape or out.dtype != x.dtype:
         fail("Dropout", f"{described} must keep shape and dtype.")
     if not torch.equal(out, x):
@@ -280,18 +280,25 @@ def check_module_evaluation(Dropout, *, p=0.3, dtype=torch.float32):
             f"{described} must return x unchanged (inverted dropout needs no "
             "scaling at evaluation).",
         )
+    grad = torch.autograd.grad(out.sum(), x, allow_unused=True)[0] if out.requires_grad else None
+    if grad is None or not torch.equal(grad, torch.ones_like(x)):
+        fail(
+            "Dropout",
+            f"{described} cut the gradient: at evaluation the layer is the identity, so "
+            "d out / d x = 1 (return x itself, not x.detach() or a new tensor).",
+        )
 
 
 def check_module_edges(Dropout):
     """p = 0 is the identity, p = 1 gives zeros (no NaN)."""
     x = torch.linspace(0.5, 2.0, 30).reshape(5, 6)
-    module = _make(Dropout, 0.0)
+    module = make_module(Dropout, 0.0)
     module.train()
-    if not torch.allclose(_run(module, x, "Dropout(p=0)"), x):
+    if not torch.allclose(run_module(module, x, "Dropout(p=0)"), x):
         fail("Dropout", "Dropout(p=0) in training must return x unchanged.")
-    module = _make(Dropout, 1.0)
+    module = make_module(Dropout, 1.0)
     module.train()
-    out = _run(module, x, "Dropout(p=1)")
+    out = run_module(module, x, "Dropout(p=1)")
     if not torch.all(torch.isfinite(out)):
         fail(
             "Dropout",
@@ -318,11 +325,11 @@ def check_module_rejects_bad_p(Dropout):
 
 def module_training_properties(verdict: Verdict, run: TrainingRun) -> None:
     """Add the properties of one training run to ``verdict``."""
-    with verdict.expect("keep the input's shape and dtype, with no NaN"):
+    with verdict.expect("keep the input's shape and dtype, with no NaN", side_condition=True):
         run.output()
     with verdict.expect("drop each element with probability p in training mode"):
-        _check_rate(run)
-    with verdict.expect("draw an independent mask value for every element"):
+        check_rate(run)
+    with verdict.expect("draw an independent mask value for every element", side_condition=True):
         _check_independent(run)
     with verdict.expect("scale kept elements by 1 / (1 - p)"):
         _check_scale(run)
@@ -346,13 +353,13 @@ def check_dropout_module(Dropout, *, p=0.3) -> Verdict:
     module_training_properties(verdict, TrainingRun(Dropout, p=p))
     with verdict.expect("work on float64 tensors of another shape too"):
         check_module_training(Dropout, p=p, shape=(300, 40), dtype=torch.float64, seed=3)
-    with verdict.expect("return x unchanged in evaluation mode"):
+    with verdict.expect("return x unchanged in evaluation mode", side_condition=True):
         check_module_evaluation(Dropout, p=p)
     with verdict.expect("draw its mask from torch's generator"):
         check_module_generator(Dropout)
     with verdict.expect("return x for p = 0 and zeros (never NaN) for p = 1"):
         check_module_edges(Dropout)
-    with verdict.expect("raise ValueError for p outside [0, 1]"):
+    with verdict.expect("raise ValueError for p outside [0, 1]", side_condition=True):
         check_module_rejects_bad_p(Dropout)
     return verdict
 
@@ -362,6 +369,36 @@ def check_dropout_module(Dropout, *, p=0.3) -> Verdict:
 
 def _modes(model):
     return [m.training for m in model.modules()]
+
+
+class GraphProbe(torch.nn.Module):
+    """A layer that passes its input through and records whether that input was part of an
+    autograd graph (it requires grad only if the forward pass builds one): put it after a
+    layer with parameters to see whether ``predict`` ran the model under ``torch.no_grad()``."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("built_graph", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, x):
+        if x.requires_grad:
+            self.built_graph.fill_(True)
+        return x
+
+
+def probed_model(*layers) -> torch.nn.Sequential:
+    """``layers`` with a :class:`GraphProbe` after the first."""
+    return torch.nn.Sequential(layers[0], GraphProbe(), *layers[1:])
+
+
+def _graph_built(model) -> bool:
+    return any(bool(m.built_graph) for m in model.modules() if isinstance(m, GraphProbe))
+
+
+def _reset_probes(model) -> None:
+    for module in model.modules():
+        if isinstance(module, GraphProbe):
+            module.built_graph.fill_(False)
 
 
 class PredictCall:
@@ -382,9 +419,11 @@ class PredictCall:
             model.eval()
             expected = model(x)
         model.train(self.start_training)
+        _reset_probes(model)
         torch.manual_seed(0)
         first = call(predict, name, self.described, model, x)
         after = _modes(model)
+        self.graph_built = _graph_built(model)
         changed = any(
             not torch.equal(a, b) for a, b in zip(params, model.parameters(), strict=True)
         )
@@ -399,23 +438,31 @@ class PredictCall:
 
     def check_output(self) -> None:
         _, _, _, expected, first, second = self._result()
-        if not torch.allclose(first.detach(), expected, atol=1e-6) or not torch.equal(
-            first, second
-        ):
+        if first.shape != expected.shape:
+            fail("predict", f"{self.described} returned shape {tuple(first.shape)}; the "
+                            f"model's output has shape {tuple(expected.shape)}.")  # fmt: skip
+        if not torch.equal(first, second):
             fail(
                 "predict",
-                f"{self.described} gave a different output than the model in evaluation mode "
-                "(dropout was still active, so two predictions of the same input differ). "
-                "Call model.eval() before the forward pass.",
+                f"{self.described} gave two different outputs for the same input: dropout was "
+                "still active. Call model.eval() before the forward pass.",
+            )
+        if not torch.allclose(first.detach().to(expected.dtype), expected, atol=1e-6):
+            fail(
+                "predict",
+                f"{self.described} gave a different output than the model in evaluation mode: "
+                "some module still behaved as in training (batch normalisation, say, or "
+                "dropout). model.eval() switches every module to evaluation.",
             )
 
     def check_no_graph(self) -> None:
         _, _, _, _, first, _ = self._result()
-        if first.requires_grad:
+        if first.requires_grad or self.graph_built:
             fail(
                 "predict",
-                f"{self.described} returned a tensor that requires grad: it built an autograd "
-                "graph. Run the forward pass inside `with torch.no_grad():`.",
+                f"{self.described} built an autograd graph during the forward pass (detaching "
+                "the result afterwards does not undo that). Run the forward pass inside "
+                "`with torch.no_grad():`.",
             )
 
     def check_mode_restored(self) -> None:
@@ -457,13 +504,17 @@ def predict_properties(verdict: Verdict, predict, model, x) -> None:
     with verdict.expect("return the model's output in evaluation mode (dropout off)"):
         for run in runs:
             run.check_output()
-    with verdict.expect("build no autograd graph (the result does not require grad)"):
+    with verdict.expect(
+        "build no autograd graph (the result does not require grad)", side_condition=True
+    ):
         for run in runs:
             run.check_no_graph()
-    with verdict.expect("leave the model in the mode it was in before the call"):
+    with verdict.expect(
+        "leave the model in the mode it was in before the call", side_condition=True
+    ):
         for run in runs:
             run.check_mode_restored()
-    with verdict.expect("leave the model's parameters unchanged"):
+    with verdict.expect("leave the model's parameters unchanged", side_condition=True):
         for run in runs:
             run.check_parameters_kept()
 
@@ -479,7 +530,7 @@ def check_predict(predict, *, seed=0) -> Verdict:
         Seed of the model's weights and of the input.
     """
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(
+    model = probed_model(
         torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(32, 3)
     )
     x = torch.randn(16, 8)

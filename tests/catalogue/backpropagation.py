@@ -173,6 +173,13 @@ WRONG = [
         "NaN or inf",
     ),
     _forward(
+        "fw_mask_kept_in_params",
+        _forward_with(_CORRECT_TRAINING).replace(
+            "    scores = h_drop", '    params["mask"] = mask\n    scores = h_drop'
+        ),
+        "modified params: it added the key 'mask'",
+    ),
+    _forward(
         "fw_dropout_on_scores",
         _HIDDEN
         + '    scores = h @ params["W2"] + params["b2"]\n'
@@ -235,6 +242,26 @@ WRONG = [
         "    dscores[np.arange(n), y] -= 1\n"
         "    return float(loss), dscores / n\n",
         "normalises over the batch",
+    ),
+    _loss(
+        "sce_batch_max",
+        # Stable for scores + 1000, but a row thousands below the batch's maximum underflows.
+        "    n = scores.shape[0]\n"
+        "    e = np.exp(scores - scores.max())\n"
+        "    probs = e / e.sum(axis=1, keepdims=True)\n" + _LOSS + "    dscores = probs.copy()\n"
+        "    dscores[np.arange(n), y] -= 1\n"
+        "    return float(loss), dscores / n\n",
+        "one maximum for the whole batch",
+    ),
+    _loss(
+        "sce_row_mean_shift",
+        # Stable while each row's scores lie within ~700 of its mean; a wide row overflows.
+        "    n = scores.shape[0]\n"
+        "    e = np.exp(scores - scores.mean(axis=1, keepdims=True))\n"
+        "    probs = e / e.sum(axis=1, keepdims=True)\n" + _LOSS + "    dscores = probs.copy()\n"
+        "    dscores[np.arange(n), y] -= 1\n"
+        "    return float(loss), dscores / n\n",
+        "not its mean",
     ),
     # ------------------------------------------------------------------ two_layer_backward
     _backward(
@@ -300,6 +327,20 @@ WRONG = [
         _UPPER + "    dh = dh_drop * mask / (1 - p)\n" + _LOWER,
         "divides 0 by 0",
     ),
+    _backward(
+        "bw_relu_in_place_on_cache",
+        # Right gradients (z1 > 0 is unchanged by clamping), but cache['z1'] is overwritten.
+        '    np.maximum(cache["z1"], 0, out=cache["z1"])\n' + _UPPER + _SAFE_DH + _LOWER,
+        "modified cache['z1'] in place",
+    ),
+    _backward(
+        "bw_zero_gradients",
+        # Does nothing: only side conditions hold, and they earn nothing on their own.
+        '    d, hidden = cache["X"].shape[1], cache["W2"].shape[0]\n'
+        '    return {"W1": np.zeros((d, hidden)), "b1": np.zeros(hidden),\n'
+        '            "W2": np.zeros_like(cache["W2"]), "b2": np.zeros(dscores.shape[1])}\n',
+        "grads['W2'] is wrong",
+    ),
     # ------------------------------------------------------------------ relative_error
     _relative(
         "re_no_floor",
@@ -326,6 +367,20 @@ WRONG = [
         "re_no_abs",
         "    return float(np.max((a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))\n",
         "absolute value of a - b is missing",
+    ),
+    _relative(
+        "re_epsilon_added_to_denominator",
+        # The notebook's formula takes 1e-8 as a floor, max(|a| + |b|, 1e-8), and says the
+        # result is 1 where one array has a 0 and the other not: adding 1e-8 instead gives
+        # 0.99 for an entry of 1e-6 against 0 (and 0.5 for 1e-8 against 0).
+        "    return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b) + 1e-8)))\n",
+        "the 1e-8 was added to the denominator",
+    ),
+    _relative(
+        "re_constant_zero",
+        # Does nothing: "one number" holds, and earns nothing on its own.
+        "    return 0.0\n",
+        "must be 1",
     ),
     _relative(
         "re_returns_array",
@@ -382,6 +437,19 @@ WRONG = [
         "f did not see the perturbation",
     ),
     _numerical(
+        "ng_whole_array_at_once",
+        "    grad = np.zeros(x.shape)\n"
+        "    for i in np.ndindex(x.shape):\n"
+        "        x += h\n"
+        "        f_plus = f(x)\n"
+        "        x -= 2 * h\n"
+        "        f_minus = f(x)\n"
+        "        x += h\n"
+        "        grad[i] = (f_plus - f_minus) / (2 * h)\n"
+        "    return grad\n",
+        "the whole array was perturbed at once",
+    ),
+    _numerical(
         "ng_rows_not_entries",
         "    grad = np.zeros(x.shape)\n"
         "    for i in range(len(x)):\n"
@@ -394,6 +462,51 @@ WRONG = [
         "        grad[i] = (f_plus - f_minus) / (2 * h)\n"
         "    return grad\n",
         "one entry at a time",
+    ),
+    # Found by a red team (issue 9).
+    Implementation(
+        "db_mutates_dout_for_a_boolean_mask",
+        A04,
+        "dropout_backward",
+        "def dropout_backward(dout, mask, p, inverted=True):\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(dout)\n"
+        "    if mask.dtype == bool:\n"
+        "        dout[~mask] = 0        # faster for boolean masks\n"
+        "        grad = dout\n"
+        "    else:\n"
+        "        grad = dout * mask\n"
+        "    return (grad / (1 - p) if inverted else grad).astype(dout.dtype)\n",
+        "modified dout in place",
+    ),
+    Implementation(
+        "db_mutates_dout_when_p_is_0",
+        A04,
+        "dropout_backward",
+        "def dropout_backward(dout, mask, p, inverted=True):\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(dout)\n"
+        "    if p == 0:\n"
+        "        dout *= mask        # nothing to rescale\n"
+        "        return dout\n"
+        "    return (dout * mask / (1 - p) if inverted else dout * mask).astype(dout.dtype)\n",
+        "modified dout in place",
+    ),
+    Implementation(
+        "bw_replaces_bool_mask_in_cache",
+        A04,
+        "two_layer_backward",
+        "def two_layer_backward(dscores, cache):\n"
+        '    grads = {"W2": cache["h_drop"].T @ dscores, "b2": dscores.sum(axis=0)}\n'
+        '    dh = dropout_backward(dscores @ cache["W2"].T, cache["mask"], cache["p"])\n'
+        '    dh *= cache["z1"] > 0\n'
+        '    if cache["mask"].dtype == bool:\n'
+        '        cache["mask"] = cache["mask"].astype(float)   # \'normalise\''
+        " the cache for later\n"
+        '    grads["W1"] = cache["X"].T @ dh\n'
+        '    grads["b1"] = dh.sum(axis=0)\n'
+        "    return grads\n",
+        "cache",
     ),
 ]
 
@@ -510,11 +623,20 @@ CORRECT = [
         + '             "h_drop": dh_drop}\n'
         + "    return types.MappingProxyType(grads)\n",
     ),
-    _relative(
-        "re_epsilon_added_to_denominator",
-        # A floor added rather than taken as a maximum: the same value to 1e-8 on ordinary
-        # arrays, 0 for zeros, and 1 - 2e-8 where one entry is 0 and the other 0.5.
-        "    return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b) + 1e-8)))\n",
+    _backward(
+        "bw_rebinds_entries_of_its_own_dict",
+        # Rebinding entries of a dict of its own leaves the caller's cache as it was.
+        "    cache = dict(cache)\n"
+        '    cache["mask"] = np.asarray(cache["mask"], dtype=float)\n'
+        '    cache["z1"] = np.maximum(cache["z1"], 0)  # z1 > 0 is unchanged\n'
+        + _UPPER
+        + _SAFE_DH
+        + _LOWER,
+    ),
+    _forward(
+        "fw_params_of_its_own",
+        '    params = {**params, "mask": None}  # a dict of its own: the caller\'s is unchanged\n'
+        + _forward_with(_CORRECT_TRAINING),
     ),
     _relative(
         "re_loop",
@@ -557,5 +679,68 @@ CORRECT = [
         "        flat[k] = saved\n"
         "        grad[k] = (a - b) / (2 * h)\n"
         "    return grad.reshape(x.shape)\n",
+    ),
+    # Found by a red team (issue 9): once lost points through the grader's wire.
+    Implementation(
+        "fw_long_double_extra_key",
+        A04,
+        "two_layer_forward",
+        "def two_layer_forward(X, params, p, rng, training=True):\n"
+        '    z1 = X @ params["W1"] + params["b1"]\n'
+        "    h = np.maximum(z1, 0)\n"
+        "    if training:\n"
+        "        mask = rng.random(h.shape) >= p\n"
+        "        h_drop = np.zeros_like(h) if p == 1 else h * mask / (1 - p)\n"
+        "    else:\n"
+        "        mask, h_drop = None, h\n"
+        '    scores = h_drop @ params["W2"] + params["b2"]\n'
+        '    cache = {"X": X, "z1": z1, "mask": mask, "h_drop": h_drop, "W2":'
+        ' params["W2"], "p": p,\n'
+        '             "scale": np.longdouble(1) / np.longdouble(1 - p) if p <'
+        " 1 else np.longdouble(0)}\n"
+        "    return scores, cache\n",
+    ),
+    Implementation(
+        "re_fraction",
+        A04,
+        "relative_error",
+        "from fractions import Fraction\n"
+        "\n"
+        "def relative_error(a, b):\n"
+        "    a = np.asarray(a, float).ravel(); b = np.asarray(b, float).ravel()\n"
+        "    worst = Fraction(0)\n"
+        "    for u, v in zip(a, b):\n"
+        "        worst = max(worst, Fraction(abs(u - v)) / Fraction(max(abs(u) + abs(v), 1e-8)))\n"
+        "    return worst\n",
+    ),
+    Implementation(
+        "bw_numpy_str_keys",
+        A04,
+        "two_layer_backward",
+        'NAMES = np.array(["W1", "b1", "W2", "b2"])\n'
+        "\n"
+        "def two_layer_backward(dscores, cache):\n"
+        '    dh = dropout_backward(dscores @ cache["W2"].T, cache["mask"],'
+        ' cache["p"]) * (cache["z1"] > 0)\n'
+        '    values = [cache["X"].T @ dh, dh.sum(axis=0), cache["h_drop"].T @'
+        " dscores, dscores.sum(axis=0)]\n"
+        "    return dict(zip(NAMES, values))\n",
+    ),
+    Implementation(
+        "fw_numpy_str_keys",
+        A04,
+        "two_layer_forward",
+        'KEYS = np.array(["X", "z1", "mask", "h_drop", "W2", "p"])\n'
+        "\n"
+        "def two_layer_forward(X, params, p, rng, training=True):\n"
+        '    z1 = X @ params["W1"] + params["b1"]\n'
+        "    h = np.maximum(z1, 0)\n"
+        "    if training:\n"
+        "        mask = rng.random(h.shape) >= p\n"
+        "        h_drop = np.zeros_like(h) if p == 1 else h * mask / (1 - p)\n"
+        "    else:\n"
+        "        mask, h_drop = None, h\n"
+        '    scores = h_drop @ params["W2"] + params["b2"]\n'
+        '    return scores, dict(zip(KEYS, [X, z1, mask, h_drop, params["W2"], p]))\n',
     ),
 ]

@@ -286,6 +286,145 @@ WRONG = [
         "    model.train()\n    return out\n",
         "switched the model to training mode",
     ),
+    # Found by a red team: mistakes the first catalogue did not hold.
+    Implementation(
+        "forward_validates_p_only_in_training",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask).astype(x.dtype), mask\n",
+        "training=False",
+    ),
+    Implementation(
+        "forward_p1_fills_x_in_place",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n"
+        "        x.fill(0)          # everything is dropped\n"
+        "        return x, mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask).astype(x.dtype), mask\n",
+        "modified its input x in place",
+    ),
+    Implementation(
+        "mask_shared_along_the_batch_axis_in_3d",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    shape = (shape,) if isinstance(shape, int) else tuple(shape)\n"
+        "    # one mask for the last two axes, reused along the first axis of a 3-D shape\n"
+        "    return np.broadcast_to(rng.random(shape[-2:]) >= p, shape).copy()\n",
+        "independent",
+    ),
+    Implementation(
+        "forward_mask_shared_along_middle_axes",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    # one mask per (example, feature), shared along any middle axes\n"
+        "    if x.ndim >= 3:\n"
+        "        shared = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)\n"
+        "        mask = bernoulli_mask(shared, p, rng)\n"
+        "        mask = np.broadcast_to(mask, x.shape).copy()\n"
+        "    else:\n"
+        "        mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask).astype(x.dtype), mask\n",
+        "independent",
+    ),
+    Implementation(
+        "mask_global_rng_for_int_shapes",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    if isinstance(shape, int):\n"
+        "        return np.random.rand(shape) >= p\n"
+        "    return rng.random(shape) >= p\n",
+        "never from np.random",
+    ),
+    Implementation(
+        "forward_global_rng_for_vectors",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    if x.ndim == 1:\n"
+        "        mask = np.random.random(x.shape) >= p      # vectors: the quick way\n"
+        "    else:\n"
+        "        mask = rng.random(x.shape) >= p\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask).astype(x.dtype), mask\n",
+        "never from np.random",
+    ),
+    Implementation(
+        "mask_rate_in_whole_percent",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    return rng.integers(0, 100, size=shape) >= int(p * 100)\n",
+        "with p=0.2951 it must be close to 0.2951",
+    ),
+    Implementation(
+        "mask_child_seeded_from_a_thousand_values",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    # a child generator seeded from rng -- but only 1000 possible seeds\n"
+        "    child = np.random.default_rng(int(rng.integers(1000)))\n"
+        "    return child.random(shape) >= p\n",
+        "repeat",
+    ),
+    Implementation(
+        "module_float32_mask_for_half_inputs",
+        A03,
+        "Dropout",
+        "class Dropout(nn.Module):\n"
+        "    def __init__(self, p=0.5):\n"
+        "        super().__init__()\n"
+        "        if not 0 <= p <= 1:\n"
+        '            raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "        self.p = p\n"
+        "\n"
+        "    def forward(self, x):\n"
+        "        if not self.training:\n"
+        "            return x\n"
+        "        keep = (torch.rand(x.shape) >= self.p).float()\n"
+        "        return x * keep / (1 - self.p) if self.p < 1 else x * keep\n",
+        "keep the input's dtype",
+    ),
+    Implementation(
+        "predict_detaches_after_the_graph",
+        A03,
+        "predict",
+        "def predict(model, x):\n"
+        "    was = model.training\n"
+        "    model.eval()\n"
+        "    out = model(x).detach()\n"
+        "    model.train(was)\n"
+        "    return out\n",
+        "autograd graph",
+    ),
 ]
 
 
@@ -410,5 +549,64 @@ CORRECT = [
         "    for module, mode in modes.items():\n"
         "        module.training = mode\n"
         "    return out.clone()\n",
+    ),
+    # Found by a red team: correct styles that once lost points through the grader.
+    Implementation(
+        "mask_from_a_spawned_child",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    child = rng.spawn(1)[0]\n"
+        "    return child.random(shape) >= p\n",
+    ),
+    Implementation(
+        "mask_from_a_spawned_seed_sequence",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    (seq,) = rng.bit_generator.seed_seq.spawn(1)\n"
+        "    child = np.random.Generator(np.random.PCG64(seq))\n"
+        "    return child.random(shape) >= p\n",
+    ),
+    Implementation(
+        "forward_spawned_mask",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    mask = rng.spawn(1)[0].random(x.shape) >= p\n"
+        "    scale = 0.0 if p == 1 else (1 / (1 - p) if inverted else 1.0)\n"
+        "    return (x * mask * scale).astype(x.dtype), mask\n",
+    ),
+    Implementation(
+        "forward_returns_a_list_pair",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    if not training:\n"
+        "        return [x.copy() if inverted else (x * (1 - p)).astype(x.dtype), None]\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n"
+        "        return [np.zeros_like(x), mask]\n"
+        "    return [(x * mask / (1 - p) if inverted else x * mask).astype(x.dtype), mask]\n",
+    ),
+    Implementation(
+        "forward_names_P_in_capitals",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"P must be a drop probability between 0 and 1 (P={p})")\n'
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    mask = bernoulli_mask(x.shape, p, rng)\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(x), mask\n"
+        "    return (x * mask * (1 / (1 - p) if inverted else 1)).astype(x.dtype), mask\n",
     ),
 ]

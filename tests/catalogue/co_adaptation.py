@@ -136,6 +136,21 @@ WRONG = [
         "    return float(np.abs(C[j, k]).mean())\n",
         "modified H in place",
     ),
+    # np.isclose(std, 0) (atol 1e-8) also drops units whose activations vary, only a little.
+    _corr(
+        "corr_isclose_std",
+        "    H = np.asarray(H, dtype=float)\n"
+        "    V = H[:, ~np.isclose(H.std(axis=0), 0)]\n"
+        "    if V.shape[1] < 2:\n"
+        "        return 0.0\n"
+        "    C = np.corrcoef(V, rowvar=False)\n"
+        "    j, k = np.triu_indices(len(C), k=1)\n"
+        "    return float(np.abs(C[j, k]).mean())\n",
+        "left out as if it were constant",
+    ),
+    # A constant keeps every side condition and the degenerate cases (0.0 with no pair); the
+    # property about constant columns must not credit it for giving equal values.
+    _corr("corr_constant_zero", "    return 0.0\n", "gives the same value for matrices"),
     # --------------------------------------------------------------- activation_sparsity
     _sparsity(
         "sparsity_negatives_are_zeros",
@@ -146,6 +161,11 @@ WRONG = [
         "sparsity_threshold",
         "    return float(np.mean(np.abs(H) < 1e-6)), H.mean(axis=0)\n",
         "small values were counted as zeros",
+    ),
+    _sparsity(
+        "sparsity_tiny_threshold",
+        "    return float(np.mean(np.abs(H) < 1e-12)), H.mean(axis=0)\n",
+        "is not a zero",
     ),
     _sparsity(
         "sparsity_nonzero_fraction",
@@ -200,6 +220,7 @@ WRONG = [
         _hook_body(result="(ablated - intact) * len(y)"),
         "error RATES",
     ),
+    _damage("damage_percentage", _hook_body(result="100 * (ablated - intact)"), "percentage"),
     _damage(
         "damage_zeroes_the_others",
         _hook_body(
@@ -229,6 +250,18 @@ WRONG = [
         "    return ablated - intact\n",
         "changed the model's parameters",
     ),
+    # Attacks on the check's own inputs: with y overwritten (or units emptied) in the check's
+    # tensors, every expected damage would be 0. Each call gets its own copies.
+    _damage("damage_overwrites_labels", "    y.fill_(-1)\n    return 0.0\n", "modified y in place"),
+    _damage(
+        "damage_clears_units", "    units.clear()\n    return 0.0\n", "modified units in place"
+    ),
+    _damage(
+        "damage_correct_but_clears_units",
+        _hook_body(result="ablated - intact if units.clear() is None else 0.0"),
+        "modified units in place",
+    ),
+    _damage("damage_constant_zero", "    return 0.0\n", "expected the rise in error rate"),
 ]
 
 
@@ -357,5 +390,14 @@ CORRECT = [
         "        clone.get_submodule(path).register_forward_hook(mask)\n"
         "        acc_ablated = (clone(X).argmax(1) == y).sum().item() / len(y)\n"
         "    return acc_intact - acc_ablated\n",
+    ),
+    # Found by a red team (issue 9): once lost points through the grader's wire.
+    Implementation(
+        "sparsity_long_double",
+        A02,
+        "activation_sparsity",
+        "def activation_sparsity(H):\n"
+        "    H = np.asarray(H)\n"
+        "    return float(np.mean(H == 0)), H.mean(axis=0, dtype=np.longdouble)\n",
     ),
 ]

@@ -232,6 +232,43 @@ WRONG = [
         "rounded up",
     ),
     _rate("rate_never_decays", "    return lr0\n", "never decays"),
+    # ---------------------------------- red team: epoch in floating point (B14), constants (C1)
+    # 49 * (1 / 49) = 0.9999999999999999: off by one at the first step of some epochs only.
+    _rate(
+        "rate_inverse_floor",
+        "    import math\n\n"
+        "    per_step = 1.0 / steps_per_epoch\n"
+        "    return lr0 * decay ** math.floor(step * per_step)\n",
+        "step * (1 / steps_per_epoch) is not exact",
+    ),
+    _rate(
+        "rate_epoch_from_float_fraction",
+        "    epoch = int(np.float32(step) * np.float32(1 / steps_per_epoch))\n"
+        "    return lr0 * decay**epoch\n",
+        "just below a whole number",
+    ),
+    _step(
+        "step_identity",
+        "    return W.copy(), velocity.copy()\n",
+        "velocity was not updated",
+    ),
+    _step("step_does_nothing", "    pass\n", "must return a pair"),
+    # Found by a red team (issue 9).
+    Implementation(
+        "max_norm_in_place_for_one_long_column",
+        A05,
+        "max_norm",
+        "def max_norm(W, c):\n"
+        "    if c <= 0:\n"
+        '        raise ValueError(f"c must be positive, got c={c}")\n'
+        "    norms = np.linalg.norm(W, axis=0)\n"
+        "    long = norms > c\n"
+        "    if long.sum() <= 1:\n"
+        "        W[:, long] *= c / norms[long]       # a single column: fix it in place\n"
+        "        return W\n"
+        "    return (W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))).astype(W.dtype)\n",
+        "modified W in place",
+    ),
 ]
 
 CORRECT = [
@@ -306,6 +343,13 @@ CORRECT = [
         "    return [max_norm(W + v, radius), v]\n",
         "",
     ),
+    # Float division is exact where an epoch starts (e * n / n == e) and stays below the next
+    # whole number just before it, so int(step / steps_per_epoch) is the epoch too.
+    _rate(
+        "rate_int_of_float_division",
+        "    return lr0 * decay ** int(step / steps_per_epoch)\n",
+        "",
+    ),
     _rate(
         "rate_exp_log",
         "    import math\n\n"
@@ -333,5 +377,23 @@ CORRECT = [
         "        scheduler.step()\n"
         "    return optimizer.param_groups[0]['lr']\n",
         "",
+    ),
+    # Found by a red team (issue 9): once lost points through the grader's wire.
+    Implementation(
+        "rate_long_double",
+        A05,
+        "learning_rate",
+        "def learning_rate(step, steps_per_epoch, lr0, decay):\n"
+        "    return np.longdouble(lr0) * np.longdouble(decay) ** (step // steps_per_epoch)\n",
+    ),
+    Implementation(
+        "rate_fraction",
+        A05,
+        "learning_rate",
+        "from fractions import Fraction\n"
+        "\n"
+        "def learning_rate(step, steps_per_epoch, lr0, decay):\n"
+        "    # exact arithmetic: no rounding however late the epoch\n"
+        "    return Fraction(lr0) * Fraction(decay) ** (step // steps_per_epoch)\n",
     ),
 ]

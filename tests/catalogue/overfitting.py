@@ -276,6 +276,57 @@ WRONG = [
         "    return penalty, [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
         "must raise ValueError",
     ),
+    # ------------------------------------------- red team: tiny improvements (B13), constants (C1)
+    # Keras-style min_delta: improvements of less than 1e-3 were never tested (curves rounded to
+    # 2 decimals), so it kept full marks.
+    _es(
+        "es_min_delta",
+        "    if patience < 1:\n"
+        "        raise ValueError(f'patience must be at least 1, got patience={patience}')\n"
+        "    if len(val_losses) == 0:\n"
+        "        raise ValueError('val_losses is empty')\n"
+        "    best_epoch, waited = 1, 0\n"
+        "    for epoch in range(2, len(val_losses) + 1):\n"
+        "        if val_losses[epoch - 1] < min(val_losses[:epoch - 1]) - 1e-3:\n"
+        "            best_epoch, waited = epoch, 0\n"
+        "        else:\n"
+        "            waited += 1\n"
+        "            if waited == patience:\n"
+        "                return best_epoch, epoch\n"
+        "    return best_epoch, len(val_losses)\n",
+        "however small",
+    ),
+    _es(
+        "es_isclose_is_no_improvement",
+        _es_loop(improves="loss < best and not np.isclose(loss, best)"),
+        "however small",
+    ),
+    _es(
+        "es_relative_threshold",
+        _es_loop(improves="loss < best * (1 - 1e-4)"),
+        "however small",
+    ),
+    _es(
+        "es_constant_first_and_last",
+        "    if patience < 1:\n"
+        "        raise ValueError('patience')\n"
+        "    if len(val_losses) == 0:\n"
+        "        raise ValueError('empty')\n"
+        "    return 1, len(val_losses)\n",
+        "patience ran out",
+    ),
+    _es(
+        "es_constant_first_epoch",
+        "    if patience < 1:\n        raise ValueError('patience')\n    return 1, 1\n",
+        "cannot stop before epoch patience + 1",
+    ),
+    _bv("bv_constant_zeros", "    return 0.0, 0.0\n", "do not add up"),
+    _l2(
+        "l2_zero_penalty",
+        _LAM + "    return 0.0, [np.zeros_like(p) for p in params]\n",
+        "gradient of a weight array is zero",
+    ),
+    _gap("gap_zeros", _ARRAYS + "    return np.zeros_like(val)\n", "wrong values"),
 ]
 
 CORRECT = [
@@ -450,5 +501,43 @@ CORRECT = [
         "        else:\n"
         "            grads.append(0 * p)\n"
         "    return penalty, grads\n",
+    ),
+    # Found by a red team (issue 9): once lost points through the grader's wire.
+    Implementation(
+        "gap_long_double",
+        A01,
+        "generalisation_gap",
+        "def generalisation_gap(train_losses, val_losses):\n"
+        "    t = np.asarray(train_losses, dtype=np.longdouble)\n"
+        "    v = np.asarray(val_losses, dtype=np.longdouble)\n"
+        "    if t.shape != v.shape:\n"
+        '        raise ValueError("lengths differ")\n'
+        "    return v - t\n",
+    ),
+    Implementation(
+        "bv_long_double",
+        A01,
+        "bias_variance",
+        "def bias_variance(predictions, truth):\n"
+        "    P = np.asarray(predictions, dtype=np.longdouble)\n"
+        "    avg = P.mean(axis=0)\n"
+        "    return np.mean((avg - np.asarray(truth, dtype=np.longdouble)) **"
+        " 2), np.mean(P.var(axis=0))\n",
+    ),
+    Implementation(
+        "l2_fraction_penalty",
+        A01,
+        "l2_penalty",
+        "from fractions import Fraction\n"
+        "\n"
+        "def l2_penalty(params, lam):\n"
+        "    if lam < 0:\n"
+        '        raise ValueError(f"lam must be >= 0, got lam={lam}")\n'
+        "    total = Fraction(0)\n"
+        "    for w in params:\n"
+        "        if w.ndim >= 2:\n"
+        "            total += sum(Fraction(float(v)) ** 2 for v in w.ravel())\n"
+        "    return Fraction(lam) / 2 * total, [lam * w if w.ndim >= 2 else"
+        " np.zeros_like(w) for w in params]\n",
     ),
 ]
