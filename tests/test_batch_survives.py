@@ -126,6 +126,28 @@ def _blank_with(codes=None, extra=()):
     return nb
 
 
+#: Answers the extra independence draws with a huge flat array instead of the shape asked for.
+HUGE_DRAWS = """
+def bernoulli_mask(shape, p, rng):
+    if shape == (40, 50):
+        return rng.random(4_000_000) >= p
+    return rng.random(shape) >= p
+"""
+
+#: Returns a (N, 1, 1) tensor that broadcasts against the expected (16, 3) output.
+BROADCASTS = """
+def predict(model, x):
+    return torch.zeros(2_000_000, 1, 1)
+"""
+
+
+def _with_a_big_integer(path: Path) -> None:
+    """Put into a written notebook an integer of 5000 digits, which Python's JSON reader
+    refuses to parse (nbformat cannot write one, so it goes in as text)."""
+    text = path.read_text("utf-8")
+    path.write_text(text.replace('"metadata": {', '"metadata": {"huge": ' + "7" * 5000 + ",", 1))
+
+
 def _odd_metadata():
     nb = _instructor_with()
     cell = nbformat.v4.new_code_cell("x = 1")
@@ -151,6 +173,9 @@ ATTACKS = {
     "odd-metadata": _odd_metadata,
     "hogs-cpu": lambda: _instructor_with(extra=[HOGS_CPU]),
     LONG_NAME: lambda: solution_notebook(A),
+    "huge-draws": lambda: _instructor_with({"bernoulli_mask": HUGE_DRAWS}),
+    "broadcasts": lambda: _instructor_with({"predict": BROADCASTS}),
+    "big-integer": lambda: solution_notebook(A),
 }
 
 
@@ -159,7 +184,9 @@ def attacked(tmp_path_factory):
     folder = tmp_path_factory.mktemp("attacks")
     write_submission(folder, HONEST, A, solution_notebook(A))
     for name, build in ATTACKS.items():
-        write_submission(folder, name, A, build())
+        path = write_submission(folder, name, A, build())
+        if name == "big-integer":
+            _with_a_big_integer(path)
     linked = folder / "symlinked" / A / f"{A}.ipynb"
     linked.parent.mkdir(parents=True)
     linked.symlink_to(SOLUTIONS / A / f"{A}.ipynb")
@@ -241,6 +268,23 @@ def test_a_name_too_long_for_nbgrader_is_stored_under_a_short_id(attacked):
         stored = {row[0] for row in db.execute("select id from student")}
     assert stored == set(ids.values())
     assert (out / "feedback" / ids[LONG_NAME] / A / f"{A}.html").is_file()
+
+
+def test_a_result_of_the_wrong_size_costs_its_property_not_the_grader(attacked):
+    """A huge array where a small one was asked for fails on its shape before any arithmetic
+    (which would have made the grader's memory grow by the gigabyte)."""
+    grades, _, _ = attacked
+    rows = {r["grade_id"]: r for r in grades["huge-draws"][A]}
+    assert "has shape (4000000,)" in rows["test_bernoulli_mask"]["message"]
+    assert 0 < float(rows["test_bernoulli_mask"]["score"]) < 2
+    rows = {r["grade_id"]: r for r in grades["broadcasts"][A]}
+    assert "returned shape (2000000, 1, 1)" in rows["test_predict"]["message"]
+
+
+def test_a_notebook_python_cannot_parse_is_unreadable_not_a_crash(attacked):
+    grades, _, _ = attacked
+    rows = grades["big-integer"][A]
+    assert all(r["status"] == "unreadable" and r["score"] == "" for r in rows), rows
 
 
 def test_a_symbolic_link_is_not_followed(attacked):

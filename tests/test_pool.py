@@ -46,3 +46,25 @@ def test_a_hung_worker_is_stopped_at_its_allowance_and_the_rest_goes_on():
     assert results[1] == 10 and results[2] == 12
     assert isinstance(results[0], Failure) and "ran past" in results[0].reason
     assert time.monotonic() - started < 60  # two attempts of 2 s each, not an hour
+
+
+def test_a_grading_process_has_a_memory_limit():
+    """What a submission's results make the checks allocate cannot take the machine: past the
+    limit an allocation fails in that student's own grading."""
+    import functools
+
+    from autograder.grading import _worker_init
+
+    pool = Pool(
+        1,
+        _allocate,
+        initializer=functools.partial(_worker_init, 2 * 1024**3),
+        seconds=lambda payload: 60.0,
+    )
+    results = dict(pool.run([8 * 1024**3, 1024]))
+    assert isinstance(results[0], Failure) and "MemoryError" in results[0].reason
+    assert results[1] == 1024
+
+
+def _allocate(size):
+    return len(bytearray(size))
