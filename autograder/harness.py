@@ -139,6 +139,13 @@ class Sandbox:
         if torch is not None and state.get("torch"):
             torch.set_rng_state(torch.frombuffer(bytearray(state["torch"]), dtype=torch.uint8))
 
+    def random_key(self):
+        """The global random state in a form that compares cheaply."""
+        state = np.random.get_state()  # noqa: NPY002
+        torch = _torch()
+        return (state[1].tobytes(), state[2:], torch.get_rng_state().numpy().tobytes()
+                if torch is not None else b"")  # fmt: skip
+
     def random_state(self):
         state = {"numpy": self.encode(np.random.get_state())}  # noqa: NPY002
         torch = _torch()
@@ -218,7 +225,8 @@ class Sandbox:
         if target is None:
             target = self.lookup(message["name"])
         args, kwargs = self.loads(message["args"])
-        self.set_random_state(message.get("random", {}))
+        self.set_random_state(message.get("random") or {})
+        before = self.random_key()
         self.current = (args, kwargs)
         try:
             with self.forbid_built_in_dropout(target):
@@ -229,7 +237,8 @@ class Sandbox:
         if torch is not None and isinstance(value, torch.Tensor) and value.grad_fn is not None:
             self.inputs[id(value)] = (value, self.grad_inputs(args, kwargs))
         reply = self._after(value, args, kwargs)
-        reply["random"] = self.random_state()
+        # Only a state the call changed goes back (the grader keeps the one it sent).
+        reply["random"] = self.random_state() if self.random_key() != before else None
         if torch is not None:
             reply["grad_enabled"] = torch.is_grad_enabled()
         return reply

@@ -19,8 +19,19 @@ from .wire import WireError
 MAX_MIRRORED_HOOKS = 16
 
 
-def random_state(session) -> dict:
-    """NumPy's and PyTorch's global random state, for the sandbox to adopt before a call."""
+def _random_key() -> tuple:
+    """NumPy's and PyTorch's global random state in a form that compares cheaply."""
+    state = np.random.get_state()  # noqa: NPY002 - shared on purpose
+    return (state[1].tobytes(), state[2:], torch.get_rng_state().numpy().tobytes())
+
+
+def random_state(session) -> dict | None:
+    """NumPy's and PyTorch's global random state, for the sandbox to adopt before a call; None
+    when it is the state the two sides last agreed on (most calls: nothing to send)."""
+    key = _random_key()
+    if key == session.random_key:
+        return None
+    session.random_key = key
     return {
         "numpy": session.dumps(np.random.get_state()),  # noqa: NPY002 - shared on purpose
         "torch": torch.get_rng_state().numpy().tobytes(),
@@ -28,9 +39,11 @@ def random_state(session) -> dict:
 
 
 def adopt_random_state(session, state) -> None:
-    """Take over the global random state the sandbox reports after a call, if it is valid."""
+    """Take over the global random state the sandbox reports after a call, if it is valid
+    (None: the call did not change it)."""
     if not isinstance(state, dict):
         return
+    session.random_key = None  # until it is known what was adopted
     try:
         numpy_state = session.decode(state.get("numpy"))
         if numpy_state is not None:
@@ -39,7 +52,8 @@ def adopt_random_state(session, state) -> None:
         if type(raw) is bytes:
             torch.set_rng_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
     except (TypeError, ValueError, RuntimeError, KeyError, IndexError, WireError):
-        pass  # a state NumPy or PyTorch refuses: the grader's stays as it was
+        return  # a state NumPy or PyTorch refuses: the grader's stays as it was (and is sent)
+    session.random_key = _random_key()
 
 
 def write_back_call(session, report) -> None:

@@ -115,6 +115,7 @@ class Session:
         self.timeouts = 0
         self.stuck: dict[str, str] = {}
         self.exception_classes: dict = {}  # student-named exception classes of this session
+        self.random_key: tuple | None = None  # the global random state both sides agree on
         ready = self._receive(self._deadline(START_SECONDS))
         if ready.get("ready") is not True:
             self.kill("the sandbox did not start")
@@ -177,6 +178,8 @@ class Session:
         """Send one request and return the sandbox's reply, answering its callbacks meanwhile."""
         if self.dead:
             raise SandboxGone(self.dead)
+        if message.get("op") != "call":
+            self.random_key = None  # student code may draw here: the next call sends the state
         seconds = self.call_seconds if seconds is None else seconds
         message["limit"] = float(seconds)
         try:
@@ -280,6 +283,10 @@ class Session:
             )
         except StudentTimeout as error:
             self.stuck[key] = str(error)
+            self.random_key = None  # what the call did to it is unknown: send it again
+            raise
+        except BaseException:
+            self.random_key = None
             raise
         finally:
             self.current = outer
