@@ -12,8 +12,6 @@ query parameter, so a student's name is only ever data.
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,13 +159,13 @@ def _check_against_release(grades: dict, release: dict) -> None:
 @contextmanager
 def _opened(db_url: str) -> Iterator:
     """Open nbgrader's Gradebook at ``db_url``, turning any failure into a ``CourseError``."""
+    import nbgrader.api
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
-    # A new gradebook asks nbgrader's `alembic` executable for its schema version, by name.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # A new gradebook is stamped with nbgrader's schema version, which nbgrader reads by running
+    # the `alembic` executable (2 s, and it must be on PATH): read it from the scripts instead.
+    nbgrader.api.get_alembic_version = alembic_head
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's, harmless
         try:
@@ -181,6 +179,18 @@ def _opened(db_url: str) -> Iterator:
             yield gradebook
         finally:
             gradebook.close()
+
+
+def alembic_head() -> str:
+    """The schema version of nbgrader's gradebook: the head of its alembic migrations (what
+    ``alembic heads`` prints, read in this process)."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def _check_encoding(db_url: str) -> None:

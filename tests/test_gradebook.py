@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -359,3 +360,18 @@ def test_the_grade_command_fills_the_gradebook_it_is_given(db_url, tmp_path):
     assert {r["student"] for r in rows} == {"instructor", "blank student"}
     used = db_url if options else f"sqlite:///{out / 'gradebook.db'}"
     assert_gradebook_holds(used, rows)
+
+
+def test_the_schema_version_is_what_alembic_itself_reports():
+    """New gradebooks are stamped from nbgrader's migration scripts, read in-process rather than
+    by running `alembic heads` (two seconds per batch): the two must agree."""
+    from nbgrader.api import get_alembic_version
+
+    bin_dir = str(Path(sys.executable).parent)
+    env_path = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    old_path, os.environ["PATH"] = os.environ.get("PATH", ""), env_path
+    try:
+        expected = get_alembic_version()  # nbgrader's own: runs the alembic executable
+    finally:
+        os.environ["PATH"] = old_path
+    assert expected and gradebook.alembic_head() == expected
