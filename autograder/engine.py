@@ -23,19 +23,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from dropout_course.checks.core import CallInterrupted, ContractViolation, Score
 
 from . import sandbox
 from .remote import BudgetExhausted, Remote, SandboxGone, Session, StudentTimeout
-
-#: Row statuses a graded notebook can give its tests (the others come from submissions.py).
-GRADED = "graded"
-GRADING_ERROR = "grading_error"
-TIMEOUT = "timeout"
-STOPPED = "sandbox_stopped"
-OUTPUT_TRUNCATED = "output_truncated"
+from .spec import Layout, TestCell, grade_id_of
+from .status import Status
 
 
 @dataclass
@@ -56,61 +49,6 @@ class NotebookResult:
     output_chars: int = 0
     output_limit: int = 0
     stopped: str = ""
-
-
-def nbgrader_metadata(cell) -> dict:
-    """A code cell's nbgrader metadata as a dict; ``{}`` when it is absent or malformed (a
-    submission's metadata is the student's to break)."""
-    if cell.get("cell_type") != "code":
-        return {}
-    metadata = cell.get("metadata")
-    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def grade_id_of(cell) -> str:
-    """A code cell's nbgrader grade_id, or ``""`` when it has none (or not a string)."""
-    grade_id = nbgrader_metadata(cell).get("grade_id")
-    return grade_id if isinstance(grade_id, str) else ""
-
-
-@dataclass(frozen=True)
-class TestCell:
-    """A graded test cell of the instructor's notebook."""
-
-    grade_id: str
-    points: float
-    source: str  # hidden tests included
-    hidden: bool
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What the instructor's notebook says about each cell, by grade_id."""
-
-    tests: list[TestCell]
-    answers: set[str]
-    fixed: dict[str, str]  # grade_id -> instructor source of a read-only code cell
-    order: list[str]  # grade_ids of read-only code cells in notebook order
-
-    @classmethod
-    def read(cls, source_notebook: Path) -> Layout:
-        nb = nbformat.read(source_notebook, as_version=4)
-        tests, answers, fixed, order = [], set(), {}, []
-        for cell in nb.cells:
-            meta = nbgrader_metadata(cell)
-            grade_id = grade_id_of(cell)
-            if not grade_id:
-                continue
-            if meta.get("grade") and not meta.get("solution"):
-                hidden = "BEGIN HIDDEN TESTS" in cell.source
-                tests.append(TestCell(grade_id, float(meta.get("points", 0)), cell.source, hidden))
-            elif meta.get("solution"):
-                answers.add(grade_id)
-            else:
-                fixed[grade_id] = cell.source
-                order.append(grade_id)
-        return cls(tests, answers, fixed, order)
 
 
 def student_cells(nb, layout: Layout) -> list[str]:
@@ -288,10 +226,10 @@ class _Notebook:
         budget = f"{self.limits.notebook_seconds:g} s"
         for test in pending:
             if self.out_of_time:
-                self.add(test, 0.0, TIMEOUT, f"Your notebook used up its time budget of {budget} "
-                                             "before this test could finish.")  # fmt: skip
+                message = f"Your notebook used up its time budget of {budget} before this test ran."
+                self.add(test, 0.0, Status.TIMEOUT, message)
             else:
-                self.add(test, None, GRADING_ERROR, self.result.stopped)
+                self.add(test, None, Status.GRADING_ERROR, self.result.stopped)
 
 
 def _cell_error(outcome) -> str:
@@ -328,15 +266,15 @@ def grade_notebook(
             session.stuck.clear()
             timeouts = session.timeouts
             score, message, output = tests.run(namespace, test)
-            status = GRADED
+            status = Status.GRADED
             if session.dead:
                 notebook.out_of_time = notebook.out_of_time or session.out_of_time
-                status = TIMEOUT if session.out_of_time else STOPPED
+                status = Status.TIMEOUT if session.out_of_time else Status.STOPPED
                 notebook.result.stopped = session.dead
                 if not message:
                     message = f"Your code's process stopped during this test: {session.dead}."
             elif session.timeouts > timeouts:
-                status = TIMEOUT
+                status = Status.TIMEOUT
             notebook.add(test, score, status, message, output)
         report = session.close()
         chars = report.get("output_chars")
@@ -347,6 +285,6 @@ def grade_notebook(
             break
     if notebook.result.output_chars > limits.output_chars:
         for test in notebook.result.tests:
-            if test.status == GRADED:
-                test.status = OUTPUT_TRUNCATED
+            if test.status == Status.GRADED:
+                test.status = Status.OUTPUT_TRUNCATED
     return notebook.result

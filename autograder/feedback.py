@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import nbformat
-
+from .spec import course_notebook
+from .status import Status
 from .text import clean
 
 STYLE = """
@@ -26,17 +26,17 @@ h1 { font-size: 1.5rem; } .total { font-size: 1.2rem; font-weight: 600; }
 """
 
 STATUS_WORDS = {
-    "graded": "",
-    "timeout": "time limit reached",
-    "sandbox_stopped": "your code's process stopped",
-    "output_truncated": "output limit reached",
-    "grading_error": "could not be graded",
+    Status.GRADED: "",
+    Status.TIMEOUT: "time limit reached",
+    Status.STOPPED: "your code's process stopped",
+    Status.OUTPUT_TRUNCATED: "output limit reached",
+    Status.GRADING_ERROR: "could not be graded",
 }
 
 
 def released_sources(release_notebook: Path) -> dict[str, str]:
     """Map each nbgrader ``grade_id`` of the released notebook to its cell source."""
-    nb = nbformat.read(release_notebook, as_version=4)
+    nb = course_notebook(release_notebook)
     return {
         cell.metadata["nbgrader"]["grade_id"]: cell.source
         for cell in nb.cells

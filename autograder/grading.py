@@ -18,16 +18,12 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engine, feedback, integrity, sandbox
+from . import sandbox
 from .course import EXERCISES, SOLUTIONS
 from .pool import Failure, Pool
-from .submissions import (
-    GRADED,
-    NotebookSubmission,
-    StudentSubmission,
-    discover,
-    unpack_submissions,
-)
+from .spec import Layout
+from .status import Status
+from .submissions import NotebookSubmission, StudentSubmission, discover, unpack_submissions
 from .text import one_line, spreadsheet_cell
 
 GRADE_COLUMNS = [
@@ -71,14 +67,26 @@ class Settings:
     use_sandbox: bool = True
 
 
-_TESTS: dict[tuple[str, str], engine.Tests] = {}
+_LAYOUTS: dict[tuple[str, str], Layout] = {}
+_TESTS: dict = {}
 
 
-def _tests(assignment: str, notebook: str) -> engine.Tests:
-    """The instructor's tests of a notebook, prepared once per worker process."""
+def _layout(assignment: str, notebook: str) -> Layout:
+    """What the instructor's notebook says about its cells, read once per process."""
+    key = (assignment, notebook)
+    if key not in _LAYOUTS:
+        _LAYOUTS[key] = Layout.read(SOLUTIONS / assignment / f"{notebook}.ipynb")
+    return _LAYOUTS[key]
+
+
+def _tests(assignment: str, notebook: str):
+    """The instructor's tests of a notebook, prepared once per worker process (the engine,
+    and PyTorch with it, is imported by the workers only)."""
+    from . import engine
+
     key = (assignment, notebook)
     if key not in _TESTS:
-        _TESTS[key] = engine.Tests(engine.Layout.read(SOLUTIONS / assignment / f"{notebook}.ipynb"))
+        _TESTS[key] = engine.Tests(_layout(assignment, notebook))
     return _TESTS[key]
 
 
@@ -97,7 +105,7 @@ def _row(entry: NotebookSubmission, grade_id, points, score, status, message) ->
 
 def _unscored(entry: NotebookSubmission, status: str, message: str) -> list[dict]:
     """One row without a score for each test of ``entry``'s notebook."""
-    tests = _tests(entry.assignment, entry.notebook).layout.tests
+    tests = _layout(entry.assignment, entry.notebook).tests
     return [_row(entry, t.grade_id, t.points, None, status, message) for t in tests]
 
 
@@ -122,6 +130,8 @@ def feedback_path(out: Path, student: StudentSubmission, entry: NotebookSubmissi
 
 def grade_notebook(student: StudentSubmission, entry, out: Path, settings: Settings, result):
     """Grade one notebook of ``student`` into ``result`` and write its feedback page."""
+    from . import engine, feedback, integrity
+
     tests = _tests(entry.assignment, entry.notebook)
     result.flags += integrity.check(entry, EXERCISES, SOLUTIONS)
     with tempfile.TemporaryDirectory(prefix="student-") as home:
@@ -144,7 +154,7 @@ def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> 
     """Grade one student's notebooks (in a worker process); write their feedback."""
     result = StudentResult()
     for entry in student.notebooks:
-        if entry.status != GRADED:
+        if entry.status != Status.GRADED:
             result.grades += _unscored(entry, entry.status, entry.detail)
             continue
         grades, flags = len(result.grades), len(result.flags)
@@ -154,7 +164,7 @@ def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> 
             traceback.print_exc(file=sys.stderr)
             del result.grades[grades:], result.flags[flags:]
             message = f"the grader failed on this notebook ({type(error).__name__}: {error})"
-            result.grades += _unscored(entry, engine.GRADING_ERROR, message)
+            result.grades += _unscored(entry, Status.GRADING_ERROR, message)
     return result
 
 
@@ -226,7 +236,7 @@ def _grade_all(students, out, settings, jobs, progress) -> list[StudentResult]:
                 [
                     row
                     for entry in student.notebooks
-                    for row in _unscored(entry, engine.GRADING_ERROR, message)
+                    for row in _unscored(entry, Status.GRADING_ERROR, message)
                 ]  # fmt: skip
             )
         results[index] = outcome

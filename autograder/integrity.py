@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-
 from . import tamper
-from .engine import grade_id_of, nbgrader_metadata
+from .spec import course_notebook, grade_id_of, nbgrader_metadata
 from .text import clean
 
 
@@ -35,8 +33,8 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
     as a check) is not flagged either.
     """
     filename = f"{entry.notebook}.ipynb"
-    released = _cells_by_id(nbformat.read(release_dir / entry.assignment / filename, 4).cells)
-    source = _cells_by_id(nbformat.read(source_dir / entry.assignment / filename, 4).cells)
+    released = _cells_by_id(course_notebook(release_dir / entry.assignment / filename).cells)
+    source = _cells_by_id(course_notebook(source_dir / entry.assignment / filename).cells)
     submitted_cells = entry.read().cells
     submitted = _cells_by_id(submitted_cells)
     setup_names = _setup_names(released)

@@ -31,11 +31,7 @@ from typing import BinaryIO
 import nbformat
 
 from .course import CourseError, assignments, notebooks
-
-#: Statuses of a submitted notebook, as written in grades.csv.
-GRADED = "graded"
-MISSING = "missing"
-UNREADABLE = "unreadable"
+from .status import Status
 
 
 @dataclass
@@ -46,7 +42,7 @@ class NotebookSubmission:
     assignment: str
     notebook: str
     path: Path | None
-    status: str = GRADED
+    status: Status = Status.GRADED
     detail: str = ""
 
     def read(self):
@@ -1020,27 +1016,27 @@ def _find(
     folder_kind = _kind(folder)
     kind = _kind(path) if folder_kind == _FOLDER else None
     if folder_kind == _LINK:
-        entry.path, entry.status = None, UNREADABLE
+        entry.path, entry.status = None, Status.UNREADABLE
         entry.detail = f"{assignment}/ is {LINKED_FOLDER}"
     elif folder_kind != _FOLDER:
-        entry.path, entry.status = None, MISSING
+        entry.path, entry.status = None, Status.MISSING
         entry.detail = f"no folder {assignment}/ was submitted"
     elif kind is None:
         others = sorted(_text(p.name) for p in folder.glob("*.ipynb"))
-        entry.path, entry.status = None, MISSING
+        entry.path, entry.status = None, Status.MISSING
         entry.detail = f"{notebook}.ipynb was not submitted" + (
             f" (found {', '.join(others)})" if others else ""
         )
     elif kind == _LINK:
-        entry.path, entry.status = None, UNREADABLE
+        entry.path, entry.status = None, Status.UNREADABLE
         entry.detail = f"{notebook}.ipynb is {LINKED_FILE}"
     elif kind != _FILE:
-        entry.path, entry.status = None, UNREADABLE
+        entry.path, entry.status = None, Status.UNREADABLE
         entry.detail = f"{notebook}.ipynb is not a regular file (a notebook is a file)"
     else:
         reason, data = load_notebook(path)
         if reason:
-            entry.status, entry.detail = UNREADABLE, reason
+            entry.status, entry.detail = Status.UNREADABLE, reason
         elif stage is not None:
             copy = stage / student_key(student) / assignment / f"{notebook}.ipynb"
             copy.parent.mkdir(parents=True, exist_ok=True)

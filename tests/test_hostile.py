@@ -411,11 +411,11 @@ def test_each_test_starts_from_the_same_global_state():
     import numpy as np
     import torch
 
-    from autograder import engine
+    from autograder import engine, spec
     from autograder.course import SOLUTIONS
 
-    tests = engine.Tests(engine.Layout.read(SOLUTIONS / A / f"{A}.ipynb"))
-    probe = engine.TestCell(
+    tests = engine.Tests(spec.Layout.read(SOLUTIONS / A / f"{A}.ipynb"))
+    probe = spec.TestCell(
         "probe",
         1.0,
         "import numpy as np, torch\n"

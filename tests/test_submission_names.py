@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from autograder.course import SOLUTIONS
+from autograder.status import Status
 from autograder.submissions import (
     CANVAS,
-    GRADED,
     MOODLE,
     discover,
     student_key,
@@ -41,7 +41,7 @@ def graded(unpacked) -> dict[str, bytes]:
     for student in students:
         assert student.key == student_key(student.student)
         (entry,) = [n for n in student.notebooks if n.assignment == A03]
-        assert entry.status == GRADED, (student.student, entry.detail)
+        assert entry.status == Status.GRADED, (student.student, entry.detail)
         assert entry.path.parent.parent.name == student.key  # the folder on disk is the key
         result[student.student] = entry.path.read_bytes()
     return result
@@ -321,7 +321,7 @@ def test_a_folder_name_that_is_not_utf8_becomes_a_clean_name(tmp_path):
     assert sorted(rows) == sorted(["alice", "a\ufffd", "a\ufffd (2)", "a\ufffd (3)", "caf\ufffd"])
     for student in students:
         student.student.encode("utf-8")  # CSV, HTML and the gradebook can write it
-        assert student.notebooks[0].status == GRADED
+        assert student.notebooks[0].status == Status.GRADED
     assert rows["alice"].notebooks[0].path.read_bytes() == JANE  # the honest student, unchanged
     assert rows["a\ufffd"].notebooks[0].path.read_bytes() == BLANK  # a real name keeps its row
     assert rows["caf\ufffd"].notebooks[0].path.read_bytes() == tagged[b"caf\xe9"]

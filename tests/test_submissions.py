@@ -14,16 +14,14 @@ import nbformat
 import pytest
 
 from autograder.course import EXERCISES, SOLUTIONS, CourseError
+from autograder.status import Status
 from autograder.submissions import (
     CANVAS,
     COURSE,
-    GRADED,
     LINKED_FILE,
     LINKED_FOLDER,
-    MISSING,
     MOODLE,
     SYMLINK,
-    UNREADABLE,
     discover,
     read_notebook,
     student_key,
@@ -142,25 +140,25 @@ def test_canvas_download_is_normalised(tmp_path, packed):
     ]
 
     assert statuses(unpacked.folder, unpacked.names) == {
-        ("smithjane", A01): GRADED,
-        ("smithjane", A03): GRADED,
-        ("doejohn", A01): MISSING,
-        ("doejohn", A03): GRADED,
-        ('O\'Brien Zoë "Z"', A01): MISSING,
-        ('O\'Brien Zoë "Z"', A03): GRADED,
-        (SHELL, A01): MISSING,
-        (SHELL, A03): GRADED,
-        ("leeann_5001", A01): MISSING,
-        ("leeann_5001", A03): GRADED,
-        ("leeann_5002", A01): MISSING,
-        ("leeann_5002", A03): GRADED,
+        ("smithjane", A01): Status.GRADED,
+        ("smithjane", A03): Status.GRADED,
+        ("doejohn", A01): Status.MISSING,
+        ("doejohn", A03): Status.GRADED,
+        ('O\'Brien Zoë "Z"', A01): Status.MISSING,
+        ('O\'Brien Zoë "Z"', A03): Status.GRADED,
+        (SHELL, A01): Status.MISSING,
+        (SHELL, A03): Status.GRADED,
+        ("leeann_5001", A01): Status.MISSING,
+        ("leeann_5001", A03): Status.GRADED,
+        ("leeann_5002", A01): Status.MISSING,
+        ("leeann_5002", A03): Status.GRADED,
         # submitted only a misnamed notebook: listed, and missing, rather than left out
-        ("nobody", A01): MISSING,
-        ("nobody", A03): MISSING,
-        ("..", A01): MISSING,
-        ("..", A03): GRADED,
-        (".hidden", A01): MISSING,
-        (".hidden", A03): GRADED,
+        ("nobody", A01): Status.MISSING,
+        ("nobody", A03): Status.MISSING,
+        ("..", A01): Status.MISSING,
+        ("..", A03): Status.GRADED,
+        (".hidden", A01): Status.MISSING,
+        (".hidden", A03): Status.GRADED,
     }
     if packed == "folder":  # the download itself is only read
         assert layout(source) == {k: v for k, v in CANVAS_FILES.items()}
@@ -221,10 +219,10 @@ def test_moodle_download_is_normalised(tmp_path):
         "notes.txt",
     }
     assert statuses(unpacked.folder, unpacked.names) == {
-        ("Jane Smith", A03): GRADED,
-        ('Zoë O\'Brien "Z"', A03): GRADED,
-        (SHELL, A03): GRADED,
-        ("John Doe", A03): MISSING,
+        ("Jane Smith", A03): Status.GRADED,
+        ('Zoë O\'Brien "Z"', A03): Status.GRADED,
+        (SHELL, A03): Status.GRADED,
+        ("John Doe", A03): Status.MISSING,
     }
     students, _ = discover(unpacked.folder, unpacked.names)
     (john,) = [s for s in students if s.student == "John Doe"]
@@ -315,7 +313,7 @@ def test_an_oversized_notebook_is_unreadable_and_never_parsed(tmp_path, monkeypa
     monkeypatch.setattr(submissions.json, "loads", lambda *a, **k: pytest.fail("it was parsed"))
     (student,), _ = discover(folder)
     (entry,) = student.notebooks
-    assert entry.status == submissions.UNREADABLE
+    assert entry.status == Status.UNREADABLE
     assert "MB a notebook may be" in entry.detail and "Clear Output" in entry.detail
 
 
@@ -374,11 +372,11 @@ def test_symbolic_links_in_a_course_folder_are_never_followed(tmp_path):
     found = {s.student: s.notebooks for s in students}
     assert sorted(found) == ["alice", "eve", "mallory"]  # trudy's link is not a student
     (alice,), (eve,), (mallory,) = found["alice"], found["eve"], found["mallory"]
-    assert (alice.status, alice.path.read_bytes()) == (GRADED, ALICE)
-    assert (mallory.status, mallory.path) == (UNREADABLE, None)
+    assert (alice.status, alice.path.read_bytes()) == (Status.GRADED, ALICE)
+    assert (mallory.status, mallory.path) == (Status.UNREADABLE, None)
     assert mallory.detail == f"{A03}.ipynb is {LINKED_FILE}"
     assert "copy the file itself" in mallory.detail
-    assert (eve.status, eve.path) == (UNREADABLE, None)
+    assert (eve.status, eve.path) == (Status.UNREADABLE, None)
     assert eve.detail == f"{A03}/ is {LINKED_FOLDER}"
 
 
@@ -396,9 +394,9 @@ def test_a_link_swapped_in_after_the_check_is_still_not_followed(tmp_path, monke
         submissions, "_kind", lambda p: "file" if p.name.endswith(".ipynb") else kind(p)
     )
     found = by_student(source)
-    assert found["mallory"][A03].status == UNREADABLE
+    assert found["mallory"][A03].status == Status.UNREADABLE
     assert found["mallory"][A03].detail == f"the file is {LINKED_FILE}"
-    assert found["alice"][A03].status == GRADED
+    assert found["alice"][A03].status == Status.GRADED
     assert read_notebook(source / "mallory" / A03 / f"{A03}.ipynb") == f"the file is {LINKED_FILE}"
     assert read_notebook(source / "alice" / A03 / f"{A03}.ipynb") == ""
 
@@ -408,10 +406,10 @@ def test_a_pipe_is_unreadable_without_waiting_for_a_writer(tmp_path):
     (source / "bob" / A03).mkdir(parents=True)
     os.mkfifo(source / "bob" / A03 / f"{A03}.ipynb")  # opening it to read would block
     found = by_student(source)
-    assert found["bob"][A03].status == UNREADABLE
+    assert found["bob"][A03].status == Status.UNREADABLE
     assert "not a regular file" in found["bob"][A03].detail
     assert read_notebook(source / "bob" / A03 / f"{A03}.ipynb").startswith("not a regular file")
-    assert found["alice"][A03].status == GRADED
+    assert found["alice"][A03].status == Status.GRADED
 
 
 def test_a_file_of_a_download_swapped_for_a_link_is_not_copied(tmp_path, monkeypatch):
@@ -437,7 +435,7 @@ def test_a_file_of_a_download_swapped_for_a_link_is_not_copied(tmp_path, monkeyp
     assert layout(unpacked.folder) == {f"smithjane/{A03}/{A03}.ipynb": JANE03}
     (ignored,) = unpacked.ignored
     assert ignored.path == f"doejohn_3_4_{A03}.ipynb" and "could not be read" in ignored.reason
-    assert statuses(unpacked.folder, unpacked.names)[("doejohn", A03)] == MISSING
+    assert statuses(unpacked.folder, unpacked.names)[("doejohn", A03)] == Status.MISSING
 
 
 def link_member(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
@@ -475,7 +473,7 @@ def test_a_symbolic_link_in_a_zip_is_not_extracted(tmp_path, kind):
     written = layout(unpacked.folder)
     assert list(written.values()) == [ALICE]  # only the honest student's notebook
     rows = by_student(unpacked.folder, unpacked.names)
-    (honest_student,) = [s for s in rows if rows[s][A03].status == GRADED]
+    (honest_student,) = [s for s in rows if rows[s][A03].status == Status.GRADED]
     assert rows[honest_student][A03].path.read_bytes() == ALICE
     for entries in rows.values():
         assert all("solutions" not in n.detail for n in entries.values())
@@ -511,8 +509,8 @@ def test_an_unreadable_notebook_is_described_never_quoted(tmp_path, content, exp
         tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": ALICE, f"bob/{A03}/{A03}.ipynb": content}
     )
     rows = by_student(source)
-    assert rows["bob"][A03].status == UNREADABLE
+    assert rows["bob"][A03].status == Status.UNREADABLE
     assert expected in rows["bob"][A03].detail
     assert "secret" not in rows["bob"][A03].detail.casefold()
     assert "solutions" not in rows["bob"][A03].detail
-    assert rows["alice"][A03].status == GRADED
+    assert rows["alice"][A03].status == Status.GRADED
