@@ -169,7 +169,7 @@ def test_independent_masks_always_pass(name, shape, p, seed):
     rng = np.random.default_rng(seed)
     sampler = INDEPENDENT[name]
     assert mask_dependence(sampler(shape, p, rng)) is None
-    assert draws_dependence([sampler((40, 50), p, rng) for _ in range(100)]) is None
+    assert draws_dependence([sampler((40, 50), p, rng) for _ in range(200)]) is None
 
 
 @settings(max_examples=60, deadline=None)
@@ -184,7 +184,7 @@ def test_dependent_masks_always_fail(name, shape, p, seed):
 def test_dependence_across_draws_always_fails(name, p, seed):
     rng = np.random.default_rng(seed)
     sampler = DEPENDENT_ACROSS_DRAWS[name]
-    assert draws_dependence([sampler((40, 50), p, rng) for _ in range(100)]) is not None
+    assert draws_dependence([sampler((40, 50), p, rng) for _ in range(200)]) is not None
 
 
 def test_a_mask_reused_from_call_to_call_fails():

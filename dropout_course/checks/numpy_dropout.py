@@ -140,7 +140,7 @@ def check_uses_rng(draw, name: str, described: str) -> None:
 
 
 def check_bernoulli_mask(
-    bernoulli_mask, *, p=0.3, shape=(400, 250), small_shape=(3, 4), seed=0, draws=100
+    bernoulli_mask, *, p=0.3, shape=(400, 250), small_shape=(3, 4), seed=0, draws=200
 ) -> Verdict:
     """Check ``bernoulli_mask(shape, p, rng)`` against the contract.
 
