@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from .course import CourseError, assignments, release
-from .sandbox import Limits
+from autograder.content import assignments
+from autograder.errors import CourseError
+from autograder.host.sandbox import Limits
+from autograder.release import release
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in release(args.assignments):
                 print(f"released {path}")
             return 0
-        from .grading import Settings, grade, print_summary
+        from autograder.batch.grade import Settings, grade, print_summary
 
         if (
             args.jobs < 1

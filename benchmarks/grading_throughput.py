@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))  # for tests.catalogue and tests.notebooks
 
 import nbformat  # noqa: E402
 
-from autograder import course  # noqa: E402
+from autograder import content, release  # noqa: E402
 
 #: One grade: (student, assignment, notebook, grade_id).
 Key = tuple[str, str, str, str]
@@ -157,7 +157,7 @@ def stock_config_file(root: Path) -> tuple[str, list[str]]:
     that names our code is dropped, so nbgrader runs with its own defaults there. Returns the
     file's text and the dropped settings.
     """
-    config = course.nbgrader_config(root)
+    config = release.nbgrader_config(root)
     # A course directory and SQLite gradebook of its own, whatever the course's settings say.
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.source_directory = "source"
@@ -216,7 +216,7 @@ def run_stock(batch: Path, root: Path, names: list[str]) -> Outcome:
     (root / "nbgrader_config.py").write_text(text, encoding="utf-8")
     print(f"stock nbgrader: course's settings dropped as not stock: {', '.join(dropped) or '-'}")
     (root / "exchange").mkdir()
-    course.stage_sources(root, names)
+    release.stage_sources(root, names)
     for assignment in names:
         if not _check(_nbgrader(root, "generate_assignment", assignment, "--force"), assignment):
             raise SystemExit(2)
@@ -232,7 +232,7 @@ def run_stock(batch: Path, root: Path, names: list[str]) -> Outcome:
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         for student in students:
             for assignment in names:
-                for notebook in course.notebooks(assignment):
+                for notebook in content.notebooks(assignment):
                     try:
                         found = gradebook.find_submission_notebook(notebook, assignment, student)
                     except MissingEntry:
@@ -326,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--students", type=int, default=6, help="students in the batch")
     parser.add_argument(
         "--assignments",
-        default=",".join(course.assignments()),
+        default=",".join(content.assignments()),
         help="comma-separated assignments (default: all)",
     )
     parser.add_argument("--jobs", type=int, help="our grader's --jobs (default: its own)")
@@ -337,9 +337,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     names = [a.strip() for a in args.assignments.split(",") if a.strip()]
-    unknown = sorted(set(names) - set(course.assignments()))
+    unknown = sorted(set(names) - set(content.assignments()))
     if unknown or not names or args.students < 1:
-        print(f"unknown assignment(s) {unknown}; known: {course.assignments()}", file=sys.stderr)
+        print(f"unknown assignment(s) {unknown}; known: {content.assignments()}", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="grading-throughput-"))
     try:

@@ -6,8 +6,8 @@ The secrets are *derived* from the instructor's material, never written down her
   between ``### BEGIN SOLUTION`` and ``### END SOLUTION``;
 - ``hidden-cell``: the lines of each test cell of ``solutions/`` between
   ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``;
-- ``hidden`` and ``reference``: the code lines of ``autograder/hidden/*.py`` and
-  ``autograder/reference/*.py`` (docstrings excluded).
+- ``hidden`` and ``reference``: the code lines of ``autograder/content/hidden/*.py`` and
+  ``autograder/content/reference/*.py`` (docstrings excluded).
 
 Only distinctive lines become fragments. Skipped: blank lines, comments (and trailing
 comments), docstrings, ``return`` statements of names only, lines that are only a string (a
@@ -50,8 +50,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-HIDDEN = ROOT / "autograder" / "hidden"
-REFERENCE = ROOT / "autograder" / "reference"
+HIDDEN = ROOT / "autograder" / "content" / "hidden"
+REFERENCE = ROOT / "autograder" / "content" / "reference"
 PACKAGE = ROOT / "dropout_course"
 
 #: Lines shorter than this (after stripping) are too common to be evidence of a leak.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import EXERCISES, SOLUTIONS
+from autograder.content import EXERCISES, SOLUTIONS
 
 
 def solution_notebook(assignment: str):

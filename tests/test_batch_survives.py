@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import SOLUTIONS
+from autograder.content import SOLUTIONS
 from tests.notebooks import released_notebook, solution_notebook, with_answers, write_submission
 from tests.test_grading import by_student, read_rows, run_grade, total
 

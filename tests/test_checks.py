@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import hidden, reference
+from autograder.content import hidden, reference
 from dropout_course import checks
 from tests.catalogue import CHECKS, CORRECT, WRONG, Implementation
 from tests.notebooks import solution_notebook, with_answer

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.reference import co_adaptation as reference
+from autograder.content.reference import co_adaptation as reference
 from dropout_course.experiments import co_adaptation as ca
 
 SEEDS = (0, 1)

@@ -15,8 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import gradebook
-from autograder.course import EXERCISES, CourseError
+from autograder.batch import gradebook
+from autograder.content import EXERCISES
+from autograder.errors import CourseError
 
 # Names a class list really holds: spaces, quotes, non-ASCII letters, SQL-looking text.
 ALICE = "Zoë O'Brien-Łukasiewicz"
@@ -301,7 +302,7 @@ def test_a_row_the_release_does_not_have_is_refused(tmp_path):
 
 def test_a_name_nbgrader_cannot_store_is_stored_under_its_key(tmp_path):
     """nbgrader keeps ids in VARCHAR(128): a longer name gets its short, stable key."""
-    from autograder.submissions import student_key
+    from autograder.batch.submissions import student_key
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     long_name = "x" * 129

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import REPO, assignments
+from autograder.content import REPO, assignments
 from tests.catalogue import CORRECT, WRONG
 from tests.leaks import assert_no_leaks
 from tests.notebooks import (
@@ -195,7 +195,7 @@ def test_feedback_for_each_graded_notebook_without_hidden_code(batch, grades, as
     _, out, _ = batch
     for student in ("instructor", "blank"):
         html = (out / "feedback" / student / assignment / f"{assignment}.html").read_text("utf-8")
-        assert "BEGIN HIDDEN" not in html and "autograder.hidden" not in html, student
+        assert "BEGIN HIDDEN" not in html and "autograder.content.hidden" not in html, student
     blank = (out / "feedback" / "blank" / assignment / f"{assignment}.html").read_text("utf-8")
     assert "not implemented yet" in blank
     assert "http://" not in blank and "https://" not in blank  # it loads nothing from elsewhere

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.submissions import student_key
+from autograder.batch.submissions import student_key
 from tests.notebooks import released_notebook, solution_notebook, with_answers, write_submission
 from tests.test_grading import by_student, read_rows, run_grade, total
 
@@ -49,7 +49,7 @@ def bernoulli_mask(shape, p, rng):
 
 READ_HIDDEN = """
 def bernoulli_mask(shape, p, rng):
-    from autograder.reference import bernoulli_mask as reference
+    from autograder.content.reference import bernoulli_mask as reference
     return reference(shape, p, rng)
 """
 
@@ -359,7 +359,7 @@ def test_a_file_beside_the_notebook_is_never_used(hostile):
 def test_nothing_was_written_outside_the_sandbox(hostile):
     assert not PWNED.exists()
     assert not Path("/work/pwned").exists() and not Path("/home/pwned").exists()
-    assert "pwned" not in (Path(__file__).parents[1] / "autograder" / "harness.py").read_text()
+    assert "pwned" not in (Path(__file__).parents[1] / "autograder/guest/harness.py").read_text()
 
 
 def test_student_names_are_data(hostile):
@@ -411,8 +411,8 @@ def test_each_test_starts_from_the_same_global_state():
     import numpy as np
     import torch
 
-    from autograder import engine, spec
-    from autograder.course import SOLUTIONS
+    from autograder.content import SOLUTIONS, spec
+    from autograder.notebook import grade as engine
 
     tests = engine.Tests(spec.Layout.read(SOLUTIONS / A / f"{A}.ipynb"))
     probe = spec.TestCell(

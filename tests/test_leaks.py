@@ -19,7 +19,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from autograder.course import EXERCISES, SOLUTIONS, assignments
+from autograder.content import EXERCISES, SOLUTIONS, assignments
 from dropout_course.student_kit import KIT_NAME
 from dropout_course.student_kit import build as build_kit
 from tests.leaks import (

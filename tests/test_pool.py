@@ -7,7 +7,7 @@ import ctypes
 import os
 import time
 
-from autograder.pool import Failure, Pool
+from autograder.batch.pool import Failure, Pool
 
 
 def _job(payload):
@@ -53,7 +53,7 @@ def test_a_grading_process_has_a_memory_limit():
     limit an allocation fails in that student's own grading."""
     import functools
 
-    from autograder.grading import _worker_init
+    from autograder.batch.grade import _worker_init
 
     pool = Pool(
         1,

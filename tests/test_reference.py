@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import reference
+from autograder.content import reference
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from autograder.course import EXERCISES, assignments, release
+from autograder.content import EXERCISES, assignments
+from autograder.release import release
 from tests.notebooks import released_notebook, solution_notebook
 
 

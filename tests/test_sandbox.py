@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cgroups, sandbox
-from autograder.remote import Session
+from autograder.host import cgroups, sandbox
+from autograder.host.remote import Session
 
 PROBE_SECONDS = 60
 

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from autograder.course import assignments
+from autograder.content import assignments
 from dropout_course.student_kit import KIT_NAME, build
 from tests.notebooks import released_notebook, solution_notebook
 

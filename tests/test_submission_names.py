@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder.course import SOLUTIONS
-from autograder.status import Status
-from autograder.submissions import (
+from autograder.batch.submissions import (
     CANVAS,
     MOODLE,
     discover,
     student_key,
     unpack_submissions,
 )
+from autograder.content import SOLUTIONS
+from autograder.status import Status
 from tests.test_submissions import A01, A03, SHELL, layout, make_folder, make_zip, notebook_bytes
 
 NFC, NFD = unicodedata.normalize("NFC", "Zoë"), unicodedata.normalize("NFD", "Zoë")

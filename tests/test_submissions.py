@@ -13,9 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import EXERCISES, SOLUTIONS, CourseError
-from autograder.status import Status
-from autograder.submissions import (
+from autograder.batch.submissions import (
     CANVAS,
     COURSE,
     LINKED_FILE,
@@ -28,6 +26,9 @@ from autograder.submissions import (
     unpack,
     unpack_submissions,
 )
+from autograder.content import EXERCISES, SOLUTIONS
+from autograder.errors import CourseError
+from autograder.status import Status
 
 A01, A03 = "01-overfitting", "03-bernoulli-masks"
 SHELL = "$(rm -rf ~)"  # a name that would do harm if it ever reached a shell
@@ -166,7 +167,7 @@ def test_canvas_download_is_normalised(tmp_path, packed):
 
 def test_unpack_keeps_its_signature_and_logs_what_it_ignored(tmp_path, caplog):
     archive = make_zip(tmp_path / "submissions.zip", CANVAS_FILES)
-    with caplog.at_level(logging.WARNING, logger="autograder.submissions"):
+    with caplog.at_level(logging.WARNING, logger="autograder.batch.submissions"):
         folder = unpack(archive, tmp_path)
     assert layout(folder) == CANVAS_LAYOUT
     logged = {r.getMessage() for r in caplog.records}
@@ -305,7 +306,7 @@ def test_a_symbolic_link_in_a_download_is_not_followed(tmp_path):
 
 
 def test_an_oversized_notebook_is_unreadable_and_never_parsed(tmp_path, monkeypatch):
-    from autograder import submissions
+    from autograder.batch import submissions
 
     folder = make_folder(tmp_path / "batch", {f"jane/{A03}/{A03}.ipynb": JANE03})
     monkeypatch.setattr(submissions, "MAX_NOTEBOOK_BYTES", len(JANE03) - 1)
@@ -383,7 +384,7 @@ def test_symbolic_links_in_a_course_folder_are_never_followed(tmp_path):
 def test_a_link_swapped_in_after_the_check_is_still_not_followed(tmp_path, monkeypatch):
     """The notebook is opened with O_NOFOLLOW: a link made between the check and the read (or a
     check that missed it) is refused by the open itself."""
-    from autograder import submissions
+    from autograder.batch import submissions
 
     solution = instructor_copy(tmp_path)
     source = make_folder(tmp_path / "subs", {f"alice/{A03}/{A03}.ipynb": ALICE})
@@ -415,7 +416,7 @@ def test_a_pipe_is_unreadable_without_waiting_for_a_writer(tmp_path):
 def test_a_file_of_a_download_swapped_for_a_link_is_not_copied(tmp_path, monkeypatch):
     """An LMS folder's files are copied with O_NOFOLLOW too: a link made after the listing is
     reported, never followed."""
-    from autograder import submissions
+    from autograder.batch import submissions
 
     solution = instructor_copy(tmp_path)
     source = make_folder(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.course import assignments
-from autograder.tamper import scan
+from autograder.content import assignments
+from autograder.notebook.tamper import scan
 from tests.catalogue import CORRECT
 from tests.notebooks import solution_notebook
 
@@ -29,7 +29,12 @@ TRICKS = [
     ("", "np.testing.assert_allclose = print\n", "monkeypatch", "np.testing.assert_allclose"),
     ("", "import wire\n", "grader_probe", "imports wire"),
     ("", "import __main__\n", "grader_probe", "imports __main__"),
-    ("", "from autograder.reference import dropout\n", "grader_probe", "autograder.reference"),
+    (
+        "",
+        "from autograder.content.reference import dropout\n",
+        "grader_probe",
+        "autograder.content.reference",
+    ),
     ("", "import sys\nharness = sys.modules['wire']\n", "grader_probe", "sys.modules"),
     ("", "import sys\nf = sys._getframe(1)\n", "grader_probe", "_getframe"),
     (

@@ -17,8 +17,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autograder import values, wire
-from autograder.remote import Remote, SandboxGone, Session, StudentTimeout
+from autograder.guest import wire
+from autograder.host import values
+from autograder.host.remote import Remote, SandboxGone, Session, StudentTimeout
 
 plain = st.recursive(
     st.none()
@@ -327,7 +328,7 @@ def _session_fed(chunks, call_seconds=0.5):
 @settings(max_examples=30, deadline=None)
 @given(st.binary(max_size=512))
 def test_a_session_fed_garbage_stops_the_sandbox_and_raises_sandbox_gone(garbage):
-    from autograder import remote, sandbox
+    from autograder.host import remote, sandbox
 
     original, sandbox.stop = sandbox.stop, lambda process: process.kill()
     grace, remote.GRACE_SECONDS = remote.GRACE_SECONDS, 0.1

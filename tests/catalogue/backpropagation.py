@@ -2,8 +2,8 @@
 implementations that students write (each with the words its failure message must contain), and
 correct implementations in other styles."""
 
-from autograder import hidden
-from autograder.hidden import backpropagation as hidden04
+from autograder.content import hidden
+from autograder.content.hidden import backpropagation as hidden04
 from dropout_course import checks
 from dropout_course.checks import backpropagation as checks04
 

@@ -2,7 +2,7 @@
 implementations that students write (each with the words its failure message must contain), and
 correct implementations in other styles."""
 
-from autograder import hidden
+from autograder.content import hidden
 from dropout_course import checks
 
 from .entries import Implementation

@@ -2,7 +2,7 @@
 students write (each with the words its failure message must contain), and correct
 implementations in other styles."""
 
-from autograder.hidden import co_adaptation as hidden
+from autograder.content.hidden import co_adaptation as hidden
 from dropout_course.checks import co_adaptation as checks
 
 from .entries import Implementation

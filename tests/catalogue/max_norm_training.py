@@ -2,7 +2,7 @@
 that students write (each with the words its failure message must contain), and correct
 implementations in other styles."""
 
-from autograder.hidden import max_norm_training as hidden
+from autograder.content.hidden import max_norm_training as hidden
 from dropout_course.checks import check_max_norm
 from dropout_course.checks.max_norm_training import check_learning_rate, check_momentum_step
 

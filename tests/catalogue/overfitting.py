@@ -2,7 +2,7 @@
 write (each with the words its failure message must contain), and correct implementations in
 other styles."""
 
-from autograder.hidden import overfitting as hidden
+from autograder.content.hidden import overfitting as hidden
 from dropout_course.checks import overfitting as checks
 
 from .entries import Implementation

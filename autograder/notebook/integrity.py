@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import tamper
-from .spec import course_notebook, grade_id_of, nbgrader_metadata
-from .text import clean
+from autograder.content.spec import course_notebook, grade_id_of, nbgrader_metadata
+from autograder.notebook import tamper
+from autograder.text import clean
 
 
 def _cells_by_id(cells) -> dict[str, dict]:

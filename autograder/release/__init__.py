@@ -1,4 +1,5 @@
-"""The course on disk: where the assignments are, and nbgrader configured for them."""
+"""The release: nbgrader configured for the course, and ``exercises/`` generated from
+``solutions/`` (``python -m autograder release``)."""
 
 from __future__ import annotations
 
@@ -14,25 +15,10 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-#: The repository root (this package lives in ``<root>/autograder``).
-REPO = Path(__file__).resolve().parents[1]
-SOLUTIONS = REPO / "solutions"
-EXERCISES = REPO / "exercises"
+from autograder.content import EXERCISES, SOLUTIONS, assignments, notebooks
+from autograder.errors import CourseError
+
 CONFIG_FILE = Path(__file__).with_name("nbgrader_config.py")
-
-
-class CourseError(Exception):
-    """A problem with the course or the command's input, with a message that says what to do."""
-
-
-def assignments() -> list[str]:
-    """Return the names of the assignments (the folders of ``solutions/``), sorted."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
-
-
-def notebooks(assignment: str) -> list[str]:
-    """Return the notebook names (without ``.ipynb``) of an assignment, sorted."""
-    return sorted(p.stem for p in (SOLUTIONS / assignment).glob("*.ipynb"))
 
 
 def nbgrader_config(root: Path) -> Config:

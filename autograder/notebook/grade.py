@@ -23,12 +23,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.content.spec import Layout, TestCell, grade_id_of
+from autograder.host import sandbox
+from autograder.host.remote import BudgetExhausted, Remote, SandboxGone, Session, StudentTimeout
+from autograder.status import Status
 from dropout_course.checks.core import CallInterrupted, ContractViolation, Score
-
-from . import sandbox
-from .remote import BudgetExhausted, Remote, SandboxGone, Session, StudentTimeout
-from .spec import Layout, TestCell, grade_id_of
-from .status import Status
 
 
 @dataclass

@@ -5,7 +5,7 @@ properties comparing the student's function with the reference implementation an
 which computes the same quantities by autograd: the cross-entropy and its gradient
 (``F.cross_entropy``), the forward pass through ``nn.Linear`` layers with the student's own mask,
 and the gradients of the parameters through the same mask. ``dropout_backward``'s hidden test is
-:func:`autograder.hidden.bernoulli_masks.hidden_dropout_backward`.
+:func:`autograder.content.hidden.bernoulli_masks.hidden_dropout_backward`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autograder.content.reference import backpropagation as reference
 from dropout_course.checks import backpropagation as checks
 from dropout_course.checks.core import Verdict, allclose, fail
-
-from ..reference import backpropagation as reference
 
 
 def _linear_layers(params):

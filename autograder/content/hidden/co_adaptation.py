@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from autograder.content.reference import co_adaptation as reference
 from dropout_course.checks import co_adaptation as checks
 from dropout_course.checks.core import Verdict, allclose, fail
-
-from ..reference import co_adaptation as reference
 
 
 def hidden_activation_correlation(activation_correlation) -> Verdict:

@@ -5,7 +5,7 @@ released notebooks. Every failure raises ``ContractViolation`` with a message th
 mistake, so the feedback teaches without showing this code.
 """
 
-from .bernoulli_masks import (
+from autograder.content.hidden.bernoulli_masks import (
     hidden_bernoulli_mask,
     hidden_dropout_backward,
     hidden_dropout_forward,

@@ -13,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from autograder.content.hidden.bernoulli_masks import hidden_max_norm
+from autograder.content.reference import max_norm_training as reference
 from dropout_course.checks import max_norm_training as checks
 from dropout_course.checks.core import Verdict, fail
-
-from ..reference import max_norm_training as reference
-from .bernoulli_masks import hidden_max_norm
 
 __all__ = ["hidden_learning_rate", "hidden_max_norm", "hidden_momentum_step"]
 

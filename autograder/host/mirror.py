@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .wire import WireError
+from autograder.guest.wire import WireError
 
 #: At most this many hooks left behind in the sandbox are mirrored per module.
 MAX_MIRRORED_HOOKS = 16

@@ -5,7 +5,14 @@ single exercises define. They are used by the hidden tests at grading time and b
 tests; they are never copied into the website, the released exercises or the student kit.
 """
 
-from .dropout import Dropout, bernoulli_mask, dropout_backward, dropout_forward, max_norm, predict
+from autograder.content.reference.dropout import (
+    Dropout,
+    bernoulli_mask,
+    dropout_backward,
+    dropout_forward,
+    max_norm,
+    predict,
+)
 
 __all__ = [
     "Dropout",

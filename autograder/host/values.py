@@ -18,9 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from autograder.guest.wire import WireError
 from dropout_course.checks.torch_dropout import BuiltInDropoutUsed
-
-from .wire import WireError
 
 #: The array dtypes a result may have (little-endian; the sandbox converts big-endian ones).
 ARRAY_DTYPES = {

@@ -21,10 +21,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cgroups
-from .course import REPO, CourseError
+from autograder.content import REPO
+from autograder.errors import CourseError
+from autograder.host import cgroups
 
-HERE = Path(__file__).resolve().parent
+#: What runs inside the sandbox, copied in on its own.
+GUEST = Path(__file__).resolve().parents[1] / "guest"
 #: Files the sandbox gets from the grader: the program it runs and its codec.
 HARNESS_FILES = ("harness.py", "wire.py")
 GRADER_DIR = "/opt/grader"
@@ -104,7 +106,7 @@ def command(
     args += ["--perms", "0755", "--dir", str(Path(GRADER_DIR).parent)]
     args += ["--perms", "0755", "--dir", GRADER_DIR]
     for name in HARNESS_FILES:
-        args += ["--ro-bind", str(HERE / name), f"{GRADER_DIR}/{name}"]
+        args += ["--ro-bind", str(GUEST / name), f"{GRADER_DIR}/{name}"]
     args += ["--clearenv"]
     for key, value in _environment(HOME).items():
         args += ["--setenv", key, value]
@@ -165,7 +167,7 @@ def prepare(workdir: Path, use_sandbox: bool) -> None:
     grader = workdir / ".grader"
     grader.mkdir(exist_ok=True)
     for name in HARNESS_FILES:
-        shutil.copyfile(HERE / name, grader / name)
+        shutil.copyfile(GUEST / name, grader / name)
 
 
 _serial = iter(range(1, 2**62))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from . import cgroups
+from autograder.host import cgroups
 
 
 @dataclass(frozen=True)

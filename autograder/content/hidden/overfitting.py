@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from autograder.content.reference import overfitting as reference
 from dropout_course.checks import overfitting as checks
 from dropout_course.checks.core import Memo, Verdict, call, fail
-
-from ..reference import overfitting as reference
 
 
 def _holds(verdict: Verdict) -> None:

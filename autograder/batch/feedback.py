@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .spec import course_notebook
-from .status import Status
-from .text import clean
+from autograder.content.spec import course_notebook
+from autograder.status import Status
+from autograder.text import clean
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;

@@ -21,7 +21,7 @@ from subprocess import CalledProcessError
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .course import CourseError
+from autograder.errors import CourseError
 
 #: nbgrader keeps student ids and assignment, notebook and cell names in VARCHAR(128) columns.
 MAX_NAME = 128
@@ -78,7 +78,7 @@ def _validated(
     rows: list[dict], ids: dict[str, str]
 ) -> dict[tuple[str, str, str, str], tuple[float | None, float]]:
     """Map (student id, assignment, notebook, grade_id) to (score or None, max_score)."""
-    from .submissions import student_key
+    from autograder.batch.submissions import student_key
 
     grades = {}
     for number, row in enumerate(rows, start=1):

@@ -30,8 +30,9 @@ from typing import BinaryIO
 
 import nbformat
 
-from .course import CourseError, assignments, notebooks
-from .status import Status
+from autograder.content import assignments, notebooks
+from autograder.errors import CourseError
+from autograder.status import Status
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 The instructor's notebooks in ``solutions/`` are nbgrader's source; ``exercises/`` is its release.
 Use it with stock nbgrader from the repository root as
-``nbgrader <command> --config=autograder/nbgrader_config.py``; ``python -m autograder`` loads it
-too and adds the settings that make grading safe (see ``autograder.course``).
+``nbgrader <command> --config=autograder/release/nbgrader_config.py``; ``python -m autograder``
+loads it too (see ``autograder.release``).
 """
 
 from pathlib import Path
@@ -18,11 +18,11 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from autograder.preprocessors import StderrIsNotFailure
+from autograder.release.preprocessors import StderrIsNotFailure
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 c.CourseDirectory.root = str(REPO)
 c.CourseDirectory.source_directory = "solutions"
