@@ -54,7 +54,21 @@ def test_no_network_no_grader_code_and_a_user_of_its_own(run_in_sandbox, tmp_pat
     assert found["home"] == sandbox.HOME
     assert not list(tmp_path.rglob("written-here.txt"))  # the home is not the grader's disk
     if os.geteuid() == 0:
-        assert found["uid"] == sandbox.sandbox_uid() != 65534
+        assert sandbox.FIRST_UID <= found["uid"] < sandbox.LAST_UID
+        again = run_in_sandbox(["import os\nuid = os.getuid()\n"], ["uid"])
+        assert again["uid"] != found["uid"]  # a user of its own: no two sandboxes share one
+
+
+def test_kernel_keys_cannot_carry_data_between_sandboxes(run_in_sandbox):
+    """add_key/keyctl are refused: keys live per user and outlive the process."""
+    probe = (
+        "import ctypes, ctypes.util, errno\n"
+        "libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)\n"
+        "SYS_add_key = {'x86_64': 248, 'aarch64': 217}[__import__('os').uname().machine]\n"
+        "ret = libc.syscall(SYS_add_key, b'user', b'note', b'secret', 6, -4)\n"
+        "refused = ret == -1 and ctypes.get_errno() == errno.EPERM\n"
+    )
+    assert run_in_sandbox([probe], ["refused"])["refused"] is True
 
 
 def test_the_home_is_small(run_in_sandbox):

@@ -86,9 +86,43 @@ def _torch():
     return sys.modules.get("torch")
 
 
+def _bring_up_to_date(known, fresh) -> bool:
+    """Give ``known`` the state of ``fresh`` (an object of the same type) in place; False when
+    that cannot be done faithfully (then ``fresh`` replaces it)."""
+    torch = _torch()
+    if isinstance(known, np.random.Generator):
+        known.bit_generator.state = fresh.bit_generator.state
+        seed_seq = getattr(known.bit_generator, "seed_seq", None)
+        have = getattr(seed_seq, "n_children_spawned", 0)
+        wanted = getattr(getattr(fresh.bit_generator, "seed_seq", None), "n_children_spawned", 0)
+        if wanted > have:
+            seed_seq.spawn(wanted - have)
+        return True
+    if isinstance(known, np.ndarray):
+        if known.shape != fresh.shape or known.dtype != fresh.dtype or not known.flags.writeable:
+            return False
+        known[...] = fresh
+        return True
+    if torch is not None and isinstance(known, torch.Tensor):
+        alike = known.shape == fresh.shape and known.dtype == fresh.dtype
+        if not alike or known.requires_grad != fresh.requires_grad or not known.is_leaf:
+            return False
+        with torch.no_grad():
+            known.copy_(fresh)
+        known.grad = fresh.grad
+        return True
+    if torch is not None and isinstance(known, torch.nn.Module):
+        known.__dict__.clear()
+        known.__dict__.update(fresh.__dict__)
+        return True
+    return False
+
+
 class Sandbox:
     def __init__(self):
         self.handles = Handles()
+        self.kept = {}  # the grader's arguments by their token
+        self.delivered = {}  # id -> token of the grader's objects the current call was given
         self.current = ((), {})  # the arguments of the call in progress
         self.inputs = {}  # id of a tensor with grad_fn -> the call's input tensors
         self.limit = 60.0
@@ -107,14 +141,26 @@ class Sandbox:
 
         class Unpickler(pickle.Unpickler):
             def persistent_load(self, pid):
-                kind, number = pid
+                kind, number = pid[:2]
                 if kind == "handle":
                     return sandbox.handles.get(number)
                 if kind == "callback":
                     return sandbox.callback(number)
+                if kind == "same":
+                    return sandbox.same_object(number, sandbox.loads(pid[2]))
                 raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
         return Unpickler(io.BytesIO(data)).load()
+
+    def same_object(self, token, fresh):
+        """The object the grader calls ``token``: the one it was the first time, with the state
+        ``fresh`` brings (so an argument is one object across calls, as in one process); ``fresh``
+        itself when the two cannot be made alike."""
+        known = self.kept.get(token)
+        if known is None or type(known) is not type(fresh) or not _bring_up_to_date(known, fresh):
+            known = self.kept[token] = fresh
+        self.delivered[id(known)] = token
+        return known
 
     def callback(self, number):
         def grader_function(*args, **kwargs):
@@ -176,13 +222,10 @@ class Sandbox:
         return {"error": error, "seconds": round(time.monotonic() - started, 3)}
 
     def _after(self, value, args, kwargs):
-        """Encode the call's result and the state its arguments were left in; a tensor argument
-        returned as it is goes back as a reference to the grader's own tensor."""
-        torch = _torch()
-        known = {}
-        if torch is not None:
-            known = {id(a): {"__": "argument", "index": i}
-                     for i, a in enumerate(args) if isinstance(a, torch.Tensor)}  # fmt: skip
+        """Encode the call's result and the state its arguments were left in; an object the
+        grader gave the call, returned as it is, goes back as a reference to the grader's own
+        object (a tensor with its autograd graph, an array that shares its memory)."""
+        known = {key: {"__": "kept", "token": token} for key, token in self.delivered.items()}
         after = [self.arg_state(a) for a in args]
         after_kw = {str(k): self.arg_state(v) for k, v in kwargs.items()}
         return {"value": wire.encode(value, self.handles, known), "args": after,
@@ -221,6 +264,13 @@ class Sandbox:
         return self.shell.user_ns[name]
 
     def call(self, message):
+        outer, self.delivered = self.delivered, {}  # a call may be made inside a callback
+        try:
+            return self._call(message)
+        finally:
+            self.delivered = outer
+
+    def _call(self, message):
         target = self.handles.get(message["target"]) if "target" in message else None
         if target is None:
             target = self.lookup(message["name"])

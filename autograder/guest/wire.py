@@ -50,16 +50,27 @@ class WireTimeout(WireError):
 # ------------------------------------------------------------------------------- framing
 
 
-def send(fd: int, message: dict) -> None:
-    """Write one message (a dict) to the file descriptor ``fd``."""
+def send(fd: int, message: dict, deadline: float | None = None) -> None:
+    """Write one message (a dict) to the file descriptor ``fd``, whole, before ``deadline`` (a
+    ``time.monotonic()`` value; None waits as long as it takes). Raises ``WireTimeout`` if the
+    other side stops reading: a writer with a deadline never blocks past it."""
     payload = dumps(message)
     if len(payload) > MAX_MESSAGE:
         raise WireError(
             f"a message of {len(payload)} bytes is larger than the {MAX_MESSAGE} allowed"
         )
     view = memoryview(_HEADER.pack(len(payload)) + payload)
+    if deadline is not None:
+        os.set_blocking(fd, False)
     while view:
-        written = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise WireTimeout("the other side did not read the message in time")
+        try:
+            written = os.write(fd, view[: 1 << 16])
+        except BlockingIOError:
+            continue
         view = view[written:]
 
 
@@ -239,8 +250,8 @@ def encode(value, handle, known: dict | None = None) -> object:
 
     Subclasses of the plain types travel as the plain type (a namedtuple as a tuple, an
     ``OrderedDict`` or any other mapping as a dict, an ``IntEnum`` as an int, NumPy's ``str_``
-    as a str) and other real numbers as floats (a ``Fraction``), as a check run in the
-    student's own process would see them through ``isinstance``. ``known`` maps ``id()`` of
+    as a str) and other real numbers as floats (a ``Fraction``, a ``Decimal``), as a check run
+    in the student's own process would see them through ``isinstance``. ``known`` maps ``id()`` of
     objects the grader sent (a call's tensor arguments) to the record that names them, so that
     a function returning its input returns the grader's own object (with its autograd graph).
     """
@@ -259,6 +270,8 @@ def encode(value, handle, known: dict | None = None) -> object:
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
         return float(value)  # a Fraction, say: a check in the student's process accepts it
+    if isinstance(value, numbers.Number) and not isinstance(value, (numbers.Complex, np.generic)):
+        return float(value)  # a Decimal (a Number, though not registered as Real)
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc" and not value.dtype.fields:
         return array_record(value)
     if isinstance(value, np.generic) and np.dtype(type(value)).kind in "biufc":

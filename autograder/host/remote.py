@@ -23,6 +23,7 @@ import subprocess
 import time
 import types
 
+import numpy as np
 import torch
 
 from autograder.guest import wire
@@ -56,16 +57,28 @@ START_SECONDS = 120.0
 class _Pickler(pickle.Pickler):
     """Pickles arguments for the sandbox; the grader's own functions become callbacks."""
 
-    def __init__(self, file, session):
+    def __init__(self, file, session, inside=None):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.session = session
+        self.inside = inside  # the object whose own state this pickler is writing
 
     def persistent_id(self, obj):
         if isinstance(obj, Remote):
             return ("handle", object.__getattribute__(obj, "_id"))
         if isinstance(obj, (types.FunctionType, types.MethodType)) and not _public(obj):
             return ("callback", self.session.register_callback(obj))
+        if obj is not self.inside and isinstance(obj, _KEPT_TYPES):
+            # The same generator, array, tensor or model given again is the same object in the
+            # sandbox (its state brought up to date), as it would be in one process: a cache
+            # keyed on it hits, and a function that keeps it sees it change.
+            buffer = io.BytesIO()
+            _Pickler(buffer, self.session, inside=obj).dump(obj)
+            return ("same", self.session.object_token(obj), buffer.getvalue())
         return None
+
+
+#: The argument types that keep their identity from one call to the next.
+_KEPT_TYPES = (np.random.Generator, np.ndarray, torch.Tensor, torch.nn.Module)
 
 
 def _public(function) -> bool:
@@ -116,6 +129,8 @@ class Session:
         self.stuck: dict[str, str] = {}
         self.exception_classes: dict = {}  # student-named exception classes of this session
         self.random_key: tuple | None = None  # the global random state both sides agree on
+        self.kept: dict[int, tuple[int, object]] = {}  # id -> (token, an argument given)
+        self.kept_by_token: dict[int, object] = {}
         ready = self._receive(self._deadline(START_SECONDS))
         if ready.get("ready") is not True:
             self.kill("the sandbox did not start")
@@ -130,14 +145,29 @@ class Session:
         try:
             return wire.receive(self.process.stdout.fileno(), deadline)
         except wire.WireTimeout:
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                self.out_of_time = True
-                self.kill("the notebook used up its time budget")
-                raise BudgetExhausted(self.dead) from None
-            self.kill("it ran longer than the time limit and was stopped")
+            self._stop_for_time("it ran longer than the time limit and was stopped")
         except (EOFError, OSError, wire.WireError, ValueError) as error:
             self.kill(self._death_reason(error))
         raise SandboxGone(self.dead)
+
+    def _stop_for_time(self, reason: str) -> None:
+        """Stop the sandbox for running out of time: the notebook's budget, or ``reason``."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.out_of_time = True
+            self.kill("the notebook used up its time budget")
+            raise BudgetExhausted(self.dead)
+        self.kill(reason)
+        raise SandboxGone(self.dead)
+
+    def _send(self, message: dict, deadline: float) -> None:
+        """Send a message before ``deadline``; a sandbox that stops reading is stopped."""
+        try:
+            wire.send(self.process.stdin.fileno(), message, deadline)
+        except wire.WireTimeout:
+            self._stop_for_time("it stopped reading what the grader sent")
+        except OSError:
+            self.kill(self._death_reason("the pipe closed"))
+            raise SandboxGone(self.dead) from None
 
     def _death_reason(self, error) -> str:
         try:
@@ -182,12 +212,8 @@ class Session:
             self.random_key = None  # student code may draw here: the next call sends the state
         seconds = self.call_seconds if seconds is None else seconds
         message["limit"] = float(seconds)
-        try:
-            wire.send(self.process.stdin.fileno(), message)
-        except OSError:
-            self.kill(self._death_reason("the pipe closed"))
-            raise SandboxGone(self.dead) from None
         deadline = self._deadline(seconds + GRACE_SECONDS)
+        self._send(message, deadline)
         while True:
             reply = self._receive(deadline)
             if reply.get("op") == "callback":
@@ -214,7 +240,16 @@ class Session:
             answer = {"value": self.dumps(value)}
         except Exception as error:  # reported to the sandbox as a failure of the call
             answer = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
-        wire.send(self.process.stdin.fileno(), answer)
+        self._send(answer, self._deadline(self.call_seconds + GRACE_SECONDS))
+
+    def object_token(self, obj) -> int:
+        """A number naming one of the grader's objects for the whole session (the session keeps
+        it alive, so that its id names nothing else meanwhile)."""
+        entry = self.kept.get(id(obj))
+        if entry is None:
+            entry = self.kept[id(obj)] = (len(self.kept) + 1, obj)
+            self.kept_by_token[entry[0]] = obj
+        return entry[0]
 
     def register_callback(self, function) -> int:
         number = len(self.callbacks) + 1
@@ -233,12 +268,11 @@ class Session:
     def _remote_value(self, kind: str, record: dict):
         if kind == "handle":
             return Remote(self, record)
-        if kind == "argument":
-            args = self.current[0]
-            index = record["index"]
-            if not 0 <= index < len(args) or not isinstance(args[index], torch.Tensor):
-                raise wire.WireError("a reference to an argument the call did not have")
-            return args[index]
+        if kind == "kept":
+            found = self.kept_by_token.get(record["token"])
+            if found is None:
+                raise wire.WireError("a reference to an object the grader never sent")
+            return found
         if kind == "torch_dtype":
             return getattr(torch, record["name"])
         array, dtype, requires_grad, grad_fn = values.tensor_parts(record)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import resource
+import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,9 +33,10 @@ GUEST = Path(__file__).resolve().parents[1] / "guest"
 HARNESS_FILES = ("harness.py", "wire.py")
 GRADER_DIR = "/opt/grader"
 HOME = "/home/student"
-#: Sandboxes run as uid FIRST_UID + the grading process's pid, so that two sandboxes graded at
-#: once never share a user (a per-user limit such as RLIMIT_NPROC cannot couple them).
-FIRST_UID = 1_000_000
+#: Each sandbox runs as a user of its own, drawn from [FIRST_UID, LAST_UID): two sandboxes never
+#: share a user, so nothing the kernel keeps per user (RLIMIT_NPROC counts, keyrings) couples
+#: two students, not even two graded one after the other by the same worker.
+FIRST_UID, LAST_UID = 2**30, 2**31 - 2
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,33 @@ class Limits:
 
 
 def sandbox_uid() -> int:
-    """The unprivileged user this grading process's sandboxes run as (when run as root)."""
-    return FIRST_UID + os.getpid()
+    """A new unprivileged user for one sandbox (when the grader runs as root)."""
+    return FIRST_UID + secrets.randbelow(LAST_UID - FIRST_UID)
+
+
+#: Linux system calls of the kernel's key management, by architecture (add_key, request_key,
+#: keyctl): keys live per user and outlive a process, so they could carry data from one student's
+#: sandbox to another's. A sandbox may not call them (they fail with EPERM).
+_KEY_CALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+
+
+def seccomp_filter() -> bytes | None:
+    """A seccomp program (an array of ``struct sock_filter``) for bubblewrap's ``--seccomp``
+    that refuses the key management calls (and, on x86_64, the x32 ABI's calls, through which
+    they could be reached under other numbers); None on an architecture not listed."""
+    known = _KEY_CALLS.get(os.uname().machine)
+    if known is None:
+        return None
+    arch, calls = known
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, refuse = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    refuse_at = 5 + len(calls) + 1  # the index of the last instruction
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, allow), (ld, 0, 0, 0),
+               (jge, refuse_at - 5, 0, 0x40000000)]  # fmt: skip
+    for index, number in enumerate(calls):
+        program.append((jeq, refuse_at - (5 + index) - 1, 0, number))
+    program += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
 
 
 def _readable_roots() -> list[Path]:
@@ -197,8 +225,12 @@ def start(workdir: Path, limits: Limits, use_sandbox: bool = True) -> subprocess
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
     cmd = command(workdir, use_sandbox, limits.home_bytes)
+    filter_fd = _seccomp_pipe() if use_sandbox else None
     if use_sandbox:
         cmd = _with_env(cmd, env_limits)
+        if filter_fd is not None:
+            cut = cmd.index("--")
+            cmd = [*cmd[:cut], "--seccomp", str(filter_fd), *cmd[cut:]]
     else:
         env.update(env_limits)
     try:
@@ -209,14 +241,29 @@ def start(workdir: Path, limits: Limits, use_sandbox: bool = True) -> subprocess
             stderr=subprocess.PIPE,  # only start-up errors: the harness moves fd 2 to a file
             cwd=workdir,
             env=env,
+            pass_fds=() if filter_fd is None else (filter_fd,),
             preexec_fn=apply_limits,  # the child is single-threaded here
         )
     except BaseException:
         if group is not None:
             group.remove()
         raise
+    finally:
+        if filter_fd is not None:
+            os.close(filter_fd)
     process.cgroup = group
     return process
+
+
+def _seccomp_pipe() -> int | None:
+    """The read end of a pipe holding :func:`seccomp_filter`, for bubblewrap to load."""
+    program = seccomp_filter()
+    if program is None:
+        return None
+    read, write = os.pipe()
+    os.write(write, program)
+    os.close(write)
+    return read
 
 
 def stop(process: subprocess.Popen) -> None:

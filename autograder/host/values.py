@@ -122,9 +122,9 @@ def decode(obj, remote: Callable[[str, dict], object]):
         return remote(kind, obj)
     if kind == "handle":
         return remote(kind, check_handle(obj))
-    if kind == "argument":
-        if type(obj.get("index")) is not int:
-            raise WireError("an argument reference needs an index")
+    if kind == "kept":
+        if type(obj.get("token")) is not int:
+            raise WireError("a reference to the grader's object needs its token")
         return remote(kind, obj)
     raise WireError(f"unexpected record on the wire ({str(kind)[:20]!r})")
 

@@ -199,7 +199,9 @@ class _Notebook:
             except BudgetExhausted:
                 self.out_of_time = True
                 return index
-            except (SandboxGone, StudentTimeout) as error:
+            except (SandboxGone, StudentTimeout, Exception) as error:
+                # The process stopped, or answered with something a cell never answers (an
+                # error, a forged reply): either way it is not trusted any longer.
                 self.skipped.add(index)
                 self.result.cell_errors.append(
                     (
@@ -242,6 +244,27 @@ def _cell_error(outcome) -> str:
     return f"{kind.rpartition('.')[2][:80]}: {message}"[:500]
 
 
+def _run_tests(notebook: _Notebook, session: Session, pending: list[TestCell]) -> None:
+    """Run the pending tests in ``session`` until they are done or the sandbox stops."""
+    tests = notebook.tests
+    namespace = tests.namespace(session)
+    while pending and not session.dead:
+        test = pending.pop(0)
+        session.stuck.clear()
+        timeouts = session.timeouts
+        score, message, output = tests.run(namespace, test)
+        status = Status.GRADED
+        if session.dead:
+            notebook.out_of_time = notebook.out_of_time or session.out_of_time
+            status = Status.TIMEOUT if session.out_of_time else Status.STOPPED
+            notebook.result.stopped = session.dead
+            if not message:
+                message = f"Your code's process stopped during this test: {session.dead}."
+        elif session.timeouts > timeouts:
+            status = Status.TIMEOUT
+        notebook.add(test, score, status, message, output)
+
+
 def grade_notebook(
     submitted,
     tests: Tests,
@@ -259,23 +282,10 @@ def grade_notebook(
         if session is None:
             notebook.finish_unrun(pending)
             break
-        namespace = tests.namespace(session)
-        while pending and not session.dead:
-            test = pending.pop(0)
-            session.stuck.clear()
-            timeouts = session.timeouts
-            score, message, output = tests.run(namespace, test)
-            status = Status.GRADED
-            if session.dead:
-                notebook.out_of_time = notebook.out_of_time or session.out_of_time
-                status = Status.TIMEOUT if session.out_of_time else Status.STOPPED
-                notebook.result.stopped = session.dead
-                if not message:
-                    message = f"Your code's process stopped during this test: {session.dead}."
-            elif session.timeouts > timeouts:
-                status = Status.TIMEOUT
-            notebook.add(test, score, status, message, output)
-        report = session.close()
+        try:
+            _run_tests(notebook, session, pending)
+        finally:
+            report = session.close()  # whatever happened, no sandbox outlives its notebook
         chars = report.get("output_chars")
         if type(chars) is int:
             notebook.result.output_chars = max(notebook.result.output_chars, chars)
