@@ -17,8 +17,14 @@ The functions (their contracts are stated in the exercise notebook):
 
 What the contract leaves open, the checks leave open too: a pair may be a tuple or a two-element
 list, a dict may be any mapping (and a cache may hold further keys), no dtype is demanded (values
-are compared in float64, to ``rtol=1e-5, atol=1e-6`` unless said otherwise), and ``x`` counts as
-restored up to rounding.
+are compared in float64, to ``rtol=1e-5, atol=1e-6`` unless said otherwise; a dtype left in an
+input is compared byte order aside), a number (the loss, the relative error, ``cache['p']``) may
+be anything :func:`~.core.as_number` reads as one, and ``x`` counts as restored up to rounding.
+
+The properties of the forward pass computed through the mask a student returns (the scores,
+``h_drop``) are not credited for a mask that keeps every unit, or none, where a mask drawn with
+the call's p would almost never do so (:data:`DEGENERATE`): through it they hold whatever the
+network computes.
 
 Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one entry per
 property of the contract, so a test cell's points are shared among them: a mistake fails the
@@ -41,15 +47,19 @@ import numpy as np
 
 from .core import (
     SIGMAS,
+    ContractViolation,
     Memo,
     Verdict,
     allclose,
     as_array,
+    as_number,
     call,
     check_shape,
     expect_pair,
     fail,
     first_match,
+    same_dtype,
+    type_name,
 )
 from .numpy_dropout import check_drop_rate, check_independent, check_uses_rng
 
@@ -111,7 +121,7 @@ def _float_array(value: Any, name: str, what: str) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        fail(name, f"{what} must be a number or an array of numbers, got {type(value).__name__}.")
+        fail(name, f"{what} must be a number or an array of numbers, got {type_name(value)}.")
 
 
 def _attempt(compute: Callable[[], Any]) -> Any:
@@ -131,12 +141,13 @@ def _examined(runs: list) -> list:
 
 
 def _same_value(after: Any, before: Any) -> bool:
-    """Whether an argument's entry is still what it was: an array of the same dtype, shape and
-    values (NaN equal to NaN), or an equal value of the same type."""
+    """Whether an argument's entry is still what it was: an array of the same dtype (byte
+    order aside, as the grader's transfer of arrays ignores it), shape and values (NaN equal to
+    NaN), or an equal value of the same type."""
     if isinstance(before, np.ndarray):
         return (
             isinstance(after, np.ndarray)
-            and after.dtype == before.dtype
+            and same_dtype(after.dtype, before.dtype)
             and np.array_equal(after, before, equal_nan=before.dtype.kind in "fc")
         )
     return type(after) is type(before) and bool(np.all(after == before))
@@ -151,7 +162,7 @@ def _changed_entry(given: Mapping, original: Mapping, what: str) -> str | None:
         after = given[key]
         if not _same_value(after, before):
             if isinstance(before, np.ndarray) and isinstance(after, np.ndarray):
-                if after.dtype != before.dtype:
+                if not same_dtype(after.dtype, before.dtype):
                     return (
                         f"{what}[{key!r}]: it replaced the array of dtype {before.dtype} by one "
                         f"of dtype {after.dtype}"
@@ -191,30 +202,29 @@ class LossCall:
 
     def structure(self) -> None:
         """``loss`` is one number and ``dscores`` an array of the scores' shape."""
-        _, loss, _ = self._result()
-        if np.ndim(loss) != 0 or loss is None:
-            fail(
-                self.name,
-                f"{self.described}: loss must be one number (a float), got "
-                f"{type(loss).__name__} of shape {np.shape(loss)}.",
-            )
+        self.loss()
         as_array(self._result()[2], self.name, f"dscores of {self.described}")
         self.dscores()
 
     def losses(self) -> np.ndarray:
-        """The loss as a float64 array of whatever shape it has."""
-        return _float_array(self._result()[1], self.name, f"the loss of {self.described}")
+        """The loss as a float64 array of whatever shape it has (one number: 0-d)."""
+        try:
+            return np.asarray(self.loss())
+        except ContractViolation:
+            return _float_array(self._result()[1], self.name, f"the loss of {self.described}")
 
     def loss(self) -> float:
-        """The loss as a float (a one-element array too: that is :meth:`structure`'s concern)."""
-        loss = self.losses()
-        if loss.size != 1:
-            fail(
-                self.name,
-                f"{self.described}: loss must be one number, the MEAN over the batch; got an "
-                f"array of shape {loss.shape}.",
-            )
-        return float(loss.ravel()[0])
+        """The loss as one float (read by :func:`~.core.as_number`); several values fail with
+        the hint that the loss is their MEAN."""
+        value, what = self._result()[1], f"the loss of {self.described}"
+        try:
+            return as_number(value, self.name, what)
+        except ContractViolation:
+            several = _attempt(lambda: _float_array(value, self.name, what))
+            if several is not None and several.size > 1:
+                fail(self.name, f"{self.described}: loss must be one number, the MEAN over the "
+                                f"batch; got an array of shape {several.shape}.")  # fmt: skip
+            raise
 
     def dscores(self) -> np.ndarray:
         dscores = _float_array(self._result()[2], self.name, f"dscores of {self.described}")
@@ -488,7 +498,7 @@ class ForwardRun:
     def cache(self) -> Mapping:
         cache = self._result()[3]
         if not isinstance(cache, Mapping):
-            fail(self.name, f"{self.described}: cache must be a dict, got {type(cache).__name__}.")
+            fail(self.name, f"{self.described}: cache must be a dict, got {type_name(cache)}.")
         return cache
 
     def entry(self, key: str) -> Any:
@@ -536,14 +546,34 @@ class ForwardRun:
         except ValueError:
             fail(self.name, f"{self.described}: {self.shape_problem(mask.shape)}.")
         kept = (mask != 0).astype(np.float64)
-        if self.p < 1 and not kept.any():
-            fail(
-                self.name,
-                f"{self.described}: cache['mask'] drops every hidden unit, so the scores are b2 "
-                "whatever the network computes; with p < 1 the mask keeps each unit with "
-                "probability 1 - p (mask = rng.random((N, H)) >= p).",
-            )
+        problem = self.degenerate(kept)
+        if problem:
+            fail(self.name, f"{self.described}: {problem}.")
         return kept
+
+    def degenerate(self, kept: np.ndarray) -> str | None:
+        """What is wrong with a mask that drops every unit or none, where a mask drawn with
+        this p would do so with probability below :data:`DEGENERATE` (a property computed with
+        such a mask holds whatever the network computes, so it must not be credited)."""
+        p, size = self.p, kept.size
+        if not kept.any() and p**size < DEGENERATE:
+            return (
+                f"cache['mask'] drops every one of the {size} hidden units, so the scores are b2 "
+                "whatever the network computes; with p < 1 the mask keeps each unit with "
+                "probability 1 - p (mask = rng.random((N, H)) >= p)"
+            )
+        if kept.all() and (1.0 - p) ** size < DEGENERATE:
+            return (
+                f"cache['mask'] keeps every one of the {size} hidden units, so no dropout was "
+                f"applied; with p = {p:g} the mask drops each unit with probability p "
+                "(mask = rng.random((N, H)) >= p)"
+            )
+        return None
+
+
+#: A mask that keeps every unit, or none, is degenerate when a mask drawn with the call's p
+#: would be so with a probability below this (for 0 < p < 1 on a large input).
+DEGENERATE = 1e-12
 
 
 def _forward_data(n, d, hidden, classes, seed):
@@ -634,8 +664,7 @@ def _check_cache_copies(run: ForwardRun) -> None:
         fail(name, f"{described}: cache['X'] must be the input X.")
     if not allclose(_float_array(run.entry("W2"), name, "cache['W2']"), params["W2"]):
         fail(name, f"{described}: cache['W2'] must be params['W2'].")
-    cached_p = _float_array(run.entry("p"), name, "cache['p']")
-    if cached_p.ndim != 0 or float(cached_p) != p:
+    if as_number(run.entry("p"), name, "cache['p']") != p:
         fail(name, f"{described}: cache['p'] must be the drop probability p={p}.")
     z1 = X @ params["W1"] + params["b1"]
     cached = _float_array(run.entry("z1"), name, "cache['z1']")
@@ -661,8 +690,13 @@ def _check_h_drop(run: ForwardRun) -> None:
         return
     scores = _attempt(run.scores)
     consistent = scores is not None and allclose(h_drop @ params["W2"] + params["b2"], scores)
-    if consistent and np.any(h_drop != 0):  # the scores are wrong, but come from this h_drop
+    # The scores are wrong, but come from this h_drop: unless no dropout happened at all.
+    degenerate = _attempt(lambda: run.degenerate((run.mask() != 0).astype(np.float64)))
+    if consistent and np.any(h_drop != 0) and not degenerate:
         return
+    if degenerate:
+        fail(name, f"{described}: {degenerate}, and cache['h_drop'] must be what the output "
+                   "layer received, relu(z1) * mask / (1 - p).")  # fmt: skip
     if allclose(h_drop, h):
         fail(
             name,
@@ -895,7 +929,7 @@ class BackwardRun:
         if not isinstance(grads, Mapping):
             fail(
                 self.name,
-                f"{self.described} must return a dict of gradients, got {type(grads).__name__}.",
+                f"{self.described} must return a dict of gradients, got {type_name(grads)}.",
             )
         return grads
 
@@ -1439,20 +1473,26 @@ class RelativeCall:
             fail(self.name, f"{self.described} returned None: did you forget a return "
                             "statement? Return one number, the largest entry-wise relative "
                             "error.")  # fmt: skip
-        if np.ndim(value) != 0:
-            fail(
-                self.name,
-                f"{self.described} returned {type(value).__name__} of shape {np.shape(value)}; "
-                "return one number, the largest entry-wise relative error (np.max).",
-            )
-        self.value()
+        try:
+            as_number(value, self.name, f"the result of {self.described}")
+        except ContractViolation:
+            shape = _attempt(lambda: np.shape(value))
+            if not shape:  # not an array of several values: as_number's message says what
+                raise
+            fail(self.name, f"{self.described} returned {type_name(value)} of shape {shape}; "
+                            "return one number, the largest entry-wise relative error "
+                            "(np.max).")  # fmt: skip
 
     def value(self) -> float:
-        """The result as one float (the largest entry of an array: whether it is one number
-        is :meth:`check_one_number`'s concern)."""
-        if self._result() is None:
+        """The result as one float (the largest entry of an array of several: whether it is one
+        number is :meth:`check_one_number`'s concern)."""
+        value = self._result()
+        if value is None:
             self.check_one_number()
-        values = _float_array(self._result(), self.name, f"the result of {self.described}")
+        try:
+            return as_number(value, self.name, f"the result of {self.described}")
+        except ContractViolation:
+            values = _float_array(value, self.name, f"the result of {self.described}")
         if values.size == 0:
             fail(self.name, f"{self.described} returned an empty array; return one number.")
         return float(np.max(values))

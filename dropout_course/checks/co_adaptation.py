@@ -45,7 +45,6 @@ constant answer keeps neither.
 from __future__ import annotations
 
 import copy
-import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from .core import (
     Verdict,
     allclose,
     as_array,
+    as_number,
     call,
     check_shape,
     expect_pair,
@@ -82,27 +82,11 @@ def quiet_call(func, name: str, described: str, *args, **kwargs):
         return call(func, name, described, *args, **kwargs)
 
 
-def _scalar(value, name: str, described: str) -> float:
-    """Return ``value`` as a Python float, or fail if it is not a single real number."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            fail(
-                name,
-                f"{described} returned a tensor of shape {tuple(value.shape)}; "
-                "it must return one number (a float).",
-            )
-        value = value.detach().item()
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            fail(
-                name,
-                f"{described} returned an array of shape {value.shape}; "
-                "it must return one number (a float).",
-            )
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        fail(name, f"{described} must return a float, got {type(value).__name__}.")
-    return float(value)
+def _scalar(value, name: str, what: str) -> float:
+    """``value`` as a Python float, or fail if it is not one real number (as
+    :func:`~.core.as_number` reads it: any int or float, a Fraction or Decimal, a NumPy array or
+    tensor holding exactly one number)."""
+    return as_number(value, name, what)
 
 
 def _close(a: float, b: float) -> bool:
@@ -127,7 +111,7 @@ class ArrayCall:
 
     def number(self, what: str = "") -> float:
         """The result as one float."""
-        return _scalar(self.result(), self.name, self.described + what)
+        return _scalar(self.result(), self.name, f"the result of {self.described}{what}")
 
     def returned(self) -> bool:
         """Whether the call returned (rather than raised or was interrupted)."""
@@ -487,7 +471,7 @@ def _zero_fraction_candidates(H: np.ndarray):
 def check_zero_fraction(call_: ArrayCall) -> None:
     """``zero_fraction`` is the fraction of entries exactly equal to 0."""
     name, described = call_.name, call_.described
-    zero_fraction = _scalar(sparsity_pair(call_)[0], name, f"{described} (zero_fraction)")
+    zero_fraction = _scalar(sparsity_pair(call_)[0], name, f"zero_fraction of {described}")
     H = call_.H.astype(np.float64)
     expected = float(np.mean(H == 0))
     if not _close(zero_fraction, expected):
@@ -610,17 +594,21 @@ def ablation_setup(seed=0, n=300, n_in=6, widths=(20, 16), n_classes=4, wrong=0.
         ``Linear, ReLU, Dropout(0.5)`` per hidden layer, then a ``Linear``; in training mode.
     X, y : torch.Tensor
     """
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = []
-    sizes = [n_in, *widths]
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(0.5)]
-    model = nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
-    with torch.no_grad():  # larger weights than PyTorch's default, so every unit matters
-        for layer in model:
-            if isinstance(layer, nn.Linear):
-                layer.weight.normal_(0.0, 2.0 / layer.in_features**0.5)
-                layer.bias.normal_(0.0, 0.1)
+    # The model's weights are drawn from a generator state of the check's own (seeded), not from
+    # the global state, which a student's earlier call may have set to anything; the global
+    # state is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        sizes = [n_in, *widths]
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(0.5)]
+        model = nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
+        with torch.no_grad():  # larger weights than PyTorch's default, so every unit matters
+            for layer in model:
+                if isinstance(layer, nn.Linear):
+                    layer.weight.normal_(0.0, 2.0 / layer.in_features**0.5)
+                    layer.bias.normal_(0.0, 0.1)
     generator = torch.Generator().manual_seed(seed + 1)
     X = torch.randn(n, n_in, generator=generator)
     model.eval()
@@ -881,7 +869,7 @@ class DamageCall:
         return self._result.succeeded()
 
     def value(self) -> float:
-        return _scalar(self._result().value, "ablation_damage", self.described)
+        return _scalar(self._result().value, "ablation_damage", f"the result of {self.described}")
 
     def check_inputs(self) -> None:
         given = self._result().given

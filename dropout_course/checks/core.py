@@ -12,8 +12,10 @@ agree, and a student sees the same verdict in Jupyter.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import html
 import math
+import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -330,11 +332,51 @@ def binomial_band(n: int, prob: float) -> float:
     return SIGMAS * math.sqrt(prob * (1.0 - prob) / n) + 1e-12
 
 
+def type_name(value: Any) -> str:
+    """The name of ``value``'s class, for messages: the student's own class name for an object
+    the grader sees through a proxy (which reports it), whatever the proxy's own class is."""
+    reported = getattr(type(value), "_type_name", None)
+    if callable(reported):
+        try:
+            return str(reported(value))
+        except Exception:  # a proxy that cannot say: fall back to the class
+            pass
+    return type(value).__name__
+
+
 def as_array(value: Any, name: str, what: str) -> np.ndarray:
     """Return ``value`` as a NumPy array, or fail if it is not array-like."""
     if not isinstance(value, np.ndarray):
-        fail(name, f"{what} must be a NumPy array, got {type(value).__name__}.")
+        fail(name, f"{what} must be a NumPy array, got {type_name(value)}.")
     return value
+
+
+def as_number(value: Any, name: str, what: str) -> float:
+    """Return ``value`` as a float if it is one number, or fail saying what it is.
+
+    Anything a student's "return a number" can reasonably mean is accepted: a Python or NumPy
+    int or float (of any precision), a Fraction or Decimal, and a NumPy array or PyTorch tensor
+    holding exactly one real number (0-d or not). A bool, a complex number, a string or a
+    container of several values is not a number.
+    """
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+        fail(name, f"{what} must be a number, got {type_name(value)} {value!r:.60}.")
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        return float(value)
+    numel = getattr(value, "numel", None)  # a tensor; an array has .size
+    count = numel() if callable(numel) else getattr(value, "size", None)
+    if count == 1 and hasattr(value, "item"):
+        item = value.item()
+        if isinstance(item, numbers.Real) and not isinstance(item, bool):
+            return float(item)
+    shown = f" of shape {tuple(value.shape)}" if hasattr(value, "shape") else ""
+    fail(name, f"{what} must be one number, got {type_name(value)}{shown}.")
+
+
+def same_dtype(a: Any, b: Any) -> bool:
+    """Whether two arrays' dtypes are the same kind and precision (byte order aside: a
+    big-endian float64 is a float64)."""
+    return np.dtype(a).newbyteorder("=") == np.dtype(b).newbyteorder("=")
 
 
 def check_shape(value: np.ndarray, shape: tuple, name: str, what: str) -> None:

@@ -17,12 +17,12 @@ Each ``check_*`` returns a :class:`~dropout_course.checks.core.Verdict` with one
 property of the contract, so a test cell's points are shared among them. Each call of the
 student's function is made once (:class:`StepCall`, :class:`Schedule`) and examined by every
 property that needs it. Both functions are deterministic, so every comparison is exact up to
-floating-point rounding, with a tolerance that a correct float32 computation meets.
+floating-point rounding, with a tolerance that a correct float32 computation meets. A rate may
+be anything :func:`~.core.as_number` reads as one number (a Python or NumPy int or float, a
+Fraction or Decimal, an array or tensor holding one number), as in every check of the course.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
@@ -32,11 +32,13 @@ from .core import (
     Memo,
     Verdict,
     as_array,
+    as_number,
     call,
     check_shape,
     expect_pair,
     fail,
     first_match,
+    type_name,
 )
 
 NAME = "momentum_step"
@@ -119,7 +121,7 @@ class StepCall:
         except Exception as error:  # noqa: BLE001 - any failure of student code is reported
             hint = " With c=None there is no max-norm constraint: skip the projection."
             hint = hint if self.c is None else ""
-            fail(NAME, f"{self.described} raised {type(error).__name__}: {error}.{hint}")
+            fail(NAME, f"{self.described} raised {type_name(error)}: {error}.{hint}")
         if isinstance(result, (tuple, list)):  # a snapshot of the arrays returned
             result = tuple(np.array(r) if isinstance(r, np.ndarray) else r for r in result)
         return given, result
@@ -447,25 +449,10 @@ def rates_close(a, b) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-5, atol=1e-300))
 
 
-def _is_number(value) -> bool:
-    """A real number: Python's or NumPy's (a NumPy scalar, or an array of 0 dimensions)."""
-    if isinstance(value, np.ndarray):
-        return value.ndim == 0 and value.dtype.kind in "iuf"
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _as_rate(value, name, described) -> float:
-    """The value of a returned rate, for the properties about values: any real number, or a
-    one-element array or tensor (whether that is a number is a property of its own)."""
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
-        return float(value.reshape(-1)[0])
-    numel = getattr(value, "numel", None)  # a one-element torch tensor
-    if callable(numel) and numel() == 1 and callable(getattr(value, "item", None)):
-        return float(value.item())
-    fail(name, f"{described} must return a number (a float), got {type(value).__name__}.")
-    return 0.0  # not reached
+    """The value of a returned rate: one real number, as :func:`~.core.as_number` reads it (any
+    int or float, a Fraction or Decimal, a NumPy array or tensor holding one number)."""
+    return as_number(value, name, f"the rate {described} returned")
 
 
 class Schedule:
@@ -511,22 +498,12 @@ class Schedule:
         )
 
 
-def _as_rate_or_none(value) -> float | None:
-    try:
-        return _as_rate(value, "", "")
-    except ContractViolation:
-        return None
-
-
 def examine_numbers(schedule: Schedule) -> None:
     """Every value returned is a finite real number."""
     for described, value in schedule.values():
-        if not _is_number(value):
-            hint = " (use float(...) or .item())" if _as_rate_or_none(value) is not None else ""
-            got = f"{type(value).__name__}{hint}"
-            fail(schedule.name, f"{described} must return a number (a float), got {got}.")
-        if not np.isfinite(float(value)):
-            fail(schedule.name, f"{described} returned {value}; the rate must be a finite number.")
+        rate = _as_rate(value, schedule.name, described)
+        if not np.isfinite(rate):
+            fail(schedule.name, f"{described} returned {rate}; the rate must be a finite number.")
 
 
 def examine_epochs(schedule: Schedule) -> None:

@@ -25,6 +25,7 @@ from .core import (
     expect_value_error,
     fail,
     first_match,
+    same_dtype,
 )
 from .independence import draws_dependence, mask_dependence
 
@@ -299,6 +300,13 @@ def _check_training_values(call_: ForwardCall) -> None:
         out = out.astype(np.float64)
     if not np.all(np.isfinite(out)):
         fail(name, f"{call_.described} returned NaN or inf values.")
+    if 0 < p < 1 and mask.size >= 200 and mask.min() == mask.max():
+        fail(
+            name,
+            f"{call_.described}: the mask it returns {'keeps' if mask.max() else 'drops'} every "
+            "unit, so out cannot be checked against it; draw a mask that drops each unit with "
+            "probability p.",
+        )
     expected = x * mask / (1.0 - p) if inverted else x * mask
     if allclose(out, expected):
         return
@@ -383,7 +391,7 @@ def _check_shape_and_dtype(call_: ForwardCall) -> None:
     name, described, x = "dropout_forward", call_.described, call_.x
     out = call_.out()
     check_shape(out, x.shape, name, f"out of {described}")
-    if out.dtype != x.dtype:
+    if not same_dtype(out.dtype, x.dtype):
         fail(
             name,
             f"{described}: out has dtype {out.dtype} for an input of dtype {x.dtype}; "
@@ -589,7 +597,7 @@ def check_dropout_backward(
             if not np.array_equal(given, dout):
                 fail(name, f"{described} modified dout in place.")
             check_shape(grad, shape, name, "the gradient")
-            if grad.dtype != dout.dtype:
+            if not same_dtype(grad.dtype, dout.dtype):
                 fail(name, f"{described} returned dtype {grad.dtype} for dout of dtype "
                            f"{dout.dtype}.")  # fmt: skip
     with verdict.expect("take the boolean mask dropout_forward returns as 0/1"):
@@ -683,7 +691,7 @@ def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float
             if not np.array_equal(given, matrix):
                 fail(name, f"{described} modified W in place; return a new array.")
             check_shape(projected, W.shape, name, "the result")
-            if projected.dtype != W.dtype:
+            if not same_dtype(projected.dtype, W.dtype):
                 fail(name, f"{described} returned dtype {projected.dtype} for W of dtype "
                            f"{W.dtype}.")  # fmt: skip
     with verdict.expect("leave a zero column zero (no NaN)", side_condition=True):

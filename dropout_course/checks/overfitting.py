@@ -10,9 +10,16 @@ properties on inputs the student has not seen. None of the checks is randomised:
 built (or drawn from a seeded generator) so that the right answer is known exactly, and each
 known wrong answer gives a different value that the message names.
 
+The rule of early stopping is examined aspect by aspect, so that one mistake fails the property
+about it and not every one: patience and the best epoch on curves without a tie, a tie with the
+best loss on curves where it alone decides (and by comparing the answer for a curve with ties
+with the answer for the same curve with its ties raised slightly), and tiny improvements on
+curves of tiny improvements without ties.
+
 What the checks do not demand (any of these is a correct answer): a pair may be a tuple, a list
-or a NumPy array of two entries; a number may be a Python number, a NumPy scalar or a 0-d array;
-epochs may be NumPy integers (or floats holding whole numbers); arrays may have any float dtype,
+or a NumPy array of two entries; a number may be anything :func:`~.core.as_number` reads as one
+(a Python or NumPy int or float, a Fraction or Decimal, an array or tensor holding one number);
+an epoch may be any such number holding a whole number; arrays may have any float dtype,
 and values are compared in float64 with tolerances that a float32 computation meets; an error
 message names a parameter when it contains its name in any case (``lam`` may also be called
 ``lambda`` or ``λ``); a length mismatch or an empty ``val_losses`` only has to raise
@@ -25,11 +32,12 @@ import contextlib
 import operator
 import re
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from .core import ContractViolation, Memo, Verdict, call, fail, first_match
+from .core import ContractViolation, Memo, Verdict, as_number, call, fail, first_match, type_name
 
 #: Tolerances of every comparison of values (in float64): loose enough for a correct float32
 #: computation, tight enough that every named mistake (a factor of 2, a missing square, ddof=1
@@ -103,20 +111,6 @@ def expect_named_value_error(
     except Exception as error:  # noqa: BLE001 - any failure of student code is reported
         fail(name, f"{described} must raise ValueError, but raised {type(error).__name__}.")
     fail(name, f"{described} must raise ValueError.")
-
-
-def _scalar(value, name: str, what: str, *, strict: bool = True) -> float:
-    """Return ``value`` as a float, or fail if it is not a single real number. Not ``strict``
-    (for the properties about values, not types), an array holding one number is that number."""
-    if not strict and isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(())
-    if isinstance(value, bool) or np.ndim(value) != 0:
-        fail(name, f"{what} must be a single number, got {type(value).__name__} {value!r:.80}.")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        fail(name, f"{what} must be a number, got {type(value).__name__}.")
-    raise AssertionError  # unreachable
 
 
 def _pair(result, name: str, described: str, what: str) -> tuple:
@@ -249,7 +243,7 @@ def check_generalisation_gap(generalisation_gap, *, train=None, val=None) -> Ver
             fail(name, f"{what} returned a single number ({result!r:.40}); it must return one "
                        f"gap per epoch, an array of shape {t.shape}.")  # fmt: skip
         if not isinstance(result, np.ndarray):
-            fail(name, f"{what} returned {type(result).__name__}; it must return a NumPy array "
+            fail(name, f"{what} returned {type_name(result)}; it must return a NumPy array "
                        "with one gap per epoch.")  # fmt: skip
         if result.shape != t.shape:
             fail(name, f"{what} returned shape {result.shape}; expected {t.shape}.")
@@ -371,12 +365,11 @@ class BiasVarianceCall:
     def ran(self):
         return self._result()
 
-    def pair(self, *, strict: bool = False) -> tuple[float, float]:
-        """The returned (bias2, variance) as floats (see :func:`_scalar` for ``strict``)."""
+    def pair(self) -> tuple[float, float]:
+        """The returned (bias2, variance) as floats (each read by :func:`~.core.as_number`)."""
         name, what = "bias_variance", "(bias2, variance)"
         bias2, variance = _pair(self._result()[1], name, self.described, what)
-        return (_scalar(bias2, name, "bias2", strict=strict),
-                _scalar(variance, name, "variance", strict=strict))  # fmt: skip
+        return as_number(bias2, name, "bias2"), as_number(variance, name, "variance")
 
     def modified_input(self) -> bool:
         (predictions, truth), _ = self._result()
@@ -449,7 +442,7 @@ def check_bias_variance(bias_variance, *, n_points=7, seed=0) -> Verdict:
     verdict = Verdict(name)
     *stacks, single = calls = bias_variance_calls(bias_variance, n_points=n_points, seed=seed)
     with verdict.expect("return the pair (bias2, variance) of two numbers", side_condition=True):
-        _each(calls, lambda run: run.pair(strict=True))
+        _each(calls, lambda run: run.pair())
     with verdict.expect("compute bias2, the mean squared error of the average fit"):
         _each(calls, lambda run: run.check_component(0))
     with verdict.expect("compute the variance around the average fit, dividing by K (ddof=0)"):
@@ -591,18 +584,21 @@ def _early_stopping_mistake(result, losses, patience, expected):
 
 
 def epoch_pair(result, name: str, described: str, *, allow_none: bool = False) -> tuple:
-    """The returned (best_epoch, stop_epoch) as Python ints (whole floats and NumPy integers
-    are accepted); ``None`` entries are kept when ``allow_none``, else they fail."""
+    """The returned (best_epoch, stop_epoch) as Python ints: each one number (as
+    :func:`~.core.as_number` reads it: a NumPy integer, a whole float, a one-element tensor...)
+    holding a whole number; ``None`` entries are kept when ``allow_none``, else they fail."""
     pair = []
     for value in _pair(result, name, described, "(best_epoch, stop_epoch)"):
         if value is None and allow_none:
             pair.append(None)
-        elif isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
-            pair.append(int(value))
-        elif isinstance(value, float | np.floating) and float(value).is_integer():
-            pair.append(int(value))
-        else:
+            continue
+        try:
+            number = as_number(value, name, "an epoch")
+        except ContractViolation:
+            number = None
+        if number is None or not number.is_integer():
             fail(name, f"{described} must return two epoch numbers (ints), got {result!r:.80}.")
+        pair.append(int(number))
     return tuple(pair)
 
 
@@ -736,40 +732,47 @@ def _best_mistake(got, best, stop, losses) -> str | None:
 TINY_IMPROVEMENTS = ((0.5, 1e-6, 2), (3.0, 1e-4, 3))
 
 
-def tiny_improvement_curve(level: float, delta: float, patience: int):
-    """A curve whose improvements are all ``delta`` (tiny next to ``level``), with ties, and the
-    answer ``(best_epoch, stop_epoch)``.
+def tiny_improvement_curve(level: float, delta: float, patience: int, *, ties: bool = False):
+    """A curve whose improvements are all ``delta`` (tiny next to ``level``), and the answer
+    ``(best_epoch, stop_epoch)``.
 
-    Epochs 3, 5 and 7 improve on the best loss by ``delta``; epochs 2, 4 and 8 tie it (not an
-    improvement); epoch 6 and the ``patience - 1`` epochs after epoch 8 are worse by delta / 2,
-    so training stops at epoch ``7 + patience`` with epoch 7 the best, and the last epoch, far
-    lower, is never seen. ``patience`` is at least 2 (epoch 2 is already a tie). The gaps are
-    kept above float32's resolution at ``level``, so a float32 computation sees them too.
+    Epochs 3, 5 and 7 improve on the best loss by ``delta``; epochs 2, 4 and 8 are worse by
+    ``delta / 2`` (with ``ties``, they equal the best loss: a tie, not an improvement either);
+    epoch 6 and the ``patience - 1`` epochs after epoch 8 are worse by delta / 2, so training
+    stops at epoch ``7 + patience`` with epoch 7 the best, and the last epoch, far lower, is
+    never seen. ``patience`` is at least 2 (epoch 2 does not improve). The gaps are kept above
+    float32's resolution at ``level``, so a float32 computation sees them too.
     """
     L, d = float(level), float(delta)
-    losses = [L, L, L - d, L - d, L - 2 * d, L - 1.5 * d, L - 3 * d, L - 3 * d]
+    if ties:
+        losses = [L, L, L - d, L - d, L - 2 * d, L - 1.5 * d, L - 3 * d, L - 3 * d]
+    else:
+        losses = [L, L + d / 2, L - d, L - d / 2, L - 2 * d, L - 1.5 * d, L - 3 * d, L - 2.5 * d]
     return losses + [L - 2.5 * d] * (patience - 1) + [L / 2], (7, 7 + patience)
 
 
 def _tiny_mistake(pair, losses, patience, expected, delta) -> str | None:
     """Name the mistake behind a wrong answer for a :func:`tiny_improvement_curve`."""
-    best, n = pair[0], len(losses)
-    if best in (2, 4, 8) or pair == (n, n):
-        return (
-            "a tie is not an improvement: epochs 2, 4 and 8 EQUAL the best loss so far, so they "
-            "count as epochs without improvement (use <, not <=)"
-        )
-    if best is not None and 1 <= best < expected[0]:
+    n = len(losses)
+    if pair == (1, 1 + patience):  # none of the improvements counted
         return (
             f"epochs 3, 5 and 7 are each lower than the best loss so far by only {delta:g}, and "
             "a strictly lower loss is an improvement however small: compare with <, without a "
             "min_delta threshold or a tolerance such as np.isclose"
         )
-    return _early_stopping_mistake(pair, losses, patience, expected)
+    if pair == (n, n):  # ran to the last epoch, far lower: it never stopped
+        return (
+            f"patience ran out at epoch {expected[1]}: the {patience} epochs after epoch 7 do "
+            "not improve on its loss, so training stops there, and the far lower last epoch "
+            "is never seen"
+        )
+    return _early_stopping_mistake(pair, losses, patience, expected) or _stop_mistake(
+        pair, expected, n, patience
+    )
 
 
 def examine_tiny_improvements(runs: Sequence[tuple[EarlyStoppingCall, float]]) -> None:
-    """Each curve of tiny improvements and ties (``(call, delta)``) gets its answer."""
+    """Each curve of tiny improvements (``(call, delta)``, no ties) gets its answer."""
     for run, delta in runs:
         pair = run.pair()
         if pair == run.expected:
@@ -782,16 +785,106 @@ def examine_tiny_improvements(runs: Sequence[tuple[EarlyStoppingCall, float]]) -
         )
 
 
-def tiny_improvement_runs(early_stopping_epoch, tiny) -> list[tuple[EarlyStoppingCall, float]]:
+def tiny_improvement_runs(
+    early_stopping_epoch, tiny, *, ties: bool = False
+) -> list[tuple[EarlyStoppingCall, float]]:
     """``(call, delta)`` for each ``(level, delta, patience)``: the calls of
-    :func:`examine_tiny_improvements`."""
+    :func:`examine_tiny_improvements` (with ``ties``, the curves with ties instead)."""
     runs = []
     for level, delta, patience in tiny:
-        losses, expected = tiny_improvement_curve(level, delta, patience)
-        about = f"improvements of {delta:g} and ties"
+        losses, expected = tiny_improvement_curve(level, delta, patience, ties=ties)
+        about = f"improvements of {delta:g}{' and ties' if ties else ''}"
         call_ = EarlyStoppingCall(early_stopping_epoch, losses, patience, expected, about, {})
         runs.append((call_, delta))
     return runs
+
+
+# A tie is a rule of its own: the properties about patience and about the best epoch are
+# examined on curves without a tie (before the expected stop), so that counting a tie as an
+# improvement fails only the property about ties, and a mistake in the patience only the others.
+
+
+def tie_epochs(losses) -> list[int]:
+    """The epochs (counting from 1) whose loss equals the best loss of the epochs before."""
+    values = [float(v) for v in np.asarray(losses, dtype=np.float64).ravel()]
+    ties = []
+    for epoch in range(2, len(values) + 1):
+        if values[epoch - 1] == min(values[: epoch - 1]):
+            ties.append(epoch)
+    return ties
+
+
+def untied(losses) -> list[float]:
+    """``losses`` with every tie (:func:`tie_epochs`) raised by half the smallest gap between
+    two different losses: a worse loss in the same place, in the same order with every other
+    loss. The contract's answer does not change (a tie is no improvement, nor is a worse
+    loss), nor does that of a rule with any mistake but counting a tie as an improvement."""
+    values = [float(v) for v in np.asarray(losses, dtype=np.float64).ravel()]
+    distinct = np.unique(values)
+    gap = float(np.min(np.diff(distinct))) if len(distinct) > 1 else max(abs(values[0]), 1.0)
+    for epoch in tie_epochs(values):
+        values[epoch - 1] += gap / 2
+    return values
+
+
+def _tied(case) -> bool:
+    """Whether a case's curve has a tie at or before its expected stop epoch (where a tie
+    counted as an improvement changes the answer)."""
+    losses, _, expected = case[:3]
+    return any(epoch <= expected[1] for epoch in tie_epochs(losses))
+
+
+#: Curves on which a tie decides the best epoch, while patience never runs out however it is
+#: counted (and the ties follow the best epoch, so comparing with the previous epoch changes
+#: nothing): ``(losses, patience, expected, about, wrong)`` as in :data:`EARLY_STOPPING_CASES`.
+TIE_CASES: list[tuple[list[float], int, tuple[int, int], str, dict]] = [
+    ([0.60, 0.50, 0.50, 0.80, 0.90], 7, (2, 5), "a tie right after the best epoch", {}),
+    ([0.90, 0.70, 0.70, 0.70, 1.20, 1.50], 9, (2, 6), "three equal lowest losses", {}),
+]
+
+
+def _tie_message(ties, losses) -> str:
+    shown = ", ".join(str(e) for e in ties)
+    return (
+        f"a tie is not an improvement: epoch{'s' if len(ties) > 1 else ''} {shown} "
+        f"equal{'' if len(ties) > 1 else 's'} the best loss so far "
+        f"({float(losses[ties[0] - 1]):g}) without being strictly lower, so "
+        f"{'they count' if len(ties) > 1 else 'it counts'} as an epoch without improvement "
+        "(use <, not <=)"
+    )
+
+
+def examine_ties(best_runs: Sequence[EarlyStoppingCall], tied_runs: Sequence[tuple]) -> None:
+    """A tie with the best loss is not an improvement. On ``best_runs`` (curves on which
+    patience never runs out) best_epoch is the contract's; on each ``(run, twin)`` of
+    ``tied_runs`` (a curve with ties, and the same curve :func:`untied`) the answer is the
+    contract's, or at least the same for both curves: a mistake elsewhere in the rule (which
+    gives the same wrong answer for both) is another property's."""
+    name = "early_stopping_epoch"
+    for run in best_runs:
+        pair, expected, losses = run.pair(), run.expected, run.losses
+        if pair[0] == expected[0]:
+            continue
+        ties = [e for e in tie_epochs(losses) if e == pair[0]]
+        mistake = run.wrong.get(pair) or (
+            _tie_message(tie_epochs(losses), losses)
+            if ties
+            else _best_mistake(pair[0], expected[0], len(losses), losses)
+        )
+        fail(name, f"{run.described} returned {pair}; best_epoch must be {expected[0]}, the "
+                   f"first epoch of lowest loss{': ' + mistake if mistake else ''}.")  # fmt: skip
+    for run, twin in tied_runs:
+        pair = run.pair()
+        if pair == tuple(run.expected):
+            continue
+        other = twin.pair()
+        if pair != other:
+            ties = tie_epochs(run.losses)
+            fail(name, f"{run.described} returned {pair}, but {other} for the same curve with "
+                       f"the loss of epoch{'s' if len(ties) > 1 else ''} "
+                       f"{', '.join(map(str, ties))} raised slightly ({twin.described}); the "
+                       f"answer must be {tuple(run.expected)} for both: "
+                       f"{_tie_message(ties, run.losses)}.")  # fmt: skip
 
 
 def _examine_unchanged(run: EarlyStoppingCall) -> None:
@@ -800,8 +893,41 @@ def _examine_unchanged(run: EarlyStoppingCall) -> None:
                                      "leave it unchanged.")  # fmt: skip
 
 
+def early_stopping_runs(early_stopping_epoch, cases, tiny, ties) -> SimpleNamespace:
+    """The calls of :func:`check_early_stopping_epoch`: ``cases``, one per case; ``plain``,
+    those without a tie before their stop; ``tied``, pairs of a call on a curve with one and a
+    call on its :func:`untied` curve (the cases with a tie, then the curves of tiny
+    improvements with ties); ``ties``, one per case of ``ties``; ``tiny``, the curves of tiny
+    improvements without ties; ``array``, the first case as a float32 array."""
+
+    def run(losses, patience, expected, about, wrong=None):
+        return EarlyStoppingCall(early_stopping_epoch, losses, patience, expected, about,
+                                 wrong or {})  # fmt: skip
+
+    def twin(call_):
+        return run(untied(call_.losses), call_.patience, call_.expected, "its ties raised")
+
+    calls = [run(list(c[0]), *c[1:]) for c in cases]
+    tied = [call_ for call_, case in zip(calls, cases, strict=True) if _tied(case)]
+    tied += [call_ for call_, _ in tiny_improvement_runs(early_stopping_epoch, tiny, ties=True)]
+    losses, patience, expected, about, wrong = cases[0]
+    return SimpleNamespace(
+        cases=calls,
+        plain=[call_ for call_, case in zip(calls, cases, strict=True) if not _tied(case)],
+        tied=[(call_, twin(call_)) for call_ in tied],
+        ties=[run(list(c[0]), *c[1:]) for c in ties],
+        tiny=tiny_improvement_runs(early_stopping_epoch, tiny),
+        array=run(np.array(losses, dtype=np.float32), patience, expected,
+                  f"{about}, as a float32 NumPy array", wrong),
+    )  # fmt: skip
+
+
 def check_early_stopping_epoch(
-    early_stopping_epoch, *, cases: Sequence | None = None, tiny: Sequence | None = None
+    early_stopping_epoch,
+    *,
+    cases: Sequence | None = None,
+    tiny: Sequence | None = None,
+    ties: Sequence | None = None,
 ) -> Verdict:
     """Check ``early_stopping_epoch(val_losses, patience)`` against the contract.
 
@@ -812,44 +938,46 @@ def check_early_stopping_epoch(
     cases : sequence, optional
         ``(losses, patience, expected, about, wrong)`` tuples as in
         :data:`EARLY_STOPPING_CASES` (the default); the first is also given as a float32 array.
+        Those with a tie before their stop epoch are examined by the property about ties only.
     tiny : sequence, optional
         ``(level, delta, patience)`` of the curves of :func:`tiny_improvement_curve`, whose
         improvements are tiny; default :data:`TINY_IMPROVEMENTS`.
+    ties : sequence, optional
+        Cases on which a tie decides the best epoch, as in :data:`TIE_CASES` (the default).
     """
     name = "early_stopping_epoch"
     verdict = Verdict(name)
     cases = EARLY_STOPPING_CASES if cases is None else cases
-    tiny_runs = tiny_improvement_runs(early_stopping_epoch, TINY_IMPROVEMENTS if tiny is None
-                                      else tiny)  # fmt: skip
-    runs = [EarlyStoppingCall(early_stopping_epoch, list(c[0]), *c[1:]) for c in cases]
-    losses, patience, expected, about, wrong = cases[0]
-    as_array = EarlyStoppingCall(
-        early_stopping_epoch, np.array(losses, dtype=np.float32), patience, expected,
-        f"{about}, as a float32 NumPy array", wrong,
-    )  # fmt: skip
+    runs = early_stopping_runs(early_stopping_epoch, cases, TINY_IMPROVEMENTS if tiny is None
+                               else tiny, TIE_CASES if ties is None else ties)  # fmt: skip
+    # Every call once (a case with a tie is also in runs.tied), the first case's first.
+    every = [*runs.cases, *(r for pair in runs.tied for r in pair), *runs.ties, runs.array]
+    every = list({id(r): r for r in every + [r for r, _ in runs.tiny]}.values())
     with verdict.expect(
         "return the pair (best_epoch, stop_epoch) of two integers", side_condition=True
     ):
-        _each(runs, lambda run: run.pair(allow_none=False))
+        _each(every, lambda run: run.pair(allow_none=False))
     with verdict.expect("stop once `patience` epochs in a row do not improve on the best loss"):
-        for run in runs:
+        for run in runs.plain:
             run.check_stop()
     with verdict.expect("return as best_epoch the first epoch of lowest loss up to the stop"):
-        _each(runs, lambda run: run.check_best())
+        _each(runs.plain, lambda run: run.check_best())
+    with verdict.expect("count a tie with the best loss as no improvement (only a lower loss)"):
+        examine_ties(runs.ties, runs.tied)
     with verdict.expect("count every strictly lower loss as an improvement, however small"):
-        examine_tiny_improvements(tiny_runs)
+        examine_tiny_improvements(runs.tiny)
     with verdict.expect("accept a 1-D NumPy array as well as a list", side_condition=True):
-        got = as_array.pair()
-        if not same_answer(got, tuple(expected), runs[0].pair, close=operator.eq):
-            fail(name, f"{as_array.described} returned {got}, but {runs[0].pair()} for the "
+        got, first = runs.array.pair(), runs.cases[0]
+        if not same_answer(got, tuple(first.expected), first.pair, close=operator.eq):
+            fail(name, f"{runs.array.described} returned {got}, but {first.pair()} for the "
                        "same losses in a list.")  # fmt: skip
     with verdict.expect("leave val_losses unchanged", side_condition=True):
-        _each([*runs, as_array, *(run for run, _ in tiny_runs)], _examine_unchanged)
+        _each(every, _examine_unchanged)
     with verdict.expect("raise ValueError naming patience for patience < 1", side_condition=True):
         for bad in (0, -2):
             expect_named_value_error(early_stopping_epoch, name, f"early_stopping_epoch("
-                                     f"val_losses, patience={bad})", "patience", list(losses),
-                                     bad)  # fmt: skip
+                                     f"val_losses, patience={bad})", "patience",
+                                     list(cases[0][0]), bad)  # fmt: skip
     with verdict.expect("raise ValueError for an empty val_losses", side_condition=True):
         described = "early_stopping_epoch([], patience=3): there is no epoch to keep, so it"
         expect_named_value_error(early_stopping_epoch, name, described, "", [], 3)
@@ -968,15 +1096,15 @@ class PenaltyCall:
     def given(self) -> list:
         return self._result()[0]
 
-    def penalty(self, *, strict: bool = False) -> float:
+    def penalty(self) -> float:
         penalty, _ = _pair(self._result()[1], "l2_penalty", self.described, "(penalty, grads)")
-        return _scalar(penalty, "l2_penalty", f"the penalty of {self.described}", strict=strict)
+        return as_number(penalty, "l2_penalty", f"the penalty of {self.described}")
 
     def grads(self) -> list:
         _, grads = _pair(self._result()[1], "l2_penalty", self.described, "(penalty, grads)")
         if not isinstance(grads, list | tuple):
             fail("l2_penalty", f"{self.described}: grads must be a list of arrays, got "
-                               f"{type(grads).__name__}.")  # fmt: skip
+                               f"{type_name(grads)}.")  # fmt: skip
         return list(grads)
 
     def check_count(self) -> None:
@@ -1050,6 +1178,21 @@ def _check_penalty_value(run: PenaltyCall) -> None:
     )
 
 
+def _check_new_gradients(run: PenaltyCall) -> None:
+    try:
+        grads = run.grads()
+    except ContractViolation:  # not a pair with a list of gradients: the first property's
+        return
+    given = run.given()
+    for i, grad in enumerate(grads):
+        if any(np.shares_memory(grad, p) for p in given if isinstance(grad, np.ndarray)):
+            fail(
+                "l2_penalty",
+                f"{run.described}: grads[{i}] shares memory with a parameter; return a new "
+                "array (a copy even when lam * W equals W).",
+            )
+
+
 def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
     """Check ``l2_penalty(params, lam)`` against the contract.
 
@@ -1069,16 +1212,15 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
     verdict = Verdict(name)
     params = example_params(seed) if params is None else [np.asarray(p) for p in params]
     run, off = PenaltyCall(l2_penalty, params, lam), PenaltyCall(l2_penalty, params, 0.0)
+    unit = PenaltyCall(l2_penalty, params, 1.0)
     with verdict.expect(
         "return (penalty, grads): a number and one array per parameter", side_condition=True
     ):
-        run.penalty(strict=True)
+        run.penalty()
         run.check_count()
         for i, (param, grad) in enumerate(zip(params, run.grads(), strict=True)):
             if not isinstance(grad, np.ndarray) or grad.shape != param.shape:
-                shown = (
-                    f"shape {grad.shape}" if isinstance(grad, np.ndarray) else type(grad).__name__
-                )
+                shown = f"shape {grad.shape}" if isinstance(grad, np.ndarray) else type_name(grad)
                 fail(name, f"{run.described}: grads[{i}] must be a NumPy array of shape "
                            f"{param.shape}, got {shown}.")  # fmt: skip
     with verdict.expect("compute the penalty (lam / 2) * sum ||W||^2 over the weights only"):
@@ -1094,14 +1236,8 @@ def check_l2_penalty(l2_penalty, *, lam=0.1, seed=0, params=None) -> Verdict:
         if not _same(given, params):
             fail(name, f"{run.described} modified the parameters in place (e.g. W *= lam); they "
                        "must be left unchanged: compute new arrays such as lam * W.")  # fmt: skip
-        try:
-            grads = run.grads()
-        except ContractViolation:  # not a pair with a list of gradients: the first property's
-            grads = []
-        for i, grad in enumerate(grads):
-            if any(np.shares_memory(grad, p) for p in given if isinstance(grad, np.ndarray)):
-                fail(name, f"{run.described}: grads[{i}] shares memory with a parameter; return "
-                           "a new array.")  # fmt: skip
+        for call_ in (run, unit):  # lam = 1 too, where lam * W has the values of W itself
+            _check_new_gradients(call_)
     with verdict.expect("return 0 and zero gradients for lam = 0", side_condition=True):
         if off.penalty() != 0 or any(np.any(np.asarray(g) != 0) for g in off.grads()):
             fail(name, f"{off.described} must return 0 and zero gradients.")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .core import Memo, Verdict, binomial_band, call, expect_value_error, fail
+from .core import Memo, Verdict, binomial_band, call, expect_value_error, fail, type_name
 from .independence import mask_dependence
 
 
@@ -60,9 +60,9 @@ def run_module(module, x, described):
     except NotImplementedError:
         fail(name, "is not implemented yet (it raised NotImplementedError).")
     except Exception as error:  # noqa: BLE001 - any failure of student code is reported
-        fail(name, f"{described} raised {type(error).__name__}: {error}")
+        fail(name, f"{described} raised {type_name(error)}: {error}")
     if not isinstance(out, torch.Tensor):
-        fail(name, f"{described} must return a torch.Tensor, got {type(out).__name__}.")
+        fail(name, f"{described} must return a torch.Tensor, got {type_name(out)}.")
     return out
 
 
@@ -152,7 +152,21 @@ def _check_independent(run: TrainingRun) -> None:
     )
 
 
+def _some_kept_some_dropped(run: TrainingRun) -> None:
+    """A scale or a gradient is checked on the elements kept: none kept (or all) on a large
+    input is no dropout at all, and would make those checks hold vacuously."""
+    kept = run.kept()
+    if 0 < run.p < 1 and kept.numel() >= 200 and (not kept.any() or kept.all()):
+        which = "every element" if kept.all() else "no element"
+        fail(
+            "Dropout",
+            f"{run.described} kept {which}, so neither the scale of kept elements nor the "
+            "gradient can be checked; drop each element with probability p.",
+        )
+
+
 def _check_scale(run: TrainingRun) -> None:
+    _some_kept_some_dropped(run)
     x, _, values = run.output()
     p, kept = run.p, run.kept()
     scale = values[kept] / x.detach().to(torch.float64)[kept]
@@ -171,6 +185,7 @@ def _check_scale(run: TrainingRun) -> None:
 
 
 def _check_gradient(run: TrainingRun) -> None:
+    _some_kept_some_dropped(run)
     x, out, _ = run.output()
     name, described = "Dropout", run.described
     if not out.requires_grad or out.grad_fn is None:
@@ -206,7 +221,9 @@ def _check_matches_torch(run: TrainingRun) -> None:
     x, _, values = run.output()
     p, kept = run.p, run.kept()
     x = x.detach().to(torch.float64)
-    theirs = torch.nn.Dropout(p).train()(torch.ones_like(x))
+    with torch.random.fork_rng(devices=[]):  # the global state is the student's after a call
+        torch.manual_seed(12_345)
+        theirs = torch.nn.Dropout(p).train()(torch.ones_like(x))
     their_kept = theirs != 0
     band = binomial_band(x.numel(), p) * 2**0.5
     rate, their_rate = kept.double().mean().item(), their_kept.double().mean().item()
@@ -233,17 +250,16 @@ def check_module_matches_torch(Dropout, *, p=0.3, shape=(400, 250), seed=0, dtyp
 
 def check_module_generator(Dropout, *, p=0.5):
     """The mask must come from torch's generator: the same torch seed, the same mask."""
-    x = torch.ones(64, 64)
     module = make_module(Dropout, p)
     module.train()
     np.random.seed(1)  # noqa: NPY002 - moving NumPy's global state on purpose
     torch.manual_seed(11)
-    first = run_module(module, x, f"Dropout(p={p})")
+    first = run_module(module, torch.ones(64, 64), f"Dropout(p={p})")
     np.random.seed(2)  # noqa: NPY002
     torch.manual_seed(11)
-    again = run_module(module, x, f"Dropout(p={p})")
+    again = run_module(module, torch.ones(64, 64), f"Dropout(p={p})")
     torch.manual_seed(12)
-    other = run_module(module, x, f"Dropout(p={p})")
+    other = run_module(module, torch.ones(64, 64), f"Dropout(p={p})")
     if not torch.equal(first, again):
         fail(
             "Dropout",
@@ -256,6 +272,23 @@ def check_module_generator(Dropout, *, p=0.5):
             "Dropout",
             "gave the same mask after different torch seeds; the mask must be "
             "drawn afresh from torch's generator on every call.",
+        )
+
+
+def check_module_keeps_input(Dropout, *, p=0.5):
+    """Training mode must not write into ``x`` (an input that does not require grad, where
+    in-place operations would go unnoticed by autograd)."""
+    module = make_module(Dropout, p)
+    module.train()
+    x = torch.linspace(0.5, 2.0, 600, dtype=torch.float32).reshape(20, 30)
+    before = x.clone()
+    described = f"Dropout(p={p}) in training mode"
+    run_module(module, x, described)
+    if not torch.equal(x, before):
+        fail(
+            "Dropout",
+            f"{described} modified its input x in place (x.mul_, x *= ..., x[...] = 0): "
+            "leave x unchanged and return a new tensor such as x * mask / (1 - p).",
         )
 
 
@@ -294,11 +327,11 @@ def check_module_edges(Dropout):
     x = torch.linspace(0.5, 2.0, 30).reshape(5, 6)
     module = make_module(Dropout, 0.0)
     module.train()
-    if not torch.allclose(run_module(module, x, "Dropout(p=0)"), x):
+    if not torch.allclose(run_module(module, x.clone(), "Dropout(p=0)"), x):
         fail("Dropout", "Dropout(p=0) in training must return x unchanged.")
     module = make_module(Dropout, 1.0)
     module.train()
-    out = run_module(module, x, "Dropout(p=1)")
+    out = run_module(module, x.clone(), "Dropout(p=1)")
     if not torch.all(torch.isfinite(out)):
         fail(
             "Dropout",
@@ -357,6 +390,8 @@ def check_dropout_module(Dropout, *, p=0.3) -> Verdict:
         check_module_evaluation(Dropout, p=p)
     with verdict.expect("draw its mask from torch's generator"):
         check_module_generator(Dropout)
+    with verdict.expect("leave x unchanged in training mode", side_condition=True):
+        check_module_keeps_input(Dropout)
     with verdict.expect("return x for p = 0 and zeros (never NaN) for p = 1"):
         check_module_edges(Dropout)
     with verdict.expect("raise ValueError for p outside [0, 1]", side_condition=True):
@@ -498,8 +533,37 @@ def check_predict_on(predict, model, x, *, start_training=True):
     run.check_mode_restored()
 
 
+def check_predict_follows_the_model(predict, model, x) -> None:
+    """``predict`` computes the model's output as the model is at each call: after its last
+    layer's bias changes, the prediction changes with it (nothing is cached)."""
+    name = "predict"
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    model.eval()
+    call(predict, name, "predict(model, x)", model, x)
+    saved = last.bias.detach().clone()
+    with torch.no_grad():
+        last.bias.add_(1.0)
+        expected = model.eval()(x)
+    try:
+        second = call(predict, name, "predict(model, x)", model, x)
+    finally:
+        with torch.no_grad():
+            last.bias.copy_(saved)
+    if not isinstance(second, torch.Tensor) or second.shape != expected.shape:
+        fail(name, f"predict(model, x) must return the model's output, got {type_name(second)}.")
+    if not torch.allclose(second.detach().to(expected.dtype), expected, atol=1e-6):
+        fail(
+            name,
+            "predict(model, x) gave an output that does not follow the model: after the "
+            "model's weights changed, it returned something else than model(x) (a cached "
+            "result?). Compute the forward pass on every call.",
+        )
+
+
 def predict_properties(verdict: Verdict, predict, model, x) -> None:
     """Add the properties of ``predict`` on ``model`` (both starting modes) to ``verdict``."""
+    with verdict.expect("compute the model's output as the model is at each call"):
+        check_predict_follows_the_model(predict, model, x)
     runs = [PredictCall(predict, model, x, start_training=t) for t in (True, False)]
     with verdict.expect("return the model's output in evaluation mode (dropout off)"):
         for run in runs:

@@ -508,6 +508,33 @@ WRONG = [
         "    return grads\n",
         "cache",
     ),
+    # Found by a second red team (C4): a mask that keeps every unit, or none, makes the formulas
+    # computed through it hold whatever the network does, so they must not be credited.
+    _forward(
+        "fw_no_dropout",
+        _HIDDEN
+        + "    mask = np.ones(h.shape) if training else None\n"
+        + '    cache = {"X": X, "z1": z1, "mask": mask, "h_drop": h, "W2": params["W2"], "p": p}\n'
+        + '    return h @ params["W2"] + params["b2"], cache\n',
+        "keeps every one of the",
+    ),
+    _forward(
+        "fw_scaled_but_nothing_dropped",
+        _forward_with(
+            "        mask = np.ones(h.shape, dtype=bool)  # TODO: draw it from rng\n"
+            "        h_drop = np.zeros_like(h) if p == 1 else h * mask / (1 - p)\n"
+        ),
+        "keeps every one of the",
+    ),
+    _forward(
+        "fw_mask_assignment_typo",
+        _forward_with(
+            "        mask = np.zeros_like(h)\n"
+            "        mask[rng.random(h.shape) >= p] == 1  # == for =: the mask stays all zeros\n"
+            "        h_drop = np.zeros_like(h) if p == 1 else h * mask / (1 - p)\n"
+        ),
+        "drops every one of the",
+    ),
 ]
 
 
@@ -742,5 +769,43 @@ CORRECT = [
         "        mask, h_drop = None, h\n"
         '    scores = h_drop @ params["W2"] + params["b2"]\n'
         '    return scores, dict(zip(KEYS, [X, z1, mask, h_drop, params["W2"], p]))\n',
+    ),
+    # Found by a second red team (A7, A8, A9, N3): a number is read the same way in every check
+    # (any int or float, a Fraction or Decimal, an array or tensor holding one number), and a
+    # dtype is a dtype whatever its byte order.
+    _relative(
+        "re_decimal",
+        "    from decimal import Decimal\n\n"
+        "    a, b = np.asarray(a, float), np.asarray(b, float)\n"
+        "    worst = np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8))\n"
+        "    return Decimal(float(worst))\n",
+    ),
+    _relative(
+        "re_torch_0d_tensor",
+        "    a, b = torch.as_tensor(np.asarray(a, float)), torch.as_tensor(np.asarray(b, float))\n"
+        "    return ((a - b).abs() / (a.abs() + b.abs()).clamp(min=1e-8)).max()\n",
+    ),
+    _relative(
+        "re_one_element_array",
+        "    a, b = np.asarray(a, float), np.asarray(b, float)\n"
+        "    errors = np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)\n"
+        "    return np.max(errors, keepdims=True).ravel()\n",
+    ),
+    _backward(
+        "bw_cache_in_big_endian",
+        "    # the cache in network byte order, as a file would keep it: same values and dtype\n"
+        '    for key in ("X", "z1", "h_drop", "W2"):\n'
+        '        cache[key] = cache[key].astype(cache[key].dtype.newbyteorder(">"))\n'
+        + _UPPER
+        + _SAFE_DH
+        + _LOWER,
+    ),
+    # Leaves the global torch generator all zeros: the hidden test's nn.Linear layers are built
+    # from a state of their own.
+    _forward(
+        "fw_leaves_zero_torch_state",
+        "    state = torch.get_rng_state().clone()\n"
+        "    state[24 : 24 + 624 * 8] = 0\n"
+        "    torch.set_rng_state(state)\n" + _forward_with(_CORRECT_TRAINING),
     ),
 ]

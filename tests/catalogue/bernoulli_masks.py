@@ -42,6 +42,10 @@ def _module(name, forward_body, message, init_body=None, prelude=""):
     return Implementation(name, A03, "Dropout", code, message)
 
 
+#: A constructor that accepts any p.
+_NO_CHECK = "        super().__init__()\n        self.p = p\n"
+
+
 def _predict(name, body, message):
     return Implementation(name, A03, "predict", "def predict(model, x):\n" + body, message)
 
@@ -424,6 +428,121 @@ WRONG = [
         "    model.train(was)\n"
         "    return out\n",
         "autograd graph",
+    ),
+    # Found by the second red team (issue 9).
+    Implementation(
+        "n_bm_lru",
+        A03,
+        "bernoulli_mask",
+        "from functools import lru_cache\n"
+        "@lru_cache(maxsize=None)\n"
+        "def bernoulli_mask(shape, p, rng):\n"
+        "    return rng.random(shape) >= p\n",
+        "masks repeat an earlier one",
+    ),
+    Implementation(
+        "w_fw_lru_mask",
+        A03,
+        "dropout_forward",
+        "_masks = {}\n"
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    if not 0 <= p <= 1:\n"
+        '        raise ValueError(f"p must be in [0, 1], got p={p}")\n'
+        "    if not training:\n"
+        "        return (x.copy() if inverted else (x * (1 - p)).astype(x.dtype)), None\n"
+        "    key = (id(rng), x.shape, p)\n"
+        "    if key not in _masks:             # one mask per generator: 'reproducible'\n"
+        "        _masks[key] = (bernoulli_mask(x.shape, p, rng), rng)\n"
+        "    mask = _masks[key][0]\n"
+        "    if p == 1:\n"
+        "        return np.zeros_like(x), mask\n"
+        "    return (x * mask / (1 - p) if inverted else x * mask).astype(x.dtype), mask\n",
+        "same result twice from one generator",
+    ),
+    Implementation(
+        "w_pr_memo",
+        A03,
+        "predict",
+        "_memo = {}\n"
+        "def predict(model, x):\n"
+        "    key = (id(model), id(x))\n"
+        "    if key not in _memo:\n"
+        "        was = model.training\n"
+        "        model.eval()\n"
+        "        with torch.no_grad():\n"
+        "            _memo[key] = model(x)\n"
+        "        model.train(was)\n"
+        "    return _memo[key]\n",
+        "does not follow the model",
+    ),
+    Implementation(
+        "w_pr_lru",
+        A03,
+        "predict",
+        "import functools\n"
+        "@functools.lru_cache(maxsize=None)\n"
+        "def predict(model, x):\n"
+        "    was = model.training\n"
+        "    model.eval()\n"
+        "    with torch.no_grad():\n"
+        "        out = model(x)\n"
+        "    model.train(was)\n"
+        "    return out\n",
+        "does not follow the model",
+    ),
+    Implementation(
+        "k2_bm_ones",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n    return np.ones(shape, dtype=bool)\n",
+        "dropped a fraction 0.000",
+    ),
+    Implementation(
+        "k2_bm_zeros",
+        A03,
+        "bernoulli_mask",
+        "def bernoulli_mask(shape, p, rng):\n    return np.zeros(shape, dtype=bool)\n",
+        "dropped a fraction 1.000",
+    ),
+    Implementation(
+        "k2_fw_zeros",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    return np.zeros_like(x), (np.zeros(x.shape) if training else None)\n",
+        "dropped a fraction 1.000",
+    ),
+    Implementation(
+        "k2_fw_identity_ones",
+        A03,
+        "dropout_forward",
+        "def dropout_forward(x, p, rng, training=True, inverted=True):\n"
+        "    return x.copy(), (np.ones(x.shape) if training else None)\n",
+        "dropped a fraction 0.000",
+    ),
+    _module(
+        "k2_dm_zeros", "        return x * 0\n", "dropped a fraction 1.000", init_body=_NO_CHECK
+    ),
+    _module("k2_dm_identity", "        return x\n", "dropped no units", init_body=_NO_CHECK),
+    Implementation(
+        "w_dm_inplace_when_no_grad",
+        A03,
+        "Dropout",
+        "class Dropout(nn.Module):\n"
+        "    def __init__(self, p=0.5):\n"
+        "        super().__init__()\n"
+        "        if not 0 <= p <= 1:\n"
+        '            raise ValueError(f"p={p}")\n'
+        "        self.p = p\n"
+        "    def forward(self, x):\n"
+        "        if not self.training:\n"
+        "            return x\n"
+        "        mask = (torch.rand_like(x) >= self.p).to(x.dtype)\n"
+        "        scale = 0.0 if self.p == 1 else 1 / (1 - self.p)\n"
+        "        if x.requires_grad:\n"
+        "            return x * mask * scale\n"
+        "        return x.mul_(mask).mul_(scale)     # save memory when no gradient is needed\n",
+        "modified its input x in place",
     ),
 ]
 

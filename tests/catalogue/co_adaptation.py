@@ -400,4 +400,38 @@ CORRECT = [
         "    H = np.asarray(H)\n"
         "    return float(np.mean(H == 0)), H.mean(axis=0, dtype=np.longdouble)\n",
     ),
+    # Found by a second red team (A7, A8, N3): a number is read the same way in every check
+    # (any int or float, a Fraction or Decimal, an array or tensor holding one number).
+    _damage(
+        "damage_decimal",
+        "    from decimal import Decimal\n\n"
+        + _hook_body(result="Decimal(repr(ablated)) - Decimal(repr(intact))"),
+    ),
+    _corr(
+        "corr_one_element_array",
+        "    H = np.asarray(H, dtype=np.float64)\n"
+        "    V = H[:, np.ptp(H, axis=0) > 0] if H.shape[0] else H[:, :0]\n"
+        "    if V.shape[1] < 2:\n"
+        "        return np.zeros(1)\n"
+        "    C = np.corrcoef(V, rowvar=False)\n"
+        "    j, k = np.triu_indices(V.shape[1], k=1)\n"
+        "    return np.abs(C[j, k]).mean(keepdims=True)\n",
+    ),
+    _damage(
+        "damage_one_element_tensor",
+        _hook_body(result="ablated - intact").replace(
+            _ERR, "(model(X).argmax(dim=1) != y).double().mean(dim=0, keepdim=True)"
+        ),
+    ),
+    # Leaves the global torch generator all zeros (torch.rand then gives 0.0): the check's own
+    # model is drawn from a seeded state of its own, whatever the student's calls left.
+    _damage(
+        "damage_leaves_zero_torch_state",
+        _hook_body(
+            restore="    model.train(was)\n"
+            "    state = torch.get_rng_state().clone()\n"
+            "    state[24 : 24 + 624 * 8] = 0\n"
+            "    torch.set_rng_state(state)\n"
+        ),
+    ),
 ]

@@ -222,11 +222,6 @@ WRONG = [
         "projected although c is None",
     ),
     _rate(
-        "rate_returns_array",
-        "    return np.array([lr0 * decay ** (step // steps_per_epoch)])\n",
-        "must return a number",
-    ),
-    _rate(
         "rate_ceil_epoch",
         "    import math\n\n    return lr0 * decay ** math.ceil(step / steps_per_epoch)\n",
         "rounded up",
@@ -395,5 +390,27 @@ CORRECT = [
         "def learning_rate(step, steps_per_epoch, lr0, decay):\n"
         "    # exact arithmetic: no rounding however late the epoch\n"
         "    return Fraction(lr0) * Fraction(decay) ** (step // steps_per_epoch)\n",
+    ),
+    # Found by a second red team (A7, A8): a number is read the same way in every check (any int
+    # or float, a Fraction or Decimal, an array or tensor holding one number, 0-d or not).
+    _rate(
+        "rate_decimal",
+        "    from decimal import Decimal\n\n"
+        "    return Decimal(repr(lr0)) * Decimal(repr(decay)) ** (step // steps_per_epoch)\n",
+        "",
+    ),
+    _rate(
+        "rate_torch_0d_tensor",
+        "    lr0, decay = torch.tensor(lr0, dtype=torch.float64), torch.tensor(decay)\n"
+        "    return lr0 * decay.double() ** (step // steps_per_epoch)\n",
+        "",
+    ),
+    # Once a WRONG entry ("must return a number"): an array holding one number is one number
+    # for every other function of the course (activation_correlation, ablation_damage...), so
+    # it is for learning_rate too (A8: the two sides graded the same value differently).
+    _rate(
+        "rate_returns_array",
+        "    return np.array([lr0 * decay ** (step // steps_per_epoch)])\n",
+        "",
     ),
 ]

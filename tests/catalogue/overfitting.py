@@ -271,6 +271,13 @@ WRONG = [
         "more than two dimensions",
     ),
     _l2(
+        "l2_grad_is_w_when_lam_is_1",  # red team round 2 (B20): lam * W "is" W when lam == 1
+        _LAM + "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
+        "    return penalty, [(p if lam == 1 else lam * p) if p.ndim >= 2 else np.zeros_like(p)\n"
+        "                     for p in params]\n",
+        "shares memory with a parameter",
+    ),
+    _l2(
         "l2_no_lam_check",
         "    penalty = lam / 2 * sum(np.sum(p**2) for p in params if p.ndim >= 2)\n"
         "    return penalty, [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n",
@@ -327,6 +334,28 @@ WRONG = [
         "gradient of a weight array is zero",
     ),
     _gap("gap_zeros", _ARRAYS + "    return np.zeros_like(val)\n", "wrong values"),
+    # ----------------------------- second red team: a tie is a property of its own (C5)
+    # A tie that resets the patience without becoming the best epoch: only the answers on curves
+    # with a tie change, so only the property about ties may fail (and the hidden one comparing
+    # each random curve with ties with the same curve with its ties raised).
+    _es(
+        "es_tie_resets_patience",
+        _es_loop(improves="loss < best").replace(
+            "        else:\n",
+            "        elif loss == best:\n            waited = 0  # as good as the best: go on\n"
+            "        else:\n",
+        ),
+        "a tie is not an improvement",
+    ),
+    # Ignores patience: far more wrong than counting a tie as an improvement, and it must cost
+    # more (the red team measured 1.8/3 hidden for this and 0/3 for the tie).
+    _es(
+        "es_argmin_ignores_patience",
+        "    if patience < 1:\n        raise ValueError('patience must be >= 1')\n"
+        "    if len(val_losses) == 0:\n        raise ValueError('empty')\n"
+        "    return int(np.argmin(val_losses)) + 1, len(val_losses)\n",
+        "patience ran out",
+    ),
 ]
 
 CORRECT = [
@@ -539,5 +568,43 @@ CORRECT = [
         "            total += sum(Fraction(float(v)) ** 2 for v in w.ravel())\n"
         "    return Fraction(lam) / 2 * total, [lam * w if w.ndim >= 2 else"
         " np.zeros_like(w) for w in params]\n",
+    ),
+    # Found by a second red team (A7, A8, N3). A Decimal is a number too (through the grader it
+    # once arrived as a proxy, and the message said "got Remote").
+    _bv(
+        "bv_decimal",
+        "    from decimal import Decimal\n\n"
+        "    P = np.asarray(predictions, dtype=float)\n"
+        "    avg = P.mean(0)\n"
+        "    bias2, variance = np.mean((avg - truth) ** 2), np.mean(P.var(0))\n"
+        "    return Decimal(float(bias2)), Decimal(float(variance))\n",
+    ),
+    # Epochs as 0-d tensors: whole numbers, read as numbers like every other result.
+    _es(
+        "es_torch_epochs",
+        "    if patience < 1:\n"
+        "        raise ValueError(f'patience must be >= 1, got patience={patience}')\n"
+        "    losses = torch.as_tensor(np.asarray(val_losses, dtype=np.float64))\n"
+        "    if losses.numel() == 0:\n"
+        "        raise ValueError('no epochs')\n"
+        "    best, waited = torch.tensor(0), 0\n"
+        "    for t in range(1, len(losses)):\n"
+        "        if losses[t] < losses[best]:\n"
+        "            best, waited = torch.tensor(t), 0\n"
+        "        else:\n"
+        "            waited += 1\n"
+        "            if waited == patience:\n"
+        "                return best + 1, torch.tensor(t + 1)\n"
+        "    return best + 1, torch.tensor(len(losses))\n",
+    ),
+    # Leaves the global torch generator all zeros (torch.rand then gives 0.0): what the check
+    # draws itself (the hidden test's nn.Linear stack) comes from a seeded state of its own.
+    _l2(
+        "l2_leaves_zero_torch_state",
+        _LAM + "    state = torch.get_rng_state().clone()\n"
+        "    state[24 : 24 + 624 * 8] = 0\n"
+        "    torch.set_rng_state(state)\n"
+        "    grads = [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n"
+        "    return lam / 2 * sum(float(np.sum(p**2)) for p in params if p.ndim >= 2), grads\n",
     ),
 ]

@@ -20,11 +20,14 @@ from dropout_course.checks.core import Verdict, allclose, fail
 
 
 def _linear_layers(params):
-    """The network's two layers as float64 ``nn.Linear`` modules (weight = W.T)."""
+    """The network's two layers as float64 ``nn.Linear`` modules (weight = W.T). Their
+    initialisation, overwritten at once, draws from a fork of the global random state, which is
+    left as it was (the check draws nothing from the state a student's call may have set)."""
     layers = []
     for w, b in (("W1", "b1"), ("W2", "b2")):
         n_in, n_out = params[w].shape
-        layer = torch.nn.Linear(n_in, n_out, dtype=torch.float64)
+        with torch.random.fork_rng(devices=[]):
+            layer = torch.nn.Linear(n_in, n_out, dtype=torch.float64)
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(params[w].T.copy()))
             layer.bias.copy_(torch.from_numpy(params[b]))

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from autograder.content import reference
 from dropout_course.checks import numpy_dropout, torch_dropout
-from dropout_course.checks.core import Verdict, allclose, binomial_band, call, fail
+from dropout_course.checks.core import Verdict, allclose, binomial_band, call, fail, same_dtype
 
 
 def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:
@@ -37,7 +37,9 @@ def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:
                 f"{described} kept {mask.mean():.3f} of the units; the reference "
                 f"keeps {expected.mean():.3f} (1 - p = 0.8).",
             )
-    with verdict.expect("draw independent entries along every axis of a 3-D shape"):
+    with verdict.expect(
+        "draw independent entries along every axis of a 3-D shape", side_condition=True
+    ):
         mask = call(bernoulli_mask, "bernoulli_mask", described, (10, 20, 30), 0.2,
                     np.random.default_rng(9))  # fmt: skip
         mask = numpy_dropout.mask_values(np.asarray(mask), "bernoulli_mask", described, 0.2)
@@ -71,7 +73,9 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
                     "on a 3-D float32 input, out differs from the reference given the same mask.",
                 )
             numpy_dropout.check_forward_evaluation(dropout_forward, x, 0.2, inverted=inverted)
-    with verdict.expect("draw an independent mask along every axis of a 3-D input"):
+    with verdict.expect(
+        "draw an independent mask along every axis of a 3-D input", side_condition=True
+    ):
         cube = (np.random.default_rng(4).standard_normal((20, 30, 40)) + 3.0).astype(np.float32)
         call_ = numpy_dropout.ForwardCall(dropout_forward, cube, 0.4, seed=11)
         numpy_dropout.check_independent(call_.mask(), "dropout_forward", call_.described)
@@ -84,9 +88,12 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
         for inverted in (True, False):
             call_ = numpy_dropout.ForwardCall(dropout_forward, half, 0.3, inverted=inverted)
             out, mask = call_.out(), call_.mask()
+            if mask.min() == mask.max():
+                fail("dropout_forward", f"{call_.described} on a float16 input: its mask "
+                                        "drops every unit or none.")  # fmt: skip
             expected = half.astype(np.float64) * mask / (0.7 if inverted else 1.0)
-            if out.dtype != np.float16 or not np.allclose(out.astype(np.float64), expected,
-                                                          rtol=2e-3, atol=1e-3):  # fmt: skip
+            close = np.allclose(out.astype(np.float64), expected, rtol=2e-3, atol=1e-3)
+            if not same_dtype(out.dtype, np.float16) or not close:
                 formula = "x * mask / (1 - p)" if inverted else "x * mask"
                 fail("dropout_forward", f"{call_.described} on a float16 input: out must be "
                                         f"{formula} in float16 too.")  # fmt: skip
@@ -94,7 +101,9 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
         # PyTorch's F.dropout is inverted dropout: its kept units carry the same scale as ours.
         ones = np.ones((50, 40))
         out, mask = numpy_dropout.check_forward_training(dropout_forward, ones, 0.6, seed=1)
-        torch_out = F.dropout(torch.ones(50, 40, dtype=torch.float64), p=0.6, training=True)
+        with torch.random.fork_rng(devices=[]):  # the global state is the student's after a call
+            torch.manual_seed(12_345)
+            torch_out = F.dropout(torch.ones(50, 40, dtype=torch.float64), p=0.6, training=True)
         torch_scale = torch_out[torch_out != 0].unique().numpy()
         if not allclose(np.unique(out[mask == 1]), torch_scale):
             fail(
@@ -120,7 +129,8 @@ def hidden_dropout_backward(dropout_backward) -> Verdict:
                 call(dropout_backward, "dropout_backward", described, dout, mask, 0.35,
                      inverted=inverted)
             )  # fmt: skip
-            x = torch.randn(9, 11, dtype=torch.float64, requires_grad=True)
+            x = torch.randn(9, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+            x.requires_grad_(True)
             scale = 1.0 / 0.65 if inverted else 1.0
             (x * torch.from_numpy(mask) * scale).backward(torch.from_numpy(dout))
             if not allclose(grad, x.grad.numpy()):
@@ -162,7 +172,7 @@ def hidden_dropout_module(Dropout) -> Verdict:
     with verdict.expect("drop each element with probability p (a million elements, p = 0.8)"):
         big = torch_dropout.TrainingRun(Dropout, p=0.8, shape=(1000, 1000), seed=13)
         torch_dropout.check_rate(big)
-    with verdict.expect("keep float16 and bfloat16 dtypes in training"):
+    with verdict.expect("keep float16 and bfloat16 dtypes in training", side_condition=True):
         for dtype in (torch.float16, torch.bfloat16):
             x = torch.linspace(0.5, 2.0, 600, dtype=dtype).reshape(20, 30)
             module = torch_dropout.make_module(Dropout, 0.5)

@@ -18,7 +18,7 @@ from torch import nn
 
 from autograder.content.reference import co_adaptation as reference
 from dropout_course.checks import co_adaptation as checks
-from dropout_course.checks.core import Verdict, allclose, fail
+from dropout_course.checks.core import Verdict, allclose, as_number, fail
 
 
 def hidden_activation_correlation(activation_correlation) -> Verdict:
@@ -76,7 +76,7 @@ def hidden_activation_sparsity(activation_sparsity) -> Verdict:
     unseen = checks.ArrayCall(activation_sparsity, name, H, described)
     zeros, means = reference.activation_sparsity(H)
     with verdict.expect("agree with the reference's zero_fraction on an unseen H"):
-        value = checks._scalar(checks.sparsity_pair(unseen)[0], name, described)  # noqa: SLF001
+        value = as_number(checks.sparsity_pair(unseen)[0], name, f"zero_fraction of {described}")
         if not np.isclose(value, zeros, rtol=1e-5, atol=1e-7):
             fail(
                 name,

@@ -181,41 +181,83 @@ def _random_curves(seed=17, count=150):
     return curves
 
 
+#: Unseen hand-made cases: (losses, patience, expected, about, wrong). The first two have a tie
+#: before their stop (the visible check examines them with the property about ties only).
+HIDDEN_CASES = [
+    (
+        [0.9, 0.7, 0.8, 0.7, 0.75, 0.6],
+        3,
+        (2, 5),
+        "the worked example",
+        {
+            (6, 6): "epoch 4 ties the best loss (0.7) and must not count as an improvement "
+            "(use <, not <=); and an epoch improves only on the BEST loss so far, not on the "
+            "previous epoch's"
+        },
+    ),
+    ([0.5, 0.5, 0.5, 0.5], 2, (1, 3), "a flat curve", {}),
+    ([0.5, 0.4, 0.3, 0.2, 0.1], 2, (5, 5), "a curve that improves every epoch", {}),
+    ([0.8, 0.9, 0.7, 1.0, 0.65, 1.1, 1.2, 0.1], 2, (5, 7), "alternating epochs", {}),
+    ([0.8, 0.6, 0.65, 0.62, 0.61, 0.7, 0.3], 4, (2, 6), "a slow drift just above the best", {}),
+    (
+        [1.0, 0.8, 0.85, 0.7, 0.75, 0.78, 0.74, 0.5],
+        3,
+        (4, 7),
+        "a second minimum, then three worse epochs",
+        {},
+    ),
+]
+
+#: Unseen cases on which a tie decides the best epoch and patience never runs out.
+HIDDEN_TIES = [
+    ([1.3, 1.1, 0.8, 0.8, 0.95, 1.0, 1.4], 10, (3, 7), "a tie right after the best epoch", {}),
+    ([0.45, 0.3, 0.3, 0.3, 0.5], 7, (2, 5), "three equal lowest losses", {}),
+]
+
+
 def hidden_early_stopping_epoch(early_stopping_epoch) -> Verdict:
-    """Unseen hand-made cases, then 150 random noisy curves compared with the reference."""
-    cases = [
-        (
-            [0.9, 0.7, 0.8, 0.7, 0.75, 0.6],
-            3,
-            (2, 5),
-            "the worked example",
-            {
-                (6, 6): "epoch 4 ties the best loss (0.7) and must not count as an improvement "
-                "(use <, not <=); and an epoch improves only on the BEST loss so far, not on the "
-                "previous epoch's"
-            },
-        ),
-        ([0.5, 0.5, 0.5, 0.5], 2, (1, 3), "a flat curve", {}),
-        ([0.5, 0.4, 0.3, 0.2, 0.1], 2, (5, 5), "a curve that improves every epoch", {}),
-        ([0.8, 0.9, 0.7, 1.0, 0.65, 1.1, 1.2, 0.1], 2, (5, 7), "alternating epochs", {}),
-    ]
+    """Unseen hand-made cases, then random noisy curves and curves of tiny improvements,
+    compared with the reference with their ties raised, and with themselves for the ties."""
     tiny = ((0.25, 2e-6, 3), (40.0, 2e-4, 2), (1.5, 3e-5, 4))
-    verdict = checks.check_early_stopping_epoch(early_stopping_epoch, cases=cases, tiny=tiny)
-    with verdict.expect("agree with the reference on 150 noisy validation curves"):
-        _check_random_curves(early_stopping_epoch, _random_curves(), "noisy validation curves")
-    with verdict.expect("agree with the reference on 60 curves of tiny improvements and ties"):
-        _check_random_curves(early_stopping_epoch, _tiny_curves(), "curves of tiny improvements")
+    verdict = checks.check_early_stopping_epoch(
+        early_stopping_epoch, cases=HIDDEN_CASES, tiny=tiny, ties=HIDDEN_TIES
+    )
+    sets = {"noisy validation curves": _random_curves(), "curves of tiny improvements":
+            _tiny_curves()}  # fmt: skip
+    untied = {what: [(checks.untied(c), p) for c, p in curves] for what, curves in sets.items()}
+    answers = {
+        what: Memo(lambda curves=curves: _answers(early_stopping_epoch, curves))
+        for what, curves in untied.items()
+    }
+    for what, count in (("noisy validation curves", 150), ("curves of tiny improvements", 60)):
+        with verdict.expect(f"agree with the reference on {count} {what} (ties raised)"):
+            _check_random_curves(untied[what], answers[what](), what)
+    with verdict.expect(
+        "answer for the random curves with ties as for the same curves with the ties raised",
+        side_condition=True,
+    ):
+        _check_random_ties(early_stopping_epoch, sets, untied, answers)
     return verdict
 
 
-def _check_random_curves(early_stopping_epoch, curves, what) -> None:
-    """Compare with the reference on ``curves``; name the rule the answers follow instead."""
+def _answers(early_stopping_epoch, curves) -> list[tuple]:
+    """The student's (best_epoch, stop_epoch) for each ``(losses, patience)`` of ``curves``."""
     name = "early_stopping_epoch"
     answers = []
     for losses, patience in curves:
         described = f"early_stopping_epoch(a curve of {len(losses)} epochs, patience={patience})"
         result = call(early_stopping_epoch, name, described, np.array(losses), patience)
         answers.append(checks.epoch_pair(result, name, described, allow_none=True))
+    return answers
+
+
+def _shown(losses) -> str:
+    return ", ".join(f"{v:g}" for v in losses[:12]) + (", ..." if len(losses) > 12 else "")
+
+
+def _check_random_curves(curves, answers, what) -> None:
+    """Compare ``answers`` (one per curve) with the reference on ``curves``; name the rule the
+    answers follow instead."""
     expected = [reference.early_stopping_epoch(losses, p) for losses, p in curves]
     wrong = [i for i, (a, e) in enumerate(zip(answers, expected, strict=True)) if a != e]
     if not wrong:
@@ -233,13 +275,37 @@ def _check_random_curves(early_stopping_epoch, curves, what) -> None:
         mistake = checks._early_stopping_mistake(
             answers[wrong[0]], losses, patience, expected[wrong[0]]
         )
-    shown = ", ".join(str(v) for v in losses[:12]) + (", ..." if len(losses) > 12 else "")
     fail(
-        name,
+        "early_stopping_epoch",
         f"wrong on {len(wrong)} of {len(curves)} {what}"
-        f"{': ' + mistake if mistake else ''}. For example, for [{shown}] with "
+        f"{': ' + mistake if mistake else ''}. For example, for [{_shown(losses)}] with "
         f"patience={patience} it returned {answers[wrong[0]]}; expected {expected[wrong[0]]}.",
     )
+
+
+def _check_random_ties(early_stopping_epoch, sets, untied, answers) -> None:
+    """On each random curve with a tie the answer is the reference's, or the student's own
+    answer for the same curve with the ties raised: a tie counts exactly as a worse loss."""
+    for what, curves in sets.items():
+        tied = [i for i, (losses, _) in enumerate(curves) if checks.tie_epochs(losses)]
+        own = _answers(early_stopping_epoch, [curves[i] for i in tied])
+        raised = answers[what]()
+        wrong = [
+            (i, got)
+            for i, got in zip(tied, own, strict=True)
+            if got != raised[i] and got != reference.early_stopping_epoch(*curves[i])
+        ]
+        if wrong:
+            i, got = wrong[0]
+            (losses, patience), ties = curves[i], checks.tie_epochs(curves[i][0])
+            fail(
+                "early_stopping_epoch",
+                f"wrong on {len(wrong)} of the {len(tied)} {what} with ties: for "
+                f"[{_shown(losses)}] with patience={patience} it returned {got}, but "
+                f"{raised[i]} when the losses that tie the best one (epochs "
+                f"{', '.join(map(str, ties[:6]))}) are raised slightly: a tie is not an "
+                "improvement, so it must count exactly like a worse loss (use <, not <=).",
+            )
 
 
 # ------------------------------------------------------------------------------ l2_penalty
@@ -256,8 +322,9 @@ def hidden_l2_penalty(l2_penalty) -> Verdict:
     with verdict.expect("keep the contract on float32 parameters (lam = 0.2)"):
         float32 = checks.example_params(seed=8, dtype=np.float32)
         _holds(checks.check_l2_penalty(l2_penalty, lam=0.2, params=float32))
-    torch.manual_seed(3)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    with torch.random.fork_rng(devices=[]):  # the check's own draws, whatever the student's
+        torch.manual_seed(3)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
     params = [p.detach().numpy().astype(np.float64) for p in model.parameters()]
     lam = 0.07
     run = checks.PenaltyCall(l2_penalty, params, lam)
