@@ -31,6 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", type=Path, help="folder or .zip of submissions")
     grade.add_argument("--out", type=Path, required=True, help="where to write the results")
     grade.add_argument(
+        "--assignment",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an assignment of the batch (repeat for several): every student gets rows for it, "
+        "'missing' when they did not submit it (default: each student is graded on the "
+        "assignments they submitted)",
+    )
+    grade.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="students graded at once"
     )
     defaults = Limits()
@@ -110,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             memory_bytes=args.memory_mb * 2**20,
             output_chars=args.output_limit,
         )
-        settings = Settings(limits=limits, use_sandbox=not args.no_sandbox)
+        settings = Settings(
+            limits=limits, use_sandbox=not args.no_sandbox, assignments=tuple(args.assignment)
+        )
         report = grade(
             args.submissions,
             args.out,

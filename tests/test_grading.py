@@ -92,7 +92,8 @@ def batch(tmp_path_factory):
     exits = with_answer(A03, "bernoulli_mask", "import os\n\nos._exit(1)")
     write_submission(folder, "kernel-exits", A03, exits)
     out = tmp_path_factory.mktemp("out")
-    return folder, out, run_grade(folder, out)
+    every = [option for a in assignments() for option in ("--assignment", a)]
+    return folder, out, run_grade(folder, out, *every)
 
 
 @pytest.fixture(scope="module")
@@ -224,12 +225,34 @@ def test_zip_input_and_regrading_give_identical_results(batch, grades, tmp_path)
         for student in REPEATED:
             for path in (folder / student).rglob("*.ipynb"):
                 zf.write(path, Path("export") / path.relative_to(folder))
-    result = run_grade(archive, tmp_path / "again")
+    every = [option for a in assignments() for option in ("--assignment", a)]
+    result = run_grade(archive, tmp_path / "again", *every)
     assert result.returncode == 0, result.stderr[-3000:]
     again = by_student(read_rows(tmp_path / "again"))
     assert sorted(again) == sorted(REPEATED)
     for student in REPEATED:
         assert again[student] == grades[student]
+
+
+def test_a_students_rows_do_not_depend_on_what_others_submitted(batch, grades, tmp_path):
+    """Without --assignment each student is graded on what they submitted: another student's
+    folder for one more assignment adds no row to theirs (as if it were not in the batch)."""
+    folder, _, _ = batch
+    subset = tmp_path / "subset"
+    for student in ("instructor", WRONG_BUNDLES[0][0]):
+        for path in (folder / student).rglob("*.ipynb"):
+            if (folder / student / path.relative_to(folder / student).parts[0]).is_dir():
+                target = subset / student / path.relative_to(folder / student)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+    result = run_grade(subset, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = by_student(read_rows(tmp_path / "out"))
+    student, submitted, _ = WRONG_BUNDLES[0]
+    assert sorted(again[student]) == [submitted]  # no 'missing' rows for the instructor's others
+    assert again[student][submitted] == grades[student][submitted]
+    assert sorted(again["instructor"]) == assignments()
+    assert "note: " in result.stdout and "--assignment" in result.stdout
 
 
 def test_bad_input_gets_a_clear_error(tmp_path):

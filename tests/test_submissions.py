@@ -62,8 +62,10 @@ def layout(folder: Path) -> dict[str, bytes]:
     }
 
 
-def statuses(folder: Path, names: dict[str, str] | None = None) -> dict[tuple[str, str], str]:
-    students, _ = discover(folder, names)
+def statuses(
+    folder: Path, names: dict[str, str] | None = None, only: list[str] | None = None
+) -> dict[tuple[str, str], str]:
+    students, _ = discover(folder, names, only=only)
     return {(n.student, n.assignment): n.status for s in students for n in s.notebooks}
 
 
@@ -140,7 +142,7 @@ def test_canvas_download_is_normalised(tmp_path, packed):
         "'leeann_5001', 'leeann_5002'"
     ]
 
-    assert statuses(unpacked.folder, unpacked.names) == {
+    assert statuses(unpacked.folder, unpacked.names, [A01, A03]) == {
         ("smithjane", A01): Status.GRADED,
         ("smithjane", A03): Status.GRADED,
         ("doejohn", A01): Status.MISSING,
@@ -219,15 +221,15 @@ def test_moodle_download_is_normalised(tmp_path):
         "John Doe_104_assignsubmission_onlinetext_/onlinetext.html",
         "notes.txt",
     }
-    assert statuses(unpacked.folder, unpacked.names) == {
+    assert statuses(unpacked.folder, unpacked.names, [A03]) == {
         ("Jane Smith", A03): Status.GRADED,
         ('Zoë O\'Brien "Z"', A03): Status.GRADED,
         (SHELL, A03): Status.GRADED,
         ("John Doe", A03): Status.MISSING,
     }
-    students, _ = discover(unpacked.folder, unpacked.names)
+    students, _ = discover(unpacked.folder, unpacked.names, only=[A03])
     (john,) = [s for s in students if s.student == "John Doe"]
-    assert john.notebooks[0].detail == f"{A03}.ipynb was not submitted"
+    assert john.notebooks[0].detail == f"nothing was submitted for {A03} (no folder {A03}/)"
 
 
 def test_a_zip_of_one_moodle_student_is_not_mistaken_for_a_wrapper_folder(tmp_path):
@@ -369,10 +371,12 @@ def test_symbolic_links_in_a_course_folder_are_never_followed(tmp_path):
     assert "copy the folder itself" in LINKED_FOLDER
 
     students, batch = discover(source)
-    assert batch == [A03]  # a linked folder does not add an assignment to everyone's rows
+    assert batch == [A01, A03]  # each student's own: eve's links are hers alone
     found = {s.student: s.notebooks for s in students}
     assert sorted(found) == ["alice", "eve", "mallory"]  # trudy's link is not a student
-    (alice,), (eve,), (mallory,) = found["alice"], found["eve"], found["mallory"]
+    (alice,), (mallory,) = found["alice"], found["mallory"]
+    eve_01, eve = found["eve"]
+    assert (eve_01.status, eve_01.detail) == (Status.UNREADABLE, f"{A01}/ is {LINKED_FOLDER}")
     assert (alice.status, alice.path.read_bytes()) == (Status.GRADED, ALICE)
     assert (mallory.status, mallory.path) == (Status.UNREADABLE, None)
     assert mallory.detail == f"{A03}.ipynb is {LINKED_FILE}"
@@ -474,7 +478,7 @@ def test_a_symbolic_link_in_a_zip_is_not_extracted(tmp_path, kind):
     written = layout(unpacked.folder)
     assert list(written.values()) == [ALICE]  # only the honest student's notebook
     rows = by_student(unpacked.folder, unpacked.names)
-    (honest_student,) = [s for s in rows if rows[s][A03].status == Status.GRADED]
+    (honest_student,) = [s for s in rows if A03 in rows[s] and rows[s][A03].status == Status.GRADED]
     assert rows[honest_student][A03].path.read_bytes() == ALICE
     for entries in rows.values():
         assert all("solutions" not in n.detail for n in entries.values())

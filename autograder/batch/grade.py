@@ -29,7 +29,7 @@ from autograder.content import EXERCISES, SOLUTIONS
 from autograder.content.spec import Layout
 from autograder.host import sandbox
 from autograder.status import Status
-from autograder.text import one_line, spreadsheet_cell
+from autograder.text import clean, one_line, spreadsheet_cell
 
 GRADE_COLUMNS = [
     "student",
@@ -70,6 +70,9 @@ class Settings:
 
     limits: sandbox.Limits = sandbox.Limits()
     use_sandbox: bool = True
+    #: The batch's assignments, when the instructor names them (every student is then expected
+    #: to have submitted each); otherwise each student is graded on what they submitted.
+    assignments: tuple[str, ...] = ()
 
 
 _LAYOUTS: dict[tuple[str, str], Layout] = {}
@@ -168,7 +171,7 @@ def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> 
         try:
             grade_notebook(student, entry, out, settings, result)
         except Exception as error:  # the grader's fault: report it, go on
-            traceback.print_exc(file=sys.stderr)
+            print(clean(traceback.format_exc(), 8000), file=sys.stderr)
             del result.grades[grades:], result.flags[flags:]
             message = f"the grader failed on this notebook ({type(error).__name__}: {error})"
             result.grades += _unscored(entry, Status.GRADING_ERROR, message)
@@ -274,9 +277,10 @@ def grade(
     warnings = []
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         unpacked = unpack_submissions(submissions, Path(tmp))
-        students, _batch = discover(
-            unpacked.folder, names=unpacked.names, stage=Path(tmp) / "staged"
+        students, batch = discover(
+            unpacked.folder, unpacked.names, Path(tmp) / "staged", list(settings.assignments)
         )
+        warnings += _unevenly_submitted(students, batch, bool(settings.assignments))
         if settings.use_sandbox:
             sandbox.preflight(Path(tmp))  # fails early, with advice, if it cannot sandbox
             if not cgroups.available():
@@ -299,6 +303,21 @@ def grade(
         {s.student: s.key for s in students},
     )
     return Report(grades, flags, list(unpacked.ignored), students, warnings + unpacked.notes)
+
+
+def _unevenly_submitted(students: list[StudentSubmission], batch: list[str], named: bool):
+    """Notes for an instructor who did not name the assignments and whose students did not all
+    submit the same ones (each is graded on what they submitted)."""
+    if named:
+        return []
+    notes = []
+    for student in students:
+        have = {entry.assignment for entry in student.notebooks}
+        if have != set(batch):
+            absent = ", ".join(sorted(set(batch) - have)) or "-"
+            notes.append(f"note: {student.student} submitted no folder for {absent}: no rows "
+                         "for it (pass --assignment NAME to report what is missing)")  # fmt: skip
+    return notes
 
 
 def _clear_feedback(folder: Path, students: list[StudentSubmission]) -> None:

@@ -799,10 +799,10 @@ def _normalise(
         assignment, name, suffix = notebook
         rank = (suffix, item.order, -item.shown.count("/"), item.shown)
         copies.setdefault(((item.user_id, item.name), assignment, name), []).append((rank, item))
-    batch = sorted({assignment for _, assignment, _ in copies})
-    for student in students:
-        for assignment in batch:
-            (target / keys[student] / assignment).mkdir(parents=True, exist_ok=True)
+    for student in students:  # every student named is a student, whatever they submitted
+        (target / keys[student]).mkdir(parents=True, exist_ok=True)
+    for student, assignment, _ in copies:  # a folder for what each submitted, never for others
+        (target / keys[student] / assignment).mkdir(parents=True, exist_ok=True)
     for (student, assignment, name), ranked in sorted(copies.items(), key=lambda c: c[0][1:]):
         ranked.sort(key=lambda pair: pair[0], reverse=True)
         path = target / keys[student] / assignment / f"{name}.ipynb"
@@ -930,7 +930,10 @@ def _broken(error: Exception) -> str:
 
 
 def discover(
-    folder: Path, names: dict[str, str] | None = None, stage: Path | None = None
+    folder: Path,
+    names: dict[str, str] | None = None,
+    stage: Path | None = None,
+    only: list[str] | None = None,
 ) -> tuple[list[StudentSubmission], list[str]]:
     """Find every student's notebooks under ``folder`` (``<student>/<assignment>/<nb>.ipynb``).
 
@@ -938,9 +941,11 @@ def discover(
     every folder not hidden is a student, named by the folder's name (bytes that are not UTF-8
     shown as U+FFFD, and numbered if that makes two names alike). Symbolic links are never
     followed: a linked student folder is not a student, and a linked assignment folder or
-    notebook is reported unreadable. The batch's assignments are the known assignments that
-    appear in any student's folder; every student is expected to have submitted each of them,
-    so an absent one is reported as missing rather than left out of grades.csv. With ``stage``,
+    notebook is reported unreadable. With ``only`` (the command's ``--assignment``), those are
+    the batch's assignments and every student is expected to have submitted each of them (an
+    absent one is reported as missing); without it, each student is graded on the assignments
+    they submitted a folder for, so what one student submits never adds rows to another's (and a
+    student who submitted no assignment of the course has no rows). With ``stage``,
     each readable notebook is copied there as it was read (``<key>/<assignment>/<nb>.ipynb``),
     and that copy is what gets graded, whatever happens to the submitted file afterwards.
     Returns the submissions and the assignments.
@@ -960,7 +965,16 @@ def discover(
         raise CourseError(
             f"{folder} holds no student folders; expected <student>/<assignment>/<notebook>.ipynb"
         )
-    batch = sorted({a for s in folders for a in known if _kind(s / a) == _FOLDER})
+    unknown = sorted(set(only or ()) - known)
+    if unknown:
+        raise CourseError(
+            f"no assignment is called {', '.join(unknown)}; the course's assignments are "
+            f"{', '.join(sorted(known))}"
+        )
+    # What a student submitted: a folder per assignment (a link to one counts, and is then
+    # reported unreadable rather than passed over).
+    submitted = {s: sorted(a for a in known if _kind(s / a) in (_FOLDER, _LINK)) for s in folders}
+    batch = sorted(only) if only else sorted({a for found in submitted.values() for a in found})
     if not batch:
         raise CourseError(
             f"no folder in {folder} is named after an assignment ({', '.join(sorted(known))}); "
@@ -969,7 +983,7 @@ def discover(
     result = []
     for student_dir in folders:
         student = StudentSubmission(shown[student_dir.name])
-        for assignment in batch:
+        for assignment in sorted(only) if only else submitted[student_dir]:
             for notebook in notebooks(assignment):
                 entry = _find(student_dir, student.student, assignment, notebook, stage)
                 student.notebooks.append(entry)
@@ -1021,7 +1035,7 @@ def _find(
         entry.detail = f"{assignment}/ is {LINKED_FOLDER}"
     elif folder_kind != _FOLDER:
         entry.path, entry.status = None, Status.MISSING
-        entry.detail = f"no folder {assignment}/ was submitted"
+        entry.detail = f"nothing was submitted for {assignment} (no folder {assignment}/)"
     elif kind is None:
         others = sorted(_text(p.name) for p in folder.glob("*.ipynb"))
         entry.path, entry.status = None, Status.MISSING
