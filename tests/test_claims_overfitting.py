@@ -127,7 +127,7 @@ def test_fit_polynomial_solves_the_penalised_normal_equations():
 
 
 def test_the_demo_builds():
-    from dropout_course.widgets_overfitting import polynomial_demo
+    from dropout_course.widgets.overfitting import polynomial_demo
 
     demo = polynomial_demo(degree=5, n_train=20, noise=0.2, seed=1)
     assert len(demo.children) == 2

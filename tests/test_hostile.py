@@ -49,7 +49,7 @@ def bernoulli_mask(shape, p, rng):
 
 READ_HIDDEN = """
 def bernoulli_mask(shape, p, rng):
-    from autograder.content.reference import bernoulli_mask as reference
+    from autograder.content.reference.bernoulli_masks import bernoulli_mask as reference
     return reference(shape, p, rng)
 """
 
@@ -233,7 +233,7 @@ HOSTILE = {
 UNBANS_BUILT_IN_DROPOUT = """
 import contextlib
 
-import dropout_course.checks.torch_dropout as ban
+import dropout_course.checks.bernoulli_masks as ban
 
 ban.forbid_built_in_dropout = contextlib.nullcontext
 

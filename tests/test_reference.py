@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.content import reference
+from autograder.content.reference import backpropagation, bernoulli_masks, max_norm
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_dropout_forward_matches_F_dropout_statistics(p):
     n = 200_000
-    ours, mask = reference.dropout_forward(np.ones(n), p, np.random.default_rng(0))
+    ours, mask = bernoulli_masks.dropout_forward(np.ones(n), p, np.random.default_rng(0))
     torch.manual_seed(0)
     theirs = F.dropout(torch.ones(n, dtype=torch.float64), p=p, training=True).numpy()
     band = 6 * np.sqrt(p * (1 - p) / n) * np.sqrt(2)  # difference of two drop rates, 6 sigma
@@ -25,7 +25,7 @@ def test_dropout_forward_matches_F_dropout_statistics(p):
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.9])
 def test_evaluation_matches_F_dropout(p):
     x = np.random.default_rng(1).standard_normal((4, 5))
-    out, mask = reference.dropout_forward(x, p, np.random.default_rng(0), training=False)
+    out, mask = bernoulli_masks.dropout_forward(x, p, np.random.default_rng(0), training=False)
     assert mask is None
     assert np.array_equal(out, F.dropout(torch.from_numpy(x), p=p, training=False).numpy())
 
@@ -36,18 +36,18 @@ def test_dropout_backward_matches_autograd(p, inverted):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((7, 9))
     dout = rng.standard_normal((7, 9))
-    out, mask = reference.dropout_forward(x, p, rng, inverted=inverted)
+    out, mask = bernoulli_masks.dropout_forward(x, p, rng, inverted=inverted)
     x_t = torch.from_numpy(x).requires_grad_(True)
     scale = 1 / (1 - p) if inverted else 1.0
     y = x_t * torch.from_numpy(mask) * scale
     assert np.allclose(y.detach().numpy(), out)
     y.backward(torch.from_numpy(dout))
-    assert np.allclose(reference.dropout_backward(dout, mask, p, inverted), x_t.grad.numpy())
+    assert np.allclose(backpropagation.dropout_backward(dout, mask, p, inverted), x_t.grad.numpy())
 
 
 def test_reference_module_gradient_matches_autograd_of_its_mask():
     x = torch.rand(50, 40, dtype=torch.float64, requires_grad=True)
-    module = reference.Dropout(0.4).train()
+    module = bernoulli_masks.Dropout(0.4).train()
     out = module(x)
     out.sum().backward()
     kept = (out != 0).double()
@@ -58,7 +58,7 @@ def test_reference_module_gradient_matches_autograd_of_its_mask():
 def test_max_norm_matches_torch_renorm(c):
     W = np.random.default_rng(3).standard_normal((30, 12)) * np.linspace(0.05, 1.5, 12)
     W[:, 3] = 0.0
-    ours = reference.max_norm(W, c)
+    ours = max_norm.max_norm(W, c)
     theirs = torch.renorm(torch.from_numpy(W.T), p=2, dim=0, maxnorm=c).T.numpy()
     assert np.allclose(ours, theirs, rtol=1e-6, atol=1e-9)
     assert np.all(np.linalg.norm(ours, axis=0) <= c * (1 + 1e-12))
@@ -68,7 +68,7 @@ def test_predict_matches_eval_and_restores_mode():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5))
     x = torch.randn(5, 3)
-    out = reference.predict(model, x)
+    out = bernoulli_masks.predict(model, x)
     assert model.training and not out.requires_grad
     assert torch.equal(out, model.eval()(x).detach())
 
@@ -76,6 +76,6 @@ def test_predict_matches_eval_and_restores_mode():
 @pytest.mark.parametrize("bad", [-0.01, 1.01])
 def test_p_outside_unit_interval_is_rejected(bad):
     with pytest.raises(ValueError, match="p"):
-        reference.dropout_forward(np.ones(3), bad, np.random.default_rng(0))
+        bernoulli_masks.dropout_forward(np.ones(3), bad, np.random.default_rng(0))
     with pytest.raises(ValueError, match="p"):
-        reference.Dropout(bad)
+        bernoulli_masks.Dropout(bad)

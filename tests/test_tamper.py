@@ -14,7 +14,7 @@ TRICKS = [
     ("", "import numpy as n\nn.allclose = lambda *a, **k: True\n", "monkeypatch", "n.allclose"),
     (
         "",
-        "import dropout_course.checks.torch_dropout as td\n"
+        "import dropout_course.checks.bernoulli_masks as td\n"
         "td.forbid_built_in_dropout = lambda: None\n",
         "monkeypatch",
         "td.forbid_built_in_dropout",
@@ -31,7 +31,7 @@ TRICKS = [
     ("", "import __main__\n", "grader_probe", "imports __main__"),
     (
         "",
-        "from autograder.content.reference import dropout\n",
+        "from autograder.content.reference import bernoulli_masks\n",
         "grader_probe",
         "autograder.content.reference",
     ),

@@ -301,7 +301,7 @@ class Sandbox:
             and isinstance(target, torch.nn.Module)
             and type(target).__module__ == "__main__"
         ):
-            from dropout_course.checks.torch_dropout import forbid_built_in_dropout
+            from dropout_course.checks.bernoulli_masks import forbid_built_in_dropout
 
             return forbid_built_in_dropout()
         return contextlib.nullcontext()

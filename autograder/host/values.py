@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from autograder.guest.wire import WireError
-from dropout_course.checks.torch_dropout import BuiltInDropoutUsed
+from dropout_course.checks.bernoulli_masks import BuiltInDropoutUsed
 
 #: The array dtypes a result may have (little-endian; the sandbox converts big-endian ones).
 ARRAY_DTYPES = {

@@ -1,6 +1,7 @@
 """Contract checks of exercise 04, *Backpropagation through thinned networks*.
 
-The functions (their contracts are stated in the exercise notebook):
+The functions (``dropout_backward``'s contract is in COURSE-SPEC.md; the others are stated in
+the exercise notebook):
 
 - ``softmax_cross_entropy(scores, y)`` returns ``(loss, dscores)``: the MEAN cross-entropy over
   the batch (one number) and its gradient ``(softmax(scores) - onehot(y)) / N``, without
@@ -45,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from .bernoulli_masks import check_drop_rate, check_independent, check_uses_rng
 from .core import (
     SIGMAS,
     ContractViolation,
@@ -61,7 +63,6 @@ from .core import (
     same_dtype,
     type_name,
 )
-from .numpy_dropout import check_drop_rate, check_independent, check_uses_rng
 
 #: What the cache of ``two_layer_forward`` holds, and ``two_layer_backward`` reads.
 CACHE_KEYS = ("X", "z1", "mask", "h_drop", "W2", "p")
@@ -1580,4 +1581,100 @@ def check_relative_error(relative_error, *, shape=(4, 5), seed=0) -> Verdict:
         "other does not"
     ):
         _check_zeros(zeros, one_zero)
+    return verdict
+
+
+def _backward_expected(dout, mask, p, inverted):
+    return dout * mask / (1.0 - p) if inverted else dout * mask
+
+
+def _backward_mistake(grad, dout, mask, p, inverted) -> str:
+    """Name what a wrong gradient did."""
+    if not np.array_equal(grad == 0, (mask == 0) | (dout == 0)):
+        return (
+            "the gradient is not zero exactly where the forward mask dropped units. The "
+            "backward pass must reuse the forward pass's mask (passed in as mask); it must "
+            "never draw a new one"
+        )
+    candidates = (
+        [
+            (
+                "the gradient was not scaled: inverted dropout's forward pass divides by "
+                "(1 - p), so its gradient is dout * mask / (1 - p)",
+                dout * mask,
+            ),
+            (
+                "the gradient was multiplied by (1 - p); it must be divided by (1 - p)",
+                dout * mask * (1 - p),
+            ),  # fmt: skip
+        ]
+        if inverted
+        else [
+            (
+                "standard dropout's forward pass is x * mask, so its gradient is dout * mask, "
+                "with no 1 / (1 - p)",
+                dout * mask / (1 - p),
+            ),
+        ]
+    )
+    return first_match(candidates, grad, allclose) or "wrong gradient"
+
+
+def check_dropout_backward(
+    dropout_backward, *, p=0.4, shape=(30, 20), seed=0, dtype=np.float64
+) -> Verdict:
+    """Check ``dropout_backward(dout, mask, p, inverted=True)`` against the contract.
+
+    The mask is a fixed pattern, not a random draw, so a backward pass that draws a new mask
+    instead of reusing the forward pass's is caught.
+    """
+    name = "dropout_backward"
+    verdict = Verdict(name)
+    rng = np.random.default_rng(seed)
+    dout = (rng.standard_normal(shape) + 2.0).astype(dtype)
+    mask = (np.indices(shape).sum(axis=0) % 3 != 0).astype(np.float64)  # a pattern rng never gives
+
+    def run(inverted, given_mask=mask, p_=p):
+        kind = "a boolean mask" if given_mask.dtype == bool else "mask"
+        described = f"dropout_backward(dout, {kind}, p={p_}, inverted={inverted})"
+        given = dout.copy()
+        grad = call(dropout_backward, name, described, given, given_mask.copy(), p_,
+                    inverted=inverted)  # fmt: skip
+        return described, given, as_array(grad, name, f"the gradient of {described}")
+
+    calls = {inverted: Memo(lambda inverted=inverted: run(inverted)) for inverted in (True, False)}
+    others = [Memo(lambda: run(True, mask.astype(bool))), Memo(lambda: run(True, p_=0.0))]
+    with verdict.expect(
+        "return a gradient of dout's shape and dtype, leaving dout unchanged", side_condition=True
+    ):
+        for result in [*calls.values(), *[o for o in others if o.succeeded()]]:
+            described, given, grad = result()
+            if not np.array_equal(given, dout):
+                fail(name, f"{described} modified dout in place.")
+            check_shape(grad, shape, name, "the gradient")
+            if not same_dtype(grad.dtype, dout.dtype):
+                fail(name, f"{described} returned dtype {grad.dtype} for dout of dtype "
+                           f"{dout.dtype}.")  # fmt: skip
+    with verdict.expect("take the boolean mask dropout_forward returns as 0/1"):
+        described, _, grad = others[0]()
+        check_shape(grad, shape, name, "the gradient")
+        expected = _backward_expected(dout.astype(np.float64), mask, p, True)
+        if not allclose(grad.astype(np.float64), expected):
+            fail(name, f"{described} must equal dout * mask / (1 - p), the mask read as 0/1.")
+    for inverted, formula in ((True, "dout * mask / (1 - p)"), (False, "dout * mask")):
+        with verdict.expect(f"return {formula} when inverted={inverted}, reusing the mask"):
+            described, _, grad = calls[inverted]()
+            check_shape(grad, shape, name, "the gradient")
+            grad = grad.astype(np.float64)
+            expected = _backward_expected(dout.astype(np.float64), mask, p, inverted)
+            if not allclose(grad, expected):
+                mistake = _backward_mistake(grad, dout.astype(np.float64), mask, p, inverted)
+                fail(name, f"{described}: {mistake}. Expected {formula}.")
+    with verdict.expect("return zeros (no NaN) for p = 1", side_condition=True):
+        described = "dropout_backward(dout, mask, p=1, inverted=True)"
+        with np.errstate(all="ignore"):
+            grad = as_array(call(dropout_backward, name, described, dout, np.zeros(shape), 1.0),
+                            name, "the gradient").astype(np.float64)  # fmt: skip
+        if not np.all(np.isfinite(grad)) or np.any(grad != 0):
+            fail(name, f"{described} must return all zeros (no NaN): every unit was dropped.")
     return verdict

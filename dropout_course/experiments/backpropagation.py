@@ -26,7 +26,7 @@ from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from threadpoolctl import threadpool_limits
 
 from dropout_course.data import digits_split
-from dropout_course.plots import DROPPED_COLOR, KEPT_COLOR
+from dropout_course.widgets.bernoulli_masks import DROPPED_COLOR, KEPT_COLOR
 
 #: The broken backward passes of the chapter, with a short description of each.
 BUGS = {

@@ -2,9 +2,7 @@
 implementations that students write (each with the words its failure message must contain), and
 correct implementations in other styles."""
 
-from autograder.content import hidden
 from autograder.content.hidden import backpropagation as hidden04
-from dropout_course import checks
 from dropout_course.checks import backpropagation as checks04
 
 from .entries import Implementation
@@ -13,7 +11,7 @@ ASSIGNMENT = A04 = "04-backpropagation"
 
 #: For each answer cell, the check of its visible test cell and of its hidden test cell.
 CHECKS = {
-    "dropout_backward": (checks.check_dropout_backward, hidden.hidden_dropout_backward),
+    "dropout_backward": (checks04.check_dropout_backward, hidden04.hidden_dropout_backward),
     "two_layer_forward": (checks04.check_two_layer_forward, hidden04.hidden_two_layer_forward),
     "softmax_cross_entropy": (
         checks04.check_softmax_cross_entropy,

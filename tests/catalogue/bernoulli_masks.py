@@ -2,8 +2,8 @@
 implementations that students write (each with the words its failure message must contain), and
 correct implementations in other styles."""
 
-from autograder.content import hidden
-from dropout_course import checks
+from autograder.content.hidden import bernoulli_masks as hidden
+from dropout_course.checks import bernoulli_masks as checks
 
 from .entries import Implementation
 
@@ -207,7 +207,7 @@ WRONG = [
         "PyTorch's own dropout",
     ),
     # PyTorch's own dropout reached under another name: the ban follows the function called,
-    # not the name it was called by (dropout_course.checks.torch_dropout).
+    # not the name it was called by (dropout_course.checks.bernoulli_masks).
     _module(
         "module_F_dropout_imported_by_name",
         "        return _thin(x, self.p, self.training)\n",

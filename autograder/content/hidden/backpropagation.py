@@ -4,8 +4,8 @@ Each starts from the visible check's verdict on inputs the student has not seen,
 properties comparing the student's function with the reference implementation and with PyTorch,
 which computes the same quantities by autograd: the cross-entropy and its gradient
 (``F.cross_entropy``), the forward pass through ``nn.Linear`` layers with the student's own mask,
-and the gradients of the parameters through the same mask. ``dropout_backward``'s hidden test is
-:func:`autograder.content.hidden.bernoulli_masks.hidden_dropout_backward`.
+and the gradients of the parameters through the same mask. ``dropout_backward`` is compared with
+PyTorch's autograd through the same mask.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from autograder.content.reference import backpropagation as reference
+from autograder.content.reference import bernoulli_masks as mask_reference
 from dropout_course.checks import backpropagation as checks
-from dropout_course.checks.core import Verdict, allclose, fail
+from dropout_course.checks.core import Verdict, allclose, call, fail
 
 
 def _linear_layers(params):
@@ -237,4 +238,33 @@ def hidden_relative_error(relative_error) -> Verdict:
             if not np.isclose(run.value(), expected, rtol=1e-6, atol=0):
                 fail(name, f"{run.described} = {run.value():.6g}, the reference gives "
                            f"{expected:.6g}.")  # fmt: skip
+    return verdict
+
+
+def hidden_dropout_backward(dropout_backward) -> Verdict:
+    """Unseen p, a 3-D float32 gradient, and agreement with PyTorch's autograd."""
+    verdict = checks.check_dropout_backward(
+        dropout_backward, p=0.8, shape=(5, 6, 7), seed=2, dtype=np.float32
+    )
+    rng = np.random.default_rng(6)
+    dout = rng.standard_normal((9, 11))
+    mask = mask_reference.bernoulli_mask((9, 11), 0.35, rng)
+    for inverted in (True, False):
+        with verdict.expect(f"match PyTorch's autograd and the reference (inverted={inverted})"):
+            described = f"dropout_backward(dout, mask, p=0.35, inverted={inverted})"
+            grad = np.asarray(
+                call(dropout_backward, "dropout_backward", described, dout, mask, 0.35,
+                     inverted=inverted)
+            )  # fmt: skip
+            x = torch.randn(9, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+            x.requires_grad_(True)
+            scale = 1.0 / 0.65 if inverted else 1.0
+            (x * torch.from_numpy(mask) * scale).backward(torch.from_numpy(dout))
+            if not allclose(grad, x.grad.numpy()):
+                fail(
+                    "dropout_backward",
+                    f"{described} does not match PyTorch's autograd through the same mask.",
+                )
+            if not allclose(grad, reference.dropout_backward(dout, mask, 0.35, inverted)):
+                fail("dropout_backward", f"{described} differs from the reference.")
     return verdict

@@ -1,7 +1,7 @@
-"""Hidden tests of the COURSE-SPEC functions (exercise 03, and dropout_backward and max_norm for
-later exercises): the contract's properties on inputs the student has not seen, compared with the
-reference implementations and, where PyTorch has the same operation (``F.dropout``, autograd,
-``torch.renorm``), with PyTorch as a second, independent reference.
+"""Hidden tests of exercise 03 (Bernoulli masks): ``bernoulli_mask``, ``dropout_forward``, the
+``Dropout`` module and ``predict``. The contract's properties on inputs the student has not seen,
+compared with the reference implementations and, where PyTorch has the same operation
+(``F.dropout``, ``nn.Dropout``), with PyTorch as a second, independent reference.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.content import reference
-from dropout_course.checks import numpy_dropout, torch_dropout
+from autograder.content.reference import bernoulli_masks as reference
+from dropout_course.checks import bernoulli_masks as checks
 from dropout_course.checks.core import Verdict, allclose, binomial_band, call, fail, same_dtype
 
 
 def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:
     """Unseen p, shapes (an int, 3-D), and the drop rate compared with the reference's."""
-    verdict = numpy_dropout.check_bernoulli_mask(
+    verdict = checks.check_bernoulli_mask(
         bernoulli_mask, p=0.75, shape=(300, 300), small_shape=7, seed=5
     )
     with verdict.expect("drop as many entries as the reference on a 3-D shape"):
@@ -42,21 +42,21 @@ def hidden_bernoulli_mask(bernoulli_mask) -> Verdict:
     ):
         mask = call(bernoulli_mask, "bernoulli_mask", described, (10, 20, 30), 0.2,
                     np.random.default_rng(9))  # fmt: skip
-        mask = numpy_dropout.mask_values(np.asarray(mask), "bernoulli_mask", described, 0.2)
-        numpy_dropout.check_independent(mask, "bernoulli_mask", described)
+        mask = checks.mask_values(np.asarray(mask), "bernoulli_mask", described, 0.2)
+        checks.check_independent(mask, "bernoulli_mask", described)
     with verdict.expect("drop each entry with probability p, for any p (0.2951, 0.005)"):
         for odd in (0.2951, 0.005):
             described = f"bernoulli_mask((1000, 1000), p={odd}, rng)"
             mask = call(bernoulli_mask, "bernoulli_mask", described, (1000, 1000), odd,
                         np.random.default_rng(10))  # fmt: skip
-            mask = numpy_dropout.mask_values(np.asarray(mask), "bernoulli_mask", described, odd)
-            numpy_dropout.check_drop_rate(mask, odd, "bernoulli_mask", described)
+            mask = checks.mask_values(np.asarray(mask), "bernoulli_mask", described, odd)
+            checks.check_drop_rate(mask, odd, "bernoulli_mask", described)
     return verdict
 
 
 def hidden_dropout_forward(dropout_forward) -> Verdict:
     """Unseen p and dtypes; a 3-D input compared with the reference and with F.dropout."""
-    verdict = numpy_dropout.check_dropout_forward(
+    verdict = checks.check_dropout_forward(
         dropout_forward, p=0.75, shape=(120, 90), seed=9, dtype=np.float32
     )
     x = (np.random.default_rng(3).standard_normal((6, 7, 8)) + 4.0).astype(np.float32)
@@ -64,29 +64,29 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
         with verdict.expect(
             f"agree with the reference on a 3-D float32 input (inverted={inverted})"
         ):
-            out, mask = numpy_dropout.check_forward_training(
+            out, mask = checks.check_forward_training(
                 dropout_forward, x, 0.2, inverted=inverted, seed=4, check_rate=False
             )
-            if not allclose(out, reference.dropout_backward(x, mask, 0.2, inverted)):
+            if not allclose(out, reference.apply_mask(x, mask, 0.2, inverted)):
                 fail(
                     "dropout_forward",
                     "on a 3-D float32 input, out differs from the reference given the same mask.",
                 )
-            numpy_dropout.check_forward_evaluation(dropout_forward, x, 0.2, inverted=inverted)
+            checks.check_forward_evaluation(dropout_forward, x, 0.2, inverted=inverted)
     with verdict.expect(
         "draw an independent mask along every axis of a 3-D input", side_condition=True
     ):
         cube = (np.random.default_rng(4).standard_normal((20, 30, 40)) + 3.0).astype(np.float32)
-        call_ = numpy_dropout.ForwardCall(dropout_forward, cube, 0.4, seed=11)
-        numpy_dropout.check_independent(call_.mask(), "dropout_forward", call_.described)
+        call_ = checks.ForwardCall(dropout_forward, cube, 0.4, seed=11)
+        checks.check_independent(call_.mask(), "dropout_forward", call_.described)
     with verdict.expect("drop each unit with probability p, for any p (p = 0.2951)"):
         big = np.ones((1000, 1000), dtype=np.float32)
-        call_ = numpy_dropout.ForwardCall(dropout_forward, big, 0.2951, seed=12)
-        numpy_dropout.check_drop_rate(call_.mask(), 0.2951, "dropout_forward", call_.described)
+        call_ = checks.ForwardCall(dropout_forward, big, 0.2951, seed=12)
+        checks.check_drop_rate(call_.mask(), 0.2951, "dropout_forward", call_.described)
     with verdict.expect("apply the same formula to float16 inputs"):
         half = (np.random.default_rng(5).standard_normal((30, 40)) + 3.0).astype(np.float16)
         for inverted in (True, False):
-            call_ = numpy_dropout.ForwardCall(dropout_forward, half, 0.3, inverted=inverted)
+            call_ = checks.ForwardCall(dropout_forward, half, 0.3, inverted=inverted)
             out, mask = call_.out(), call_.mask()
             if mask.min() == mask.max():
                 fail("dropout_forward", f"{call_.described} on a float16 input: its mask "
@@ -100,7 +100,7 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
     with verdict.expect("scale kept units as torch.nn.functional.dropout does"):
         # PyTorch's F.dropout is inverted dropout: its kept units carry the same scale as ours.
         ones = np.ones((50, 40))
-        out, mask = numpy_dropout.check_forward_training(dropout_forward, ones, 0.6, seed=1)
+        out, mask = checks.check_forward_training(dropout_forward, ones, 0.6, seed=1)
         with torch.random.fork_rng(devices=[]):  # the global state is the student's after a call
             torch.manual_seed(12_345)
             torch_out = F.dropout(torch.ones(50, 40, dtype=torch.float64), p=0.6, training=True)
@@ -114,70 +114,20 @@ def hidden_dropout_forward(dropout_forward) -> Verdict:
     return verdict
 
 
-def hidden_dropout_backward(dropout_backward) -> Verdict:
-    """Unseen p, a 3-D float32 gradient, and agreement with PyTorch's autograd."""
-    verdict = numpy_dropout.check_dropout_backward(
-        dropout_backward, p=0.8, shape=(5, 6, 7), seed=2, dtype=np.float32
-    )
-    rng = np.random.default_rng(6)
-    dout = rng.standard_normal((9, 11))
-    mask = reference.bernoulli_mask((9, 11), 0.35, rng)
-    for inverted in (True, False):
-        with verdict.expect(f"match PyTorch's autograd and the reference (inverted={inverted})"):
-            described = f"dropout_backward(dout, mask, p=0.35, inverted={inverted})"
-            grad = np.asarray(
-                call(dropout_backward, "dropout_backward", described, dout, mask, 0.35,
-                     inverted=inverted)
-            )  # fmt: skip
-            x = torch.randn(9, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
-            x.requires_grad_(True)
-            scale = 1.0 / 0.65 if inverted else 1.0
-            (x * torch.from_numpy(mask) * scale).backward(torch.from_numpy(dout))
-            if not allclose(grad, x.grad.numpy()):
-                fail(
-                    "dropout_backward",
-                    f"{described} does not match PyTorch's autograd through the same mask.",
-                )
-            if not allclose(grad, reference.dropout_backward(dout, mask, 0.35, inverted)):
-                fail("dropout_backward", f"{described} differs from the reference.")
-    return verdict
-
-
-def hidden_max_norm(max_norm) -> Verdict:
-    """Unseen c and shapes, float32, and agreement with torch.renorm."""
-    verdict = numpy_dropout.check_max_norm(
-        max_norm, c=2.0, n_in=7, n_out=30, seed=4, dtype=np.float32
-    )
-    with verdict.expect("agree with torch.renorm and the reference on each column"):
-        W = np.random.default_rng(12).standard_normal((50, 9)) * np.linspace(0.1, 1.5, 9)
-        result = np.asarray(call(max_norm, "max_norm", "max_norm(W, c=4.0)", W, 4.0))
-        # nn.Linear stores (n_out, n_in), so torch.renorm over dim 0 of W.T bounds our columns.
-        renormed = torch.renorm(torch.from_numpy(W.T), p=2, dim=0, maxnorm=4.0).T.numpy()
-        if not allclose(result, renormed):
-            fail(
-                "max_norm",
-                "max_norm(W, c=4.0) differs from torch.renorm applied to each "
-                "column's incoming weights.",
-            )
-        if not allclose(result, reference.max_norm(W, 4.0)):
-            fail("max_norm", "max_norm(W, c=4.0) differs from the reference.")
-    return verdict
-
-
 def hidden_dropout_module(Dropout) -> Verdict:
     """Unseen p and a float64 3-D input, compared with torch.nn.Dropout; evaluation, generator."""
     verdict = Verdict("Dropout")
-    run = torch_dropout.TrainingRun(Dropout, p=0.8, shape=(60, 50, 40), seed=7, dtype=torch.float64)
-    torch_dropout.module_training_properties(verdict, run)
+    run = checks.TrainingRun(Dropout, p=0.8, shape=(60, 50, 40), seed=7, dtype=torch.float64)
+    checks.module_training_properties(verdict, run)
     with verdict.expect("drop each element with probability p (a million elements, p = 0.8)"):
-        big = torch_dropout.TrainingRun(Dropout, p=0.8, shape=(1000, 1000), seed=13)
-        torch_dropout.check_rate(big)
+        big = checks.TrainingRun(Dropout, p=0.8, shape=(1000, 1000), seed=13)
+        checks.check_rate(big)
     with verdict.expect("keep float16 and bfloat16 dtypes in training", side_condition=True):
         for dtype in (torch.float16, torch.bfloat16):
             x = torch.linspace(0.5, 2.0, 600, dtype=dtype).reshape(20, 30)
-            module = torch_dropout.make_module(Dropout, 0.5)
+            module = checks.make_module(Dropout, 0.5)
             module.train()
-            out = torch_dropout.run_module(module, x, f"Dropout(p=0.5) on a {dtype} tensor")
+            out = checks.run_module(module, x, f"Dropout(p=0.5) on a {dtype} tensor")
             if out.dtype != dtype:
                 fail("Dropout", f"Dropout(p=0.5) turned a {dtype} input into {out.dtype}; it must "
                                 "keep the input's dtype (make the mask with torch.rand_like(x) "
@@ -185,16 +135,16 @@ def hidden_dropout_module(Dropout) -> Verdict:
     with verdict.expect(
         "return x unchanged in evaluation mode (p = 0.9, float64)", side_condition=True
     ):
-        torch_dropout.check_module_evaluation(Dropout, p=0.9, dtype=torch.float64)
+        checks.check_module_evaluation(Dropout, p=0.9, dtype=torch.float64)
     with verdict.expect("draw its mask from torch's generator (p = 0.25)"):
-        torch_dropout.check_module_generator(Dropout, p=0.25)
+        checks.check_module_generator(Dropout, p=0.25)
     return verdict
 
 
 def hidden_predict(predict) -> Verdict:
     """A model with batch normalisation as well as dropout, compared with the reference."""
     torch.manual_seed(21)
-    model = torch_dropout.probed_model(
+    model = checks.probed_model(
         torch.nn.Linear(5, 24),
         torch.nn.BatchNorm1d(24),
         torch.nn.ReLU(),
@@ -205,7 +155,7 @@ def hidden_predict(predict) -> Verdict:
     model.train()
     model(torch.randn(64, 5))  # give batch norm running statistics
     verdict = Verdict("predict")
-    torch_dropout.predict_properties(verdict, predict, model, x)
+    checks.predict_properties(verdict, predict, model, x)
     with verdict.expect("agree with the reference on a model with batch normalisation"):
         for start_training in (True, False):
             model.train(start_training)

@@ -1,7 +1,8 @@
 """Reference implementations of exercise 04 (backpropagation through thinned networks).
 
 A two-layer ReLU network with inverted dropout on its hidden layer, its softmax cross-entropy
-loss, and the numerical gradient check. ``dropout_backward`` itself is in :mod:`.dropout`.
+loss, and the numerical gradient check. With ``dropout_backward``,
+the COURSE-SPEC function of this exercise.
 These are the instructor's answers: the hidden tests compare students' functions with them.
 
 The network, in the course's conventions (``y = x @ W + b``, ``W`` of shape ``(n_in, n_out)``)::
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.content.reference.dropout import dropout_backward
+from autograder.content.reference.bernoulli_masks import apply_mask, check_p
 
 #: What the forward pass stores for the backward pass.
 CACHE_KEYS = ("X", "z1", "mask", "h_drop", "W2", "p")
@@ -176,3 +177,25 @@ def relative_error(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
+
+
+def dropout_backward(dout, mask, p, inverted=True):
+    """Gradient of training-mode dropout with respect to its input.
+
+    Parameters
+    ----------
+    dout : numpy.ndarray
+        Upstream gradient.
+    mask : numpy.ndarray
+        The mask the forward pass returned (it is reused, never redrawn).
+    p : float
+        Drop probability used in the forward pass.
+    inverted : bool
+        Whether the forward pass was inverted dropout.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``dout``; all zeros when ``p = 1``.
+    """
+    return apply_mask(dout, mask, check_p(p), inverted)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from dropout_course.data import digits_split
-from dropout_course.experiments import max_norm_training as mn
-from dropout_course.widgets_max_norm import CURVATURE, toy_loss, toy_trajectory
+from dropout_course.experiments import max_norm as mn
+from dropout_course.widgets.max_norm import CURVATURE, toy_loss, toy_trajectory
 
 #: Relative slack for "at most c": ``torch.renorm`` ends a hair inside c, float32 rounds.
 SLACK = 1e-6

@@ -1,14 +1,11 @@
-"""Reference implementations of exercise 05 (max-norm regularisation): one step of SGD with
-momentum followed by the max-norm projection, and the per-epoch learning-rate decay.
-
-``max_norm`` itself is a COURSE-SPEC function; its reference lives in :mod:`.dropout`.
+"""Reference implementations of exercise 05 (max-norm regularisation): the projection itself,
+one step of SGD with momentum followed by it, and the per-epoch learning-rate decay.
+With ``max_norm``, the COURSE-SPEC function of this exercise.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from autograder.content.reference.dropout import max_norm
 
 
 def momentum_step(W, grad, velocity, lr, momentum, c=None):
@@ -66,3 +63,27 @@ def learning_rate(step, steps_per_epoch, lr0, decay):
         ``gamma=decay`` stepped once per epoch.
     """
     return float(lr0) * float(decay) ** (int(step) // int(steps_per_epoch))
+
+
+def max_norm(W, c):
+    """Project every column of ``W`` onto the L2 ball of radius ``c``.
+
+    Parameters
+    ----------
+    W : numpy.ndarray
+        Weights of shape ``(n_in, n_out)``; column ``j`` is unit ``j``'s incoming weights.
+    c : float
+        Radius, strictly positive.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array; columns longer than ``c`` are rescaled to norm ``c``, others unchanged.
+    """
+    if c <= 0:
+        raise ValueError(f"c must be positive, got c={c}")
+    W = np.asarray(W)
+    norms = np.linalg.norm(W, axis=0, keepdims=True)
+    # A column of norm 0 is inside the ball: divide by 1 there instead of by 0.
+    scale = np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
+    return (W * scale).astype(W.dtype, copy=False)

@@ -1,5 +1,5 @@
-"""Contract checks of exercise 05 (max-norm regularisation): ``momentum_step`` and
-``learning_rate``. (``max_norm`` is checked by :func:`.numpy_dropout.check_max_norm`.)
+"""Contract checks of exercise 05 (max-norm regularisation): ``max_norm``, ``momentum_step``
+and ``learning_rate``.
 
 The contracts, as the exercise states them:
 
@@ -31,13 +31,16 @@ from .core import (
     ContractViolation,
     Memo,
     Verdict,
+    allclose,
     as_array,
     as_number,
     call,
     check_shape,
     expect_pair,
+    expect_value_error,
     fail,
     first_match,
+    same_dtype,
     type_name,
 )
 
@@ -616,4 +619,103 @@ def check_learning_rate(
         f"{min(boundaries)} to {max(boundaries)}"
     ):
         examine_epoch_starts(boundary_schedules(learning_rate, boundaries, (1, 2)))
+    return verdict
+
+
+def _max_norm_input(c, n_in, n_out, seed, dtype):
+    """Columns longer than ``c``, shorter than ``c`` and a zero column; rows with other norms
+    than the columns, so projecting rows, the whole matrix, or every column is told apart."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n_in, n_out))
+    target = np.linspace(0.3 * c, 3.0 * c, n_out)  # column norms from well inside to 3c
+    W = W / np.linalg.norm(W, axis=0) * target
+    W[:, n_out // 2] = 0.0
+    return W.astype(dtype)
+
+
+def _max_norm_candidates(W, c):
+    norms = np.linalg.norm(W, axis=0)
+    row_norms = np.linalg.norm(W, axis=1, keepdims=True)
+    total = np.linalg.norm(W)
+    safe = np.where(norms > 0, norms, 1.0)
+    return [
+        (
+            "the rows were projected; each hidden unit's incoming weights are a COLUMN W[:, j] "
+            "(x @ W), so take norms with axis=0",
+            W * np.minimum(1.0, c / np.where(row_norms > 0, row_norms, 1.0)),
+        ),
+        (
+            "the whole matrix was rescaled by its overall norm; the constraint is on each column "
+            "separately",
+            W * min(1.0, c / total),
+        ),
+        (
+            "columns shorter than c were scaled up to norm c; the projection leaves a column "
+            "inside the ball unchanged (rescale only where norm > c)",
+            W * (c / safe),
+        ),
+        (
+            "the squared norm was compared with c; the constraint is ||w||_2 <= c on the norm "
+            "itself",
+            W * np.minimum(1.0, c / safe**2),
+        ),
+    ]
+
+
+def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float64) -> Verdict:
+    """Check ``max_norm(W, c)`` against the contract."""
+    name = "max_norm"
+    verdict = Verdict(name)
+    W = _max_norm_input(c, n_in, n_out, seed, dtype)
+    described = f"max_norm(W of shape {W.shape}, c={c})"
+
+    def run(matrix=W):
+        given = matrix.copy()
+        return given, as_array(call(max_norm, name, described, given, c), name, "the result")
+
+    result = Memo(run)
+    one_long = W.copy()  # only its last column is longer than c
+    one_long[:, :-1] *= 0.9 * c / np.maximum(np.linalg.norm(one_long[:, :-1], axis=0), c)
+    single = Memo(lambda: run(one_long))
+    with verdict.expect(
+        "return a new array of W's shape and dtype, leaving W unchanged", side_condition=True
+    ):
+        for matrix, outcome in ((W, result), (one_long, single)):
+            given, projected = outcome()
+            if not np.array_equal(given, matrix):
+                fail(name, f"{described} modified W in place; return a new array.")
+            check_shape(projected, W.shape, name, "the result")
+            if not same_dtype(projected.dtype, W.dtype):
+                fail(name, f"{described} returned dtype {projected.dtype} for W of dtype "
+                           f"{W.dtype}.")  # fmt: skip
+    with verdict.expect("leave a zero column zero (no NaN)", side_condition=True):
+        _, projected = result()
+        check_shape(projected, W.shape, name, "the result")
+        column = projected[:, n_out // 2].astype(np.float64)
+        if not np.all(np.isfinite(column)) or np.any(column != 0):
+            fail(
+                name,
+                f"{described} returned NaN (or nonzero values) for a zero column: a zero column "
+                "has norm 0, and dividing by it gives 0/0. It is inside the ball and must stay "
+                "zero.",
+            )
+    with verdict.expect("project each column onto the ball of radius c"):
+        _, projected = result()
+        check_shape(projected, W.shape, name, "the result")
+        Wf, got = W.astype(np.float64), projected.astype(np.float64)
+        keep = np.arange(n_out) != n_out // 2  # the zero column is the property above
+        norms = np.linalg.norm(Wf, axis=0)
+        expected = Wf * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
+        if not allclose(got[:, keep], expected[:, keep]):
+            mistake = first_match(
+                [(m, w[:, keep]) for m, w in _max_norm_candidates(Wf, c)], got[:, keep], allclose
+            )
+            mistake = mistake or "the columns are not projected onto the ball of radius c"
+            fail(
+                name,
+                f"{described}: {mistake}. Expected each column w to become w * min(1, c / ||w||).",
+            )
+    with verdict.expect("raise ValueError for c <= 0", side_condition=True):
+        for bad in (0.0, -1.0):
+            expect_value_error(max_norm, name, f"max_norm(W, c={bad})", W, bad)
     return verdict

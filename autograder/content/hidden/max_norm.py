@@ -1,7 +1,8 @@
 """Hidden tests of exercise 05 (max-norm regularisation): the contracts of ``momentum_step``
 and ``learning_rate`` on inputs the student has not seen, compared with the references and with
 PyTorch (``torch.optim.SGD`` with ``torch.renorm`` after every step, and
-``torch.optim.lr_scheduler.ExponentialLR``). ``hidden_max_norm`` is the COURSE-SPEC one.
+``torch.optim.lr_scheduler.ExponentialLR``). ``max_norm`` (COURSE-SPEC.md) is compared
+with ``torch.renorm``.
 
 Each check starts from the visible check's :class:`~dropout_course.checks.core.Verdict` on other
 inputs and adds properties of its own. Values are compared with the visible checks' tolerances,
@@ -13,10 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from autograder.content.hidden.bernoulli_masks import hidden_max_norm
-from autograder.content.reference import max_norm_training as reference
-from dropout_course.checks import max_norm_training as checks
-from dropout_course.checks.core import Verdict, fail
+from autograder.content.reference import max_norm as reference
+from dropout_course.checks import max_norm as checks
+from dropout_course.checks.core import Verdict, allclose, call, fail
 
 __all__ = ["hidden_learning_rate", "hidden_max_norm", "hidden_momentum_step"]
 
@@ -171,4 +171,23 @@ def hidden_learning_rate(learning_rate) -> Verdict:
         )
         source = f"torch.optim.lr_scheduler.ExponentialLR(gamma={decay}), stepped once per epoch,"
         _compare_rates(schedule, np.array(torch_rates), source)
+    return verdict
+
+
+def hidden_max_norm(max_norm) -> Verdict:
+    """Unseen c and shapes, float32, and agreement with torch.renorm."""
+    verdict = checks.check_max_norm(max_norm, c=2.0, n_in=7, n_out=30, seed=4, dtype=np.float32)
+    with verdict.expect("agree with torch.renorm and the reference on each column"):
+        W = np.random.default_rng(12).standard_normal((50, 9)) * np.linspace(0.1, 1.5, 9)
+        result = np.asarray(call(max_norm, "max_norm", "max_norm(W, c=4.0)", W, 4.0))
+        # nn.Linear stores (n_out, n_in), so torch.renorm over dim 0 of W.T bounds our columns.
+        renormed = torch.renorm(torch.from_numpy(W.T), p=2, dim=0, maxnorm=4.0).T.numpy()
+        if not allclose(result, renormed):
+            fail(
+                "max_norm",
+                "max_norm(W, c=4.0) differs from torch.renorm applied to each "
+                "column's incoming weights.",
+            )
+        if not allclose(result, reference.max_norm(W, 4.0)):
+            fail("max_norm", "max_norm(W, c=4.0) differs from the reference.")
     return verdict

@@ -1,4 +1,5 @@
-"""Reference implementations of every function in COURSE-SPEC.md.
+"""Reference implementations of exercise 03 (Bernoulli masks): ``bernoulli_mask``,
+``dropout_forward``, the ``Dropout`` module and ``predict`` (COURSE-SPEC.md).
 
 These are the instructor's answers. They are imported by the hidden tests at grading time and by
 the project's test suite; they are never copied into the website, the released exercises or the
@@ -11,12 +12,22 @@ import numpy as np
 import torch
 
 
-def _check_p(p: float) -> float:
+def check_p(p: float) -> float:
     """Return ``p`` as a float, or raise ``ValueError`` if it is not a probability."""
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be a drop probability in [0, 1], got p={p}")
     return p
+
+
+def apply_mask(x, mask, p, inverted=True):
+    """``x * mask``, divided by ``1 - p`` for inverted dropout, in ``x``'s dtype; zeros when
+    ``p = 1``. The forward pass applies it to the input, the backward pass to the gradient."""
+    x = np.asarray(x)
+    if p == 1.0:
+        return np.zeros_like(x)
+    scale = 1.0 / (1.0 - p) if inverted else 1.0
+    return (x * mask * scale).astype(x.dtype, copy=False)
 
 
 def bernoulli_mask(shape, p, rng):
@@ -37,7 +48,7 @@ def bernoulli_mask(shape, p, rng):
         Boolean array of ``shape``, True (keep) independently with probability ``1 - p``.
         (Boolean, so that applying it never changes the dtype of the activations.)
     """
-    p = _check_p(p)
+    p = check_p(p)
     return rng.random(shape) >= p
 
 
@@ -65,64 +76,13 @@ def dropout_forward(x, p, rng, training=True, inverted=True):
     mask : numpy.ndarray or None
         The mask used in training, ``None`` in evaluation.
     """
-    p = _check_p(p)
+    p = check_p(p)
     x = np.asarray(x)
     if not training:
         out = x.copy() if inverted else x * (1.0 - p)
         return out.astype(x.dtype, copy=False), None
     mask = bernoulli_mask(x.shape, p, rng)
-    return dropout_backward(x, mask, p, inverted), mask
-
-
-def dropout_backward(dout, mask, p, inverted=True):
-    """Gradient of training-mode dropout with respect to its input.
-
-    Parameters
-    ----------
-    dout : numpy.ndarray
-        Upstream gradient.
-    mask : numpy.ndarray
-        The mask the forward pass returned (it is reused, never redrawn).
-    p : float
-        Drop probability used in the forward pass.
-    inverted : bool
-        Whether the forward pass was inverted dropout.
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape and dtype as ``dout``; all zeros when ``p = 1``.
-    """
-    p = _check_p(p)
-    dout = np.asarray(dout)
-    if p == 1.0:
-        return np.zeros_like(dout)
-    scale = 1.0 / (1.0 - p) if inverted else 1.0
-    return (dout * mask * scale).astype(dout.dtype, copy=False)
-
-
-def max_norm(W, c):
-    """Project every column of ``W`` onto the L2 ball of radius ``c``.
-
-    Parameters
-    ----------
-    W : numpy.ndarray
-        Weights of shape ``(n_in, n_out)``; column ``j`` is unit ``j``'s incoming weights.
-    c : float
-        Radius, strictly positive.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new array; columns longer than ``c`` are rescaled to norm ``c``, others unchanged.
-    """
-    if c <= 0:
-        raise ValueError(f"c must be positive, got c={c}")
-    W = np.asarray(W)
-    norms = np.linalg.norm(W, axis=0, keepdims=True)
-    # A column of norm 0 is inside the ball: divide by 1 there instead of by 0.
-    scale = np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
-    return (W * scale).astype(W.dtype, copy=False)
+    return apply_mask(x, mask, p, inverted), mask
 
 
 class Dropout(torch.nn.Module):
@@ -136,7 +96,7 @@ class Dropout(torch.nn.Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        self.p = _check_p(p)
+        self.p = check_p(p)
 
     def forward(self, x):
         """Drop each element with probability ``p`` in training; identity in evaluation."""

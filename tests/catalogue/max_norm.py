@@ -2,9 +2,8 @@
 that students write (each with the words its failure message must contain), and correct
 implementations in other styles."""
 
-from autograder.content.hidden import max_norm_training as hidden
-from dropout_course.checks import check_max_norm
-from dropout_course.checks.max_norm_training import check_learning_rate, check_momentum_step
+from autograder.content.hidden import max_norm as hidden
+from dropout_course.checks import max_norm as checks
 
 from .entries import Implementation
 
@@ -12,9 +11,9 @@ ASSIGNMENT = A05 = "05-max-norm"
 
 #: For each answer cell, the check of its visible test cell and of its hidden test cell.
 CHECKS = {
-    "max_norm": (check_max_norm, hidden.hidden_max_norm),
-    "momentum_step": (check_momentum_step, hidden.hidden_momentum_step),
-    "learning_rate": (check_learning_rate, hidden.hidden_learning_rate),
+    "max_norm": (checks.check_max_norm, hidden.hidden_max_norm),
+    "momentum_step": (checks.check_momentum_step, hidden.hidden_momentum_step),
+    "learning_rate": (checks.check_learning_rate, hidden.hidden_learning_rate),
 }
 
 _VALID = "    if c <= 0:\n        raise ValueError(f'c must be positive, got c={c}')\n"
