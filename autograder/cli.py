@@ -42,6 +42,24 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="students graded at once"
     )
+    _add_limit_options(grade)
+    grade.add_argument(
+        "--db",
+        metavar="URL",
+        help="gradebook database URL, e.g. postgresql+psycopg://user@/course?host=/run/postgresql "
+        "(default: sqlite gradebook.db in --out)",
+    )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code without bubblewrap (only on a machine you trust)",
+    )
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _add_limit_options(grade: argparse.ArgumentParser) -> None:
+    """The options that set the sandbox's :class:`Limits` (their defaults are Limits')."""
     defaults = Limits()
     grade.add_argument(
         "--timeout",
@@ -75,19 +93,6 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.output_chars,
         help="characters of printed output kept per notebook (default: %(default)s)",
     )
-    grade.add_argument(
-        "--db",
-        metavar="URL",
-        help="gradebook database URL, e.g. postgresql+psycopg://user@/course?host=/run/postgresql "
-        "(default: sqlite gradebook.db in --out)",
-    )
-    grade.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="run student code without bubblewrap (only on a machine you trust)",
-    )
-    grade.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

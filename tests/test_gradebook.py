@@ -138,6 +138,17 @@ def postgres_bin_dir() -> Path:
     )
 
 
+def _server_owner():
+    """The ``postgres`` system user when the tests run as root (PostgreSQL refuses to run as
+    root); None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.fail("no `postgres` system user to run the server as: apt-get install postgresql")
+
+
 @pytest.fixture(scope="module")
 def postgres_server():
     """Start a throw-away PostgreSQL server listening only on a Unix socket; yield a function
@@ -145,19 +156,13 @@ def postgres_server():
     import psycopg
 
     bin_dir = postgres_bin_dir()
-    as_postgres = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.fail(
-                "no `postgres` system user to run the server as: apt-get install postgresql"
-            )
-        as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups"]
+    owner = _server_owner()
+    as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups"]
+    as_postgres = as_postgres if owner else []
     tmp = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
     data, sockets, log = tmp / "data", tmp / "sockets", tmp / "server.log"
     sockets.mkdir()
-    if as_postgres:
+    if owner:
         for path in (tmp, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
 
@@ -172,17 +177,8 @@ def postgres_server():
         )
 
     try:
-        done = run(
-            bin_dir / "initdb",
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
+        initdb = ["-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale"]
+        done = run(bin_dir / "initdb", *initdb, "--no-sync")
         assert done.returncode == 0, f"initdb failed:\n{done.stdout}\n{done.stderr}"
         options = f"-c listen_addresses='' -c unix_socket_directories='{sockets}' -c fsync=off"
         done = run(bin_dir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "start")

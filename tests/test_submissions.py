@@ -242,7 +242,7 @@ def test_unicode_names_of_a_zip_without_the_utf8_flag(tmp_path):
     """Some zip tools write UTF-8 names without saying so; Python would read them as cp437."""
 
     class Unflagged(zipfile.ZipInfo):
-        def _encodeFilenameFlags(self):  # noqa: N802 - zipfile's name
+        def _encodeFilenameFlags(self):  # zipfile's own (private) method name
             return self.filename.encode("utf-8"), self.flag_bits & ~0x800
 
     archive = tmp_path / "unflagged.zip"

@@ -170,7 +170,7 @@ def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> 
         grades, flags = len(result.grades), len(result.flags)
         try:
             grade_notebook(student, entry, out, settings, result)
-        except Exception as error:  # the grader's fault: report it, go on
+        except Exception as error:  # noqa: BLE001 - the grader's fault: report it, go on
             print(clean(traceback.format_exc(), 8000), file=sys.stderr)
             del result.grades[grades:], result.flags[flags:]
             message = f"the grader failed on this notebook ({type(error).__name__}: {error})"

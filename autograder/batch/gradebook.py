@@ -271,7 +271,7 @@ def _shown(db_url: str) -> str:
 
     try:
         return repr(make_url(db_url).render_as_string(hide_password=True))
-    except Exception:
+    except Exception:  # noqa: BLE001 - any URL the parser refuses is shown as typed
         return repr(db_url)
 
 

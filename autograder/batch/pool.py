@@ -43,7 +43,7 @@ def _serve(connection: Connection, initializer: Callable | None, function: Calla
         index, payload = job
         try:
             result = function(payload)
-        except Exception:  # the grader's own failure on this job: reported, the worker goes on
+        except Exception:  # noqa: BLE001 - the grader's own failure on this job: reported, the worker goes on
             result = Failure(f"the grader failed: {traceback.format_exc(limit=3)[-1500:]}")
         connection.send((index, result))
 

@@ -252,26 +252,17 @@ def encode(value, handle, known: dict | None = None) -> object:
     ``OrderedDict`` or any other mapping as a dict, an ``IntEnum`` as an int, NumPy's ``str_``
     as a str) and other real numbers as floats (a ``Fraction``, a ``Decimal``), as a check run
     in the student's own process would see them through ``isinstance``. ``known`` maps ``id()`` of
-    objects the grader sent (a call's tensor arguments) to the record that names them, so that
-    a function returning its input returns the grader's own object (with its autograd graph).
+    objects the grader sent (the call's arguments) to the record that names them, so that a
+    function returning its input returns the grader's own object (with its autograd graph).
     """
     import numpy as np
 
     if known and id(value) in known:
         return known[id(value)]
 
-    if value is None or isinstance(value, bool):
-        return None if value is None else bool(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (int, float)) and not isinstance(value, np.generic):
-        return type_of_plain(value)(value)
-    if isinstance(value, numbers.Integral) and not isinstance(value, np.generic):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
-        return float(value)  # a Fraction, say: a check in the student's process accepts it
-    if isinstance(value, numbers.Number) and not isinstance(value, (numbers.Complex, np.generic)):
-        return float(value)  # a Decimal (a Number, though not registered as Real)
+    scalar = _plain_scalar(value, np)
+    if scalar is not _NOT_PLAIN:
+        return scalar
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc" and not value.dtype.fields:
         return array_record(value)
     if isinstance(value, np.generic) and np.dtype(type(value)).kind in "biufc":
@@ -282,22 +273,53 @@ def encode(value, handle, known: dict | None = None) -> object:
     if isinstance(value, Mapping):
         return {"__": "dict", "items": [[encode(k, handle, known), encode(v, handle, known)]
                                         for k, v in value.items()]}  # fmt: skip
+    record = _torch_record(value, handle)
+    return handle(value) if record is None else record
+
+
+#: What :func:`_plain_scalar` returns for a value that is not a plain scalar.
+_NOT_PLAIN = object()
+
+
+def _plain_scalar(value, np):
+    """``value`` as None, a bool, str, int or float if it is one (or a subclass, or another real
+    number); :data:`_NOT_PLAIN` otherwise."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, np.generic):
+        return _NOT_PLAIN
+    if isinstance(value, (int, float)):
+        return type_of_plain(value)(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)  # a Fraction, say: a check in the student's process accepts it
+    if isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex):
+        return float(value)  # a Decimal (a Number, though not registered as Real)
+    return _NOT_PLAIN
+
+
+def _torch_record(value, handle) -> dict | None:
+    """The record of a strided tensor or a torch dtype; None for anything else."""
     torch = sys.modules.get("torch")
-    if torch is not None:
-        if isinstance(value, torch.Tensor) and value.layout == torch.strided:
-            plain = value.detach().cpu()
-            if plain.dtype == torch.bfloat16:
-                plain = plain.float()
-            return {
-                "__": "tensor",
-                "array": array_record(plain.resolve_conj().resolve_neg().numpy()),
-                "dtype": str(value.dtype).removeprefix("torch."),
-                "requires_grad": bool(value.requires_grad),
-                "grad_fn": handle(value) if value.grad_fn is not None else None,
-            }
-        if isinstance(value, torch.dtype):
-            return {"__": "torch_dtype", "name": str(value).removeprefix("torch.")}
-    return handle(value)
+    if torch is None:
+        return None
+    if isinstance(value, torch.Tensor) and value.layout == torch.strided:
+        plain = value.detach().cpu()
+        if plain.dtype == torch.bfloat16:
+            plain = plain.float()
+        return {
+            "__": "tensor",
+            "array": array_record(plain.resolve_conj().resolve_neg().numpy()),
+            "dtype": str(value.dtype).removeprefix("torch."),
+            "requires_grad": bool(value.requires_grad),
+            "grad_fn": handle(value) if value.grad_fn is not None else None,
+        }
+    if isinstance(value, torch.dtype):
+        return {"__": "torch_dtype", "name": str(value).removeprefix("torch.")}
+    return None
 
 
 def type_of_plain(value) -> type:
@@ -309,7 +331,7 @@ def describe_exception(error: BaseException) -> dict:
     """What the grader needs to re-raise ``error``: its classes (by name) and message."""
     try:
         message = str(error)
-    except Exception:  # a student's __str__ may itself raise
+    except Exception:  # noqa: BLE001 - a student's __str__ may itself raise
         message = "<the exception's message could not be read>"
     return {
         "types": [f"{c.__module__}.{c.__qualname__}" for c in type(error).__mro__][:16],

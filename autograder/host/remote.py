@@ -238,7 +238,7 @@ class Session:
             args, kwargs = self.decode(message.get("args"))
             value = function(*args, **dict(kwargs))
             answer = {"value": self.dumps(value)}
-        except Exception as error:  # reported to the sandbox as a failure of the call
+        except Exception as error:  # noqa: BLE001 - reported to the sandbox as a failure of the call
             answer = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
         self._send(answer, self._deadline(self.call_seconds + GRACE_SECONDS))
 
@@ -345,7 +345,7 @@ class Session:
         if not self.dead:
             try:
                 report = self.request({"op": "exit"}, seconds=10).get("value", {})
-            except (Exception, CallInterrupted):  # killed below
+            except (Exception, CallInterrupted):  # noqa: BLE001 - killed below
                 report = {}
         self.kill(self.dead or "closed")
         return report if isinstance(report, dict) else {}

@@ -174,7 +174,7 @@ def rebuild_exception(record, named: dict) -> Exception:
     cls = base if shown == base.__name__ else _named(shown, base, named)
     try:
         return cls(message)
-    except Exception:  # a constructor that wants other arguments
+    except Exception:  # noqa: BLE001 - a constructor that wants other arguments
         return RuntimeError(message)
 
 

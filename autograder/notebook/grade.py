@@ -127,7 +127,7 @@ class Tests:
                 value = eval(last, namespace) if last is not None else None
         except CallInterrupted as error:
             return 0.0, f"{type(error).__name__}: {error}", captured.getvalue()
-        except Exception as error:  # a failed test is a message, not a crash
+        except Exception as error:  # noqa: BLE001 - a failed test is a message, not a crash
             return 0.0, _message(error), captured.getvalue()
         score, message = cell_score(value, test.points)
         return score, message, captured.getvalue()
@@ -199,7 +199,7 @@ class _Notebook:
             except BudgetExhausted:
                 self.out_of_time = True
                 return index
-            except (SandboxGone, StudentTimeout, Exception) as error:
+            except (SandboxGone, StudentTimeout, Exception) as error:  # noqa: BLE001 - anything else ends the sandbox's trust
                 # The process stopped, or answered with something a cell never answers (an
                 # error, a forged reply): either way it is not trusted any longer.
                 self.skipped.add(index)

@@ -63,63 +63,78 @@ def _is_library(name: str, aliases: dict[str, str]) -> bool:
 
 
 def scan(source: str, cell_name: str = "") -> list[tuple[str, str]]:
-    """Return (flag, detail) pairs for the tricks found in one cell's source."""
+    """Return (flag, detail) pairs for the tricks found in one cell's source (a built-in dropout
+    only in the cell that defines ``Dropout``)."""
     tree = _parsed(source)
     if tree is None:
         return []
     aliases = _aliases(tree)
     found: dict[tuple[str, str], None] = {}
-
-    def add(flag: str, detail: str) -> None:
-        found[flag, detail] = None
-
-    def built_in_dropout(detail: str) -> None:
-        if cell_name == "Dropout":
-            add("builtin_dropout", f"Dropout {detail}")
-
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom):
-                modules.append(node.module or "")
-                if (node.module or "").split(".")[0] == "torch":
-                    for alias in node.names:
-                        if alias.name in BUILT_IN_DROPOUTS:
-                            named = f" as {alias.asname}" if alias.asname else ""
-                            built_in_dropout(f"imports {alias.name} from {node.module}{named}")
-            for module in modules:
-                top = module.split(".")[0]
-                if top in GRADER_MODULES:
-                    add("grader_probe", f"imports {module} (the grader's own code)")
-                elif top in ("inspect", "gc"):
-                    add("grader_probe", f"imports {module} (inspects the interpreter)")
-                elif top in SYSTEM:
-                    add("system_access", f"imports {module}")
-        elif isinstance(node, ast.Attribute):
-            if node.attr in INTROSPECTION:
-                add("grader_probe", f"uses .{node.attr} (reads frames or interpreter objects)")
-            elif node.attr in TORCH_HOOKS:
-                add("grader_probe", f"uses .{node.attr} (switches off PyTorch's function hooks)")
-            elif node.attr == "modules" and _root(node) == "sys":
-                add("grader_probe", "reads sys.modules (reaches the grader's harness)")
-            elif node.attr in BUILT_IN_DROPOUTS and _is_library(_root(node), aliases):
-                built_in_dropout(f"uses {ast.unparse(node)}")
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Attribute) and _is_library(_root(target), aliases):
-                    add("monkeypatch", f"reassigns {ast.unparse(target)}")
-        elif isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else ""
-            if name in ("setattr", "delattr") and node.args:
-                if _is_library(_root(node.args[0]), aliases):
-                    add("monkeypatch", f"calls {name} on {ast.unparse(node.args[0])}")
-            if name in ("exec", "eval", "__import__"):
-                add("grader_probe", f"calls {name}()")
-            attribute = node.func.attr if isinstance(node.func, ast.Attribute) else name
-            if attribute in ("system", "popen", "fork", "execv", "kill"):
-                add("system_access", f"calls {ast.unparse(node.func)}")
+        for flag, detail in _node_flags(node, aliases):
+            if flag != "builtin_dropout" or cell_name == "Dropout":
+                found[flag, detail] = None
     return list(found)
+
+
+def _node_flags(node: ast.AST, aliases: dict[str, str]):
+    """The (flag, detail) pairs of one syntax node."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        yield from _import_flags(node)
+    elif isinstance(node, ast.Attribute):
+        yield from _attribute_flags(node, aliases)
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Attribute) and _is_library(_root(target), aliases):
+                yield "monkeypatch", f"reassigns {ast.unparse(target)}"
+    elif isinstance(node, ast.Call):
+        yield from _call_flags(node, aliases)
+
+
+def _import_flags(node: ast.Import | ast.ImportFrom):
+    modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+    if isinstance(node, ast.ImportFrom):
+        modules.append(node.module or "")
+        if (node.module or "").split(".")[0] == "torch":
+            for alias in node.names:
+                if alias.name in BUILT_IN_DROPOUTS:
+                    named = f" as {alias.asname}" if alias.asname else ""
+                    yield (
+                        "builtin_dropout",
+                        (f"Dropout imports {alias.name} from {node.module}{named}"),
+                    )
+    for module in modules:
+        top = module.split(".")[0]
+        if top in GRADER_MODULES:
+            yield "grader_probe", f"imports {module} (the grader's own code)"
+        elif top in ("inspect", "gc"):
+            yield "grader_probe", f"imports {module} (inspects the interpreter)"
+        elif top in SYSTEM:
+            yield "system_access", f"imports {module}"
+
+
+def _attribute_flags(node: ast.Attribute, aliases: dict[str, str]):
+    if node.attr in INTROSPECTION:
+        yield "grader_probe", f"uses .{node.attr} (reads frames or interpreter objects)"
+    elif node.attr in TORCH_HOOKS:
+        yield "grader_probe", f"uses .{node.attr} (switches off PyTorch's function hooks)"
+    elif node.attr == "modules" and _root(node) == "sys":
+        yield "grader_probe", "reads sys.modules (reaches the grader's harness)"
+    elif node.attr in BUILT_IN_DROPOUTS and _is_library(_root(node), aliases):
+        yield "builtin_dropout", f"Dropout uses {ast.unparse(node)}"
+
+
+def _call_flags(node: ast.Call, aliases: dict[str, str]):
+    name = node.func.id if isinstance(node.func, ast.Name) else ""
+    if name in ("setattr", "delattr") and node.args:
+        if _is_library(_root(node.args[0]), aliases):
+            yield "monkeypatch", f"calls {name} on {ast.unparse(node.args[0])}"
+    if name in ("exec", "eval", "__import__"):
+        yield "grader_probe", f"calls {name}()"
+    attribute = node.func.attr if isinstance(node.func, ast.Attribute) else name
+    if attribute in ("system", "popen", "fork", "execv", "kill"):
+        yield "system_access", f"calls {ast.unparse(node.func)}"
 
 
 def defined_names(source: str, imports: bool = True) -> set[str]:

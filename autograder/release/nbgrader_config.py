@@ -18,6 +18,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from autograder.host.sandbox import Limits
 from autograder.release.preprocessors import StderrIsNotFailure
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
@@ -35,8 +36,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A test cell a student deleted is put back before grading rather than silently scoring 0.
 c.OverwriteCells.add_missing_cells = True
-# Each cell may run for at most this many seconds when graded; a hung cell is interrupted.
-c.Execute.timeout = 120
+# Each cell may run for at most this many seconds when graded (the grader's own per-cell limit,
+# so that stock nbgrader and ours agree); a hung cell is interrupted.
+c.Execute.timeout = int(Limits().cell_seconds)
 c.Execute.interrupt_on_timeout = True
 # Only an exception fails a test: a warning printed to stderr must not cost a correct answer
 # its points (stock nbgrader scores any stderr output as a failure).

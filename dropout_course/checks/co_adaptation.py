@@ -797,7 +797,7 @@ def _module_modes(model):
 
 def _hooks(model) -> int:
     return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks)  # noqa: SLF001 - counting leftovers
+        len(m._forward_hooks) + len(m._forward_pre_hooks)  # counting leftovers
         for m in model.modules()
     )
 

@@ -35,7 +35,7 @@ class ContractViolation(AssertionError):
     """A student's function broke the contract; the message says how and what to do."""
 
 
-class CallInterrupted(BaseException):  # noqa: N818 - named for what happened, like KeyboardInterrupt
+class CallInterrupted(BaseException):  # named for what happened, like KeyboardInterrupt
     """A call into the student's code that was stopped from outside (a time limit, or the
     process that ran it stopped). The grader's proxies raise subclasses of it; a property that
     meets one fails with its message, and the other properties are still examined. A
@@ -226,7 +226,7 @@ class Memo:
             self._done = True
             try:
                 self._value = self._compute()
-            except (Exception, CallInterrupted) as error:
+            except (Exception, CallInterrupted) as error:  # noqa: BLE001 - kept, and raised where the result is used
                 self._error = error
         if self._error is not None:
             raise self._error
@@ -236,7 +236,7 @@ class Memo:
         """Whether the call returned (rather than raised or was interrupted), making it first."""
         try:
             self()
-        except (Exception, CallInterrupted):
+        except (Exception, CallInterrupted):  # noqa: BLE001 - any failure means it did not return
             return False
         return True
 
@@ -339,7 +339,7 @@ def type_name(value: Any) -> str:
     if callable(reported):
         try:
             return str(reported(value))
-        except Exception:  # a proxy that cannot say: fall back to the class
+        except Exception:  # noqa: BLE001 - a proxy that cannot say: fall back to the class
             pass
     return type(value).__name__
 
