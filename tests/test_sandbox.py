@@ -8,8 +8,10 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from autograder.guest import wire
 from autograder.host import cgroups, sandbox
 from autograder.host.remote import Session
 
@@ -33,9 +35,14 @@ def run_in_sandbox(tmp_path):
             for name in names
         }
 
+    run.sessions = sessions
     yield run
     for session in sessions:
         session.close()
+
+
+def _last_session(run) -> Session:
+    return run.sessions[-1]
 
 
 def test_no_network_no_grader_code_and_a_user_of_its_own(run_in_sandbox, tmp_path):
@@ -163,3 +170,36 @@ def test_a_sandboxs_cgroup_is_gone_when_it_stops(tmp_path):
     while any(folder.exists() for folder in folders) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(Path(folder).exists() for folder in folders)
+
+
+def test_an_argument_is_one_object_across_calls_and_comes_back_as_the_graders(run_in_sandbox):
+    run_in_sandbox(["def same(x):\n    return x\n\ndef address(x):\n    return id(x)\n"], [])
+    session = _last_session(run_in_sandbox)
+    x = np.arange(3.0)
+    assert session.call({"name": "same"}, (x,), {}) is x
+    first = session.call({"name": "address"}, (x,), {})
+    assert session.call({"name": "address"}, (x,), {}) == first
+    assert session.call({"name": "address"}, (x.copy(),), {}) != first
+
+
+def test_an_object_of_an_earlier_call_cannot_be_handed_back(run_in_sandbox):
+    """A sandbox that forges a reference to another call's object is refused (the red team's
+    F1: it could otherwise hand a check any object of the grader's session)."""
+    forge = (
+        "import gc\n"
+        "kept = []\n"
+        "def f(x):\n"
+        "    box = [o for o in gc.get_objects() if type(o).__name__ == 'Sandbox'][0]\n"
+        "    if not kept:\n"
+        "        kept.append(x)\n"
+        "        return 0\n"
+        "    token = next(t for t, o in box.kept.items() if o is kept[0])\n"
+        "    box.delivered[id(kept[0])] = token\n"
+        "    return kept[0]\n"
+    )
+    run_in_sandbox([forge], [])
+    session = _last_session(run_in_sandbox)
+    earlier = np.zeros(3)
+    assert session.call({"name": "f"}, (earlier,), {}) == 0
+    with pytest.raises(wire.WireError, match="did not send this call"):
+        session.call({"name": "f"}, (np.ones(3),), {})

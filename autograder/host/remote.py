@@ -73,7 +73,9 @@ class _Pickler(pickle.Pickler):
             # keyed on it hits, and a function that keeps it sees it change.
             buffer = io.BytesIO()
             _Pickler(buffer, self.session, inside=obj).dump(obj)
-            return ("same", self.session.object_token(obj), buffer.getvalue())
+            token = self.session.object_token(obj)
+            self.session.call_tokens.add(token)
+            return ("same", token, buffer.getvalue())
         return None
 
 
@@ -131,6 +133,7 @@ class Session:
         self.random_key: tuple | None = None  # the global random state both sides agree on
         self.kept: dict[int, tuple[int, object]] = {}  # id -> (token, an argument given)
         self.kept_by_token: dict[int, object] = {}
+        self.call_tokens: set[int] = set()  # the kept objects sent during the current call
         ready = self._receive(self._deadline(START_SECONDS))
         if ready.get("ready") is not True:
             self.kill("the sandbox did not start")
@@ -269,10 +272,9 @@ class Session:
         if kind == "handle":
             return Remote(self, record)
         if kind == "kept":
-            found = self.kept_by_token.get(record["token"])
-            if found is None:
-                raise wire.WireError("a reference to an object the grader never sent")
-            return found
+            if record["token"] not in self.call_tokens:
+                raise wire.WireError("a reference to an object the grader did not send this call")
+            return self.kept_by_token[record["token"]]
         if kind == "torch_dtype":
             return getattr(torch, record["name"])
         array, dtype, requires_grad, grad_fn = values.tensor_parts(record)
@@ -298,6 +300,16 @@ class Session:
         return [g.detach() if isinstance(g, torch.Tensor) else None for g in grads]
 
     def call(self, target: dict, args: tuple, kwargs: dict):
+        """Call a function of the sandbox with ``args`` and ``kwargs``; return its result. The
+        result may name (as "kept") only objects sent during this call, never others of the
+        session's."""
+        outer, self.call_tokens = self.call_tokens, set()
+        try:
+            return self._call(target, args, kwargs)
+        finally:
+            self.call_tokens = outer
+
+    def _call(self, target: dict, args: tuple, kwargs: dict):
         key = repr(sorted(target.items()))
         if key in self.stuck:
             raise StudentTimeout(self.stuck[key])
