@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from autograder.content.spec import course_notebook
+from autograder.content.spec import NotebookSpec
 from autograder.status import Status
 from autograder.text import clean
 
@@ -36,11 +36,9 @@ STATUS_WORDS = {
 
 def released_sources(release_notebook: Path) -> dict[str, str]:
     """Map each nbgrader ``grade_id`` of the released notebook to its cell source."""
-    nb = course_notebook(release_notebook)
     return {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in nb.cells
-        if "grade_id" in cell.metadata.get("nbgrader", {})
+        grade_id: cell.source
+        for grade_id, cell in NotebookSpec.read(release_notebook).by_id().items()
     }
 
 

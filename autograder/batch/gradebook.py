@@ -21,6 +21,7 @@ from subprocess import CalledProcessError
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from autograder.content.spec import NotebookSpec
 from autograder.errors import CourseError
 
 #: nbgrader keeps student ids and assignment, notebook and cell names in VARCHAR(128) columns.
@@ -110,7 +111,6 @@ def _validated(
 
 def _release_cells(release_dir: Path, assignments: list[str]) -> dict[str, dict[str, list]]:
     """Read the graded cells of every notebook of ``assignments``: {assignment: {notebook: …}}."""
-    import nbformat
 
     release = {}
     for assignment in assignments:
@@ -121,15 +121,9 @@ def _release_cells(release_dir: Path, assignments: list[str]) -> dict[str, dict[
             )
         release[assignment] = {}
         for path in paths:
-            cells = nbformat.read(path, as_version=4).cells
             release[assignment][path.stem] = [
-                GradeCell(
-                    cell.metadata["nbgrader"]["grade_id"],
-                    float(cell.metadata["nbgrader"].get("points", 0)),
-                    cell.cell_type,
-                )
-                for cell in cells
-                if cell.metadata.get("nbgrader", {}).get("grade")
+                GradeCell(cell.grade_id, cell.points, cell.cell_type)
+                for cell in NotebookSpec.read(path).graded()
             ]
     return release
 

@@ -1,8 +1,10 @@
-"""What the instructor's notebooks say about their cells: nbgrader's metadata, read here.
+"""What the course's notebooks say about their cells: nbgrader's metadata, read here and only here.
 
 Which cells are tests (with their points and hidden parts), which are answers and which are
-read-only comes from the instructor's notebooks in ``solutions/``; a submission's metadata is
-only ever read through :func:`nbgrader_metadata`, which tolerates whatever a student did to it.
+read-only comes from the instructor's notebooks in ``solutions/`` and their release in
+``exercises/``, read into typed records (:class:`NotebookSpec` of :class:`CellSpec`); the grader,
+the integrity scan, the feedback and the gradebook take those. A submission's metadata is only
+ever read through :func:`nbgrader_metadata`, which tolerates whatever a student did to it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,70 @@ def course_notebook(path: Path):
 
 
 @dataclass(frozen=True)
+class CellSpec:
+    """One cell of a course notebook, as nbgrader's metadata describes it."""
+
+    grade_id: str  # "" for a cell nbgrader does not track
+    cell_type: str  # "code" or "markdown"
+    source: str
+    grade: bool  # scored: a test cell, or an answer graded by hand
+    solution: bool  # the student writes it
+    locked: bool  # read-only in the release
+    points: float
+
+    @property
+    def is_test(self) -> bool:
+        return self.grade and not self.solution
+
+    @property
+    def is_fixed(self) -> bool:
+        """A read-only cell whose instructor's version always runs (setup code, imports)."""
+        return bool(self.grade_id) and not self.grade and not self.solution
+
+    @property
+    def hidden(self) -> bool:
+        return "BEGIN HIDDEN TESTS" in self.source
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """The cells of one course notebook (``solutions/`` or ``exercises/``), in order."""
+
+    cells: tuple[CellSpec, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> NotebookSpec:
+        return _notebook_spec(Path(path))
+
+    def by_id(self) -> dict[str, CellSpec]:
+        """The cells nbgrader tracks, by grade_id."""
+        return {cell.grade_id: cell for cell in self.cells if cell.grade_id}
+
+    def graded(self) -> list[CellSpec]:
+        """The scored cells, in order: what a notebook's grade is the sum of."""
+        return [cell for cell in self.cells if cell.grade]
+
+
+@functools.lru_cache(maxsize=64)
+def _notebook_spec(path: Path) -> NotebookSpec:
+    cells = []
+    for cell in course_notebook(path).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        cells.append(
+            CellSpec(
+                grade_id=str(meta.get("grade_id", "")),
+                cell_type=cell.cell_type,
+                source=cell.source,
+                grade=bool(meta.get("grade")),
+                solution=bool(meta.get("solution")),
+                locked=bool(meta.get("locked")),
+                points=float(meta.get("points", 0) or 0),
+            )
+        )
+    return NotebookSpec(tuple(cells))
+
+
+@dataclass(frozen=True)
 class TestCell:
     """A graded test cell of the instructor's notebook."""
 
@@ -58,19 +124,15 @@ class Layout:
 
     @classmethod
     def read(cls, source_notebook: Path) -> Layout:
-        nb = nbformat.read(source_notebook, as_version=4)
         tests, answers, fixed, order = [], set(), {}, []
-        for cell in nb.cells:
-            meta = nbgrader_metadata(cell)
-            grade_id = grade_id_of(cell)
-            if not grade_id:
+        for cell in NotebookSpec.read(source_notebook).cells:
+            if not cell.grade_id or cell.cell_type != "code":
                 continue
-            if meta.get("grade") and not meta.get("solution"):
-                hidden = "BEGIN HIDDEN TESTS" in cell.source
-                tests.append(TestCell(grade_id, float(meta.get("points", 0)), cell.source, hidden))
-            elif meta.get("solution"):
-                answers.add(grade_id)
+            if cell.is_test:
+                tests.append(TestCell(cell.grade_id, cell.points, cell.source, cell.hidden))
+            elif cell.solution:
+                answers.add(cell.grade_id)
             else:
-                fixed[grade_id] = cell.source
-                order.append(grade_id)
+                fixed[cell.grade_id] = cell.source
+                order.append(cell.grade_id)
         return cls(tests, answers, fixed, order)

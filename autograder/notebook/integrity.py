@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.content.spec import course_notebook, grade_id_of, nbgrader_metadata
+from autograder.content.spec import NotebookSpec, grade_id_of, nbgrader_metadata
 from autograder.notebook import tamper
 from autograder.text import clean
 
@@ -33,8 +33,8 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
     as a check) is not flagged either.
     """
     filename = f"{entry.notebook}.ipynb"
-    released = _cells_by_id(course_notebook(release_dir / entry.assignment / filename).cells)
-    source = _cells_by_id(course_notebook(source_dir / entry.assignment / filename).cells)
+    released = NotebookSpec.read(release_dir / entry.assignment / filename).by_id()
+    source = NotebookSpec.read(source_dir / entry.assignment / filename).by_id()
     submitted_cells = entry.read().cells
     submitted = _cells_by_id(submitted_cells)
     setup_names = _setup_names(released)
@@ -52,9 +52,7 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
         )
 
     for grade_id, original in released.items():
-        meta = original.metadata["nbgrader"]
-        protected = meta.get("grade") or meta.get("locked")
-        if not protected or meta.get("solution"):
+        if not (original.grade or original.locked) or original.solution:
             continue
         cell = submitted.get(grade_id)
         if cell is None:
@@ -66,13 +64,13 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
         their = nbgrader_metadata(cell) if cell.get("cell_type") == "code" else {}
         if cell.get("cell_type") != original.cell_type:
             flag("changed_metadata", f"cell {grade_id} is no longer a {original.cell_type} cell")
-        if meta.get("grade") and their.get("points") != meta.get("points"):
+        if original.grade and their.get("points") != original.points:
             flag(
                 "changed_points",
-                f"points of {grade_id} changed from {meta.get('points')} "
+                f"points of {grade_id} changed from {original.points:g} "
                 f"to {their.get('points')} (the original was used)",
             )
-        if meta.get("grade") and not their.get("grade"):
+        if original.grade and not their.get("grade"):
             flag("changed_metadata", f"cell {grade_id} is no longer marked as a test")
     for cell in submitted_cells:
         grade_id = grade_id_of(cell)
@@ -80,7 +78,7 @@ def check(entry, release_dir: Path, source_dir: Path) -> list[dict]:
         if (
             cell.get("cell_type") != "code"
             or not isinstance(cell.get("source"), str)
-            or (original is not None and not original.metadata["nbgrader"].get("solution"))
+            or (original is not None and not original.solution)
         ):
             continue  # a read-only cell: the instructor's version runs, whatever is here
         where = f"answer cell {grade_id}" if grade_id else "a cell the student added"
@@ -96,7 +94,6 @@ def _setup_names(released: dict) -> set[str]:
     """The names the read-only code cells of the release define (the checks they import)."""
     names = set()
     for cell in released.values():
-        meta = cell.metadata["nbgrader"]
-        if cell.cell_type == "code" and not meta.get("grade") and not meta.get("solution"):
+        if cell.cell_type == "code" and cell.is_fixed:
             names |= tamper.defined_names(cell.source)
     return names
