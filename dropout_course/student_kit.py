@@ -15,16 +15,20 @@ PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
 KIT_NAME = "dropout-course-exercises"
 
-#: Pinned like the course's requirements.txt, but only what the exercises need.
-REQUIREMENTS = """\
-torch==2.13.0
-numpy==2.4.6
-matplotlib==3.11.2
-ipywidgets==8.1.9
-scikit-learn==1.9.1
-jupyterlab
--e .
-"""
+#: What the exercises need of the course's requirements.txt (with the same pins).
+KIT_PACKAGES = ("torch", "numpy", "matplotlib", "ipywidgets", "scikit-learn")
+
+
+def kit_requirements() -> str:
+    """The kit's requirements.txt: the course's pins of :data:`KIT_PACKAGES`, JupyterLab, and
+    the kit's own package."""
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        requirement = line.split("#")[0].strip()
+        if "==" in requirement:
+            pins[requirement.split("==")[0].split("[")[0].strip().lower()] = requirement
+    return "".join(f"{pins[name]}\n" for name in KIT_PACKAGES) + "jupyterlab\n-e .\n"
+
 
 PYPROJECT = """\
 [build-system]
@@ -70,7 +74,7 @@ def kit_files() -> dict[str, bytes]:
     """Map each path inside the kit to its content."""
     files = {
         f"{KIT_NAME}/README.txt": README.encode(),
-        f"{KIT_NAME}/requirements.txt": REQUIREMENTS.encode(),
+        f"{KIT_NAME}/requirements.txt": kit_requirements().encode(),
         f"{KIT_NAME}/pyproject.toml": PYPROJECT.encode(),
     }
     for pattern in KIT_MODULES:
