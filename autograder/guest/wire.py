@@ -7,7 +7,7 @@ at most ``MAX_MESSAGE`` bytes and must arrive whole before a deadline, the decod
 at most ``MAX_NODES`` values nested at most ``MAX_DEPTH`` deep (so a small message cannot decode
 into a large object), and text is decoded as UTF-8 with errors replaced (so no string from the
 sandbox can hold a lone surrogate or fail to encode later). Grader-side validation of what the
-values mean (arrays, tensors, handles) is in ``remote.py``.
+values mean (arrays, tensors, handles) is in ``host/values.py``.
 
 Requests go into the sandbox with pickles inside (the grader wrote them, so the sandbox may trust
 them); answers come out as plain data. This file is copied into every sandbox and imports only
