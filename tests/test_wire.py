@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from autograder.guest import wire
 from autograder.host import values
-from autograder.host.remote import Remote, SandboxGone, Session, StudentTimeout
+from autograder.host.channel import SandboxGone, StudentTimeout
+from autograder.host.remote import Remote, Session
 
 plain = st.recursive(
     st.none()
@@ -328,10 +329,10 @@ def _session_fed(chunks, call_seconds=0.5):
 @settings(max_examples=30, deadline=None)
 @given(st.binary(max_size=512))
 def test_a_session_fed_garbage_stops_the_sandbox_and_raises_sandbox_gone(garbage):
-    from autograder.host import remote, sandbox
+    from autograder.host import channel, sandbox
 
     original, sandbox.stop = sandbox.stop, lambda process: process.kill()
-    grace, remote.GRACE_SECONDS = remote.GRACE_SECONDS, 0.1
+    grace, channel.GRACE_SECONDS = channel.GRACE_SECONDS, 0.1
     try:
         session, out_write, in_read = _session_fed([garbage])
         started = time.monotonic()
@@ -345,7 +346,7 @@ def test_a_session_fed_garbage_stops_the_sandbox_and_raises_sandbox_gone(garbage
             assert "value" in reply
         assert time.monotonic() - started < 0.5 + 0.1 + 2
     finally:
-        sandbox.stop, remote.GRACE_SECONDS = original, grace
+        sandbox.stop, channel.GRACE_SECONDS = original, grace
         os.close(out_write)
         os.close(in_read)
 

@@ -10,48 +10,24 @@ the sandbox; the comparison that decides the grade happens here.
 Nothing the sandbox says makes the grader run a protocol method of a student's object: a
 :class:`Remote` answers no special attribute (``__array_interface__``, ``__array__``, ``__len__``
 ...) and no private one, so NumPy and PyTorch see it as an opaque object, and every read from the
-sandbox has a deadline for the whole message and bounded size and decoding cost (``wire.py``).
+sandbox has a deadline for the whole message and bounded size and decoding cost (``wire.py``,
+``channel.py``, which carries the messages).
 """
 
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import signal
 import subprocess
-import time
 import types
 
 import numpy as np
 import torch
 
 from autograder.guest import wire
-from autograder.host import mirror, sandbox, values
+from autograder.host import channel, mirror, values
+from autograder.host.channel import Channel, StudentTimeout
 from dropout_course.checks.core import CallInterrupted
-
-
-class SandboxGone(CallInterrupted):
-    """The student's sandbox stopped (time limit, memory limit, or the code exited).
-
-    A BaseException (through ``CallInterrupted``), like KeyboardInterrupt: checks catch
-    ``Exception`` from student code to describe it, and this must reach the property (which
-    fails) and the grader (which decides the test's status)."""
-
-
-class BudgetExhausted(SandboxGone):
-    """The notebook used up its wall-clock budget; its sandbox was stopped."""
-
-
-class StudentTimeout(CallInterrupted):
-    """A call into the student's code ran out of time; it was interrupted (see SandboxGone)."""
-
-
-#: Extra seconds the grader waits beyond a call's own limit before it stops the sandbox (the
-#: sandbox interrupts the call itself at the limit and answers).
-GRACE_SECONDS = 5.0
-#: Seconds a new sandbox may take to start Python and report ready.
-START_SECONDS = 120.0
 
 
 class _Pickler(pickle.Pickler):
@@ -107,132 +83,32 @@ class _RemoteGrad(torch.autograd.Function):
         return (None, None, None, *grads[: ctx.count])
 
 
-class Session:
-    """One running sandbox and the conversation with it.
+class Session(Channel):
+    """One running sandbox: calls into it, and the values, callbacks, random state and
+    gradients that cross with them (the transport is :class:`Channel`'s).
 
-    ``call_seconds`` limits each request; ``deadline`` (a ``time.monotonic()`` value) is the
-    notebook's whole budget, which no request outlives. ``stuck`` remembers the targets whose
-    calls ran out of time in the current test: calling them again fails at once rather than
-    waiting out the limit once more (the engine clears it before each test).
+    ``stuck`` remembers the targets whose calls ran out of time in the current test: calling
+    them again fails at once rather than waiting out the limit once more (the engine clears it
+    before each test).
     """
 
     def __init__(
         self, process: subprocess.Popen, call_seconds: float, deadline: float | None = None
     ):
-        self.process = process
-        self.call_seconds = call_seconds
-        self.deadline = deadline
         self.callbacks: dict[int, object] = {}
         self.grad_inputs: list[torch.Tensor] = []
         self.current: tuple = ((), {})
-        self.dead: str = ""
-        self.out_of_time = False  # it was stopped because the notebook's budget ran out
-        self.timeouts = 0
         self.stuck: dict[str, str] = {}
-        self.exception_classes: dict = {}  # student-named exception classes of this session
         self.random_key: tuple | None = None  # the global random state both sides agree on
         self.kept: dict[int, tuple[int, object]] = {}  # id -> (token, an argument given)
         self.kept_by_token: dict[int, object] = {}
         self.call_tokens: set[int] = set()  # the kept objects sent during the current call
-        ready = self._receive(self._deadline(START_SECONDS))
-        if ready.get("ready") is not True:
-            self.kill("the sandbox did not start")
-            raise SandboxGone(self.dead)
-
-    # -- transport
-    def _deadline(self, seconds: float) -> float:
-        deadline = time.monotonic() + seconds
-        return deadline if self.deadline is None else min(deadline, self.deadline)
-
-    def _receive(self, deadline: float) -> dict:
-        try:
-            return wire.receive(self.process.stdout.fileno(), deadline)
-        except wire.WireTimeout:
-            self._stop_for_time("it ran longer than the time limit and was stopped")
-        except (EOFError, OSError, wire.WireError, ValueError) as error:
-            self.kill(self._death_reason(error))
-        raise SandboxGone(self.dead)
-
-    def _stop_for_time(self, reason: str) -> None:
-        """Stop the sandbox for running out of time: the notebook's budget, or ``reason``."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            self.out_of_time = True
-            self.kill("the notebook used up its time budget")
-            raise BudgetExhausted(self.dead)
-        self.kill(reason)
-        raise SandboxGone(self.dead)
-
-    def _send(self, message: dict, deadline: float) -> None:
-        """Send a message before ``deadline``; a sandbox that stops reading is stopped."""
-        try:
-            wire.send(self.process.stdin.fileno(), message, deadline)
-        except wire.WireTimeout:
-            self._stop_for_time("it stopped reading what the grader sent")
-        except OSError:
-            self.kill(self._death_reason("the pipe closed"))
-            raise SandboxGone(self.dead) from None
-
-    def _death_reason(self, error) -> str:
-        try:
-            code = self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return f"it sent something the grader cannot read ({str(error)[:200]})"
-        if code < 0:
-            name = signal.Signals(-code).name
-            reasons = {
-                "SIGXCPU": "it used more CPU time than allowed",
-                "SIGKILL": "it was killed (most likely it used more memory than allowed)",
-                "SIGSEGV": "it crashed (segmentation fault)",
-                "SIGXFSZ": "it wrote a file larger than allowed",
-            }
-            return reasons.get(name, f"it was stopped by {name}")
-        startup = self._startup_error()
-        if startup:
-            return f"the sandbox could not start Python: {startup}"
-        return f"the Python process exited (exit code {code}), e.g. by calling exit()"
-
-    def _startup_error(self) -> str:
-        """What bubblewrap or Python said before the harness took over stderr."""
-        if self.process.stderr is None:
-            return ""
-        try:
-            os.set_blocking(self.process.stderr.fileno(), False)
-            text = self.process.stderr.read(4000) or b""
-        except (OSError, ValueError):
-            return ""
-        return text.decode("utf-8", "replace").strip()
-
-    def kill(self, reason: str) -> None:
-        if not self.dead:
-            self.dead = reason
-        sandbox.stop(self.process)
+        super().__init__(process, call_seconds, deadline)
 
     def request(self, message: dict, seconds: float | None = None) -> dict:
-        """Send one request and return the sandbox's reply, answering its callbacks meanwhile."""
-        if self.dead:
-            raise SandboxGone(self.dead)
-        if message.get("op") != "call":
+        if not self.dead and message.get("op") != "call":
             self.random_key = None  # student code may draw here: the next call sends the state
-        seconds = self.call_seconds if seconds is None else seconds
-        message["limit"] = float(seconds)
-        deadline = self._deadline(seconds + GRACE_SECONDS)
-        self._send(message, deadline)
-        while True:
-            reply = self._receive(deadline)
-            if reply.get("op") == "callback":
-                self._run_callback(reply)
-                continue
-            if "timeout" in reply:
-                self.timeouts += 1
-                raise StudentTimeout(
-                    f"it ran longer than the {seconds:g} s time limit and was interrupted"
-                )
-            if "error" in reply:
-                raise values.rebuild_exception(reply["error"], self.exception_classes)
-            if "value" not in reply:
-                self.kill("it sent a reply the grader cannot read")
-                raise SandboxGone(self.dead)
-            return reply
+        return super().request(message, seconds)
 
     def _run_callback(self, message: dict) -> None:
         try:
@@ -243,7 +119,7 @@ class Session:
             answer = {"value": self.dumps(value)}
         except Exception as error:  # noqa: BLE001 - reported to the sandbox as a failure of the call
             answer = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
-        self._send(answer, self._deadline(self.call_seconds + GRACE_SECONDS))
+        self._send(answer, self._deadline(self.call_seconds + channel.GRACE_SECONDS))
 
     def object_token(self, obj) -> int:
         """A number naming one of the grader's objects for the whole session (the session keeps

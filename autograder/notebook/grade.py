@@ -25,7 +25,8 @@ from pathlib import Path
 
 from autograder.content.spec import Layout, TestCell, grade_id_of
 from autograder.host import sandbox
-from autograder.host.remote import BudgetExhausted, Remote, SandboxGone, Session, StudentTimeout
+from autograder.host.channel import BudgetExhausted, SandboxGone, StudentTimeout
+from autograder.host.remote import Remote, Session
 from autograder.status import Status
 from dropout_course.checks.core import CallInterrupted, ContractViolation, Score
 
