@@ -6,6 +6,7 @@ chapters do), so reruns are bit-identical.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -96,6 +97,8 @@ def train(
     X_test: torch.Tensor | None = None,
     y_test: torch.Tensor | None = None,
     eval_every: int = 0,
+    penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> History:
     """Train ``model`` with cross-entropy on (X, y) by minibatches; return its history.
 
@@ -120,6 +123,13 @@ def train(
         Seed of the minibatch order and of the dropout masks.
     X_test, y_test : torch.Tensor, optional
         Evaluated every ``eval_every`` epochs (and after the last) when given.
+    penalty : callable, optional
+        Maps a minibatch's mean cross-entropy to the loss minimised (e.g. adding an L2 penalty
+        on the weights only, which ``weight_decay`` cannot express).
+    on_epoch : callable, optional
+        Called after every epoch as ``on_epoch(epoch, {"train_loss": ..., "train_error": ...})``
+        with the epoch's mean cross-entropy and error rate over its minibatches (as training
+        saw them), e.g. to measure a validation set and track early stopping.
     """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks come from the global generator
@@ -136,18 +146,23 @@ def train(
     model.train()
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(X), generator=generator)
-        total = 0.0
+        total, wrong = 0.0, 0
         for start in range(0, len(X), batch_size):
             batch = order[start : start + batch_size]
-            loss = F.cross_entropy(model(X[batch]), y[batch])
+            logits = model(X[batch])
+            nll = F.cross_entropy(logits, y[batch])
+            loss = nll if penalty is None else penalty(nll)
             opt.zero_grad()
             loss.backward()
             opt.step()
             if max_norm is not None:
                 apply_max_norm(model, max_norm)
-            total += loss.item() * len(batch)
+            total += nll.item() * len(batch)
+            wrong += int((logits.argmax(dim=1) != y[batch]).sum())
         scheduler.step()
         history.train_loss.append(total / len(X))
+        if on_epoch is not None:
+            on_epoch(epoch, {"train_loss": total / len(X), "train_error": wrong / len(X)})
         norms = [layer.weight.norm(dim=1).max().item() for layer in hidden_linears(model)]
         history.max_col_norm.append(max(norms) if norms else 0.0)
         if X_test is not None and ((eval_every and epoch % eval_every == 0) or epoch == epochs):

@@ -23,7 +23,7 @@ from numpy.polynomial import legendre
 from sklearn.linear_model import Lasso
 
 from dropout_course.data import digits_split, noisy_sine
-from dropout_course.training import mlp
+from dropout_course.training import mlp, train
 
 #: The interval of the 1-D problem; x is mapped to [-1, 1] for the Legendre basis.
 LOW, HIGH = -3.0, 3.0
@@ -441,55 +441,56 @@ def train_digits(
     if patience is not None and eval_every != 1:
         raise ValueError("early stopping needs the validation loss of every epoch: eval_every=1")
     data = digits_data(n_train, seed=seed)
-    X, y = data["train"]
     torch.manual_seed(seed)
     model = mlp(sizes)
     weights = [p for p in model.parameters() if p.ndim == 2]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed + 1)
     run = Run()
-    best, waited, best_state = float("inf"), 0, None
-    model.train()
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(X), generator=generator)
-        total_nll, total_wrong = 0.0, 0
-        for start in range(0, len(X), batch_size):
-            batch = order[start : start + batch_size]
-            logits = model(X[batch])
-            nll = F.cross_entropy(logits, y[batch])
-            loss = nll
-            if l2:
-                loss = loss + l2 / 2 * sum((W**2).sum() for W in weights)
-            if l1:
-                loss = loss + l1 * sum(W.abs().sum() for W in weights)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total_nll += nll.item() * len(batch)
-            total_wrong += int((logits.argmax(dim=1) != y[batch]).sum())
+    tracked = {"best": float("inf"), "waited": 0, "state": None}
+
+    def penalised(nll):
+        loss = nll
+        if l2:
+            loss = loss + l2 / 2 * sum((W**2).sum() for W in weights)
+        if l1:
+            loss = loss + l1 * sum(W.abs().sum() for W in weights)
+        return loss
+
+    def record(epoch, seen):
         if not eval_every or epoch % eval_every:
-            continue
+            return
         run.epochs.append(epoch)
-        run.train_nll.append(total_nll / len(X))
-        run.train_error.append(total_wrong / len(X))
+        run.train_nll.append(seen["train_loss"])
+        run.train_error.append(seen["train_error"])
         val_nll, val_error = _measure(model, *data["val"])
         run.val_nll.append(val_nll)
         run.val_error.append(val_error)
         if patience is not None and run.stop_epoch is None:
-            if run.val_nll[-1] < best:
-                best, run.best_epoch, waited = run.val_nll[-1], epoch, 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited == patience:
-                    run.stop_epoch = epoch
+            _track_early_stopping(run, tracked, model, epoch, patience)
+
+    # The minibatch order comes from its own generator (seed + 1), as the weights from seed.
+    train(model, *data["train"], epochs=epochs, batch_size=batch_size, lr=lr, seed=seed + 1,
+          penalty=penalised, on_epoch=record)  # fmt: skip
     run.final = _report(model, data)
     run.weights = [W.detach().numpy().copy() for W in weights]
     if patience is not None:
         run.stop_epoch = run.stop_epoch or epochs
-        model.load_state_dict(best_state)
+        model.load_state_dict(tracked["state"])
         run.early = _report(model, data)
     return run
+
+
+def _track_early_stopping(run: Run, tracked: dict, model, epoch: int, patience: int) -> None:
+    """An epoch improves when its validation NLL is strictly below the best so far; the best
+    epoch's weights are copied; ``patience`` epochs in a row without improvement set
+    ``run.stop_epoch`` (training goes on, so that a figure can show what stopping avoided)."""
+    if run.val_nll[-1] < tracked["best"]:
+        tracked.update(best=run.val_nll[-1], waited=0)
+        run.best_epoch = epoch
+        tracked["state"] = {k: v.clone() for k, v in model.state_dict().items()}
+    else:
+        tracked["waited"] += 1
+        if tracked["waited"] == patience:
+            run.stop_epoch = epoch
 
 
 def remedies_experiment(seeds=(0, 1, 2), epochs=120, patience=10, l2=1e-3, l1=1e-4, more=600):
