@@ -63,11 +63,12 @@ Dropout course: exercises
 4. Submit the notebook file (.ipynb) as your instructor asks, without renaming it.
 """
 
-#: What of the package the kit holds: the checks that the notebooks' visible tests call. Not
-#: the chapters' experiments, training loop or widgets: some of them implement what the
-#: exercises ask for (a NumPy backward pass, the max-norm projection), and the notebooks do not
-#: need them.
-KIT_MODULES = ("__init__.py", "checks/*.py")
+#: What of the package the kit holds: the checks that the notebooks' visible tests call and the
+#: data sets (exercise 04's optional try-it-on-digits cell). Not the chapters' experiments,
+#: training loop or widgets: some of them implement what the exercises ask for (a NumPy backward
+#: pass, the max-norm projection), and the notebooks do not need them. A grading sandbox sees
+#: the same files (``autograder.host.sandbox.public_files``).
+KIT_MODULES = ("__init__.py", "data.py", "checks/*.py")
 
 
 def kit_files() -> dict[str, bytes]:

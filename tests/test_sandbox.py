@@ -203,3 +203,34 @@ def test_an_object_of_an_earlier_call_cannot_be_handed_back(run_in_sandbox):
     assert session.call({"name": "f"}, (earlier,), {}) == 0
     with pytest.raises(wire.WireError, match="did not send this call"):
         session.call({"name": "f"}, (np.ones(3),), {})
+
+
+def test_a_sandbox_sees_only_what_the_student_kit_holds_of_the_package(run_in_sandbox):
+    """The chapters' experiments (chapter 04's NumPy backward pass, numerical_gradient and
+    relative_error among them), training loop and widgets are not importable: only the checks
+    the notebooks call and the data sets, as in the kit."""
+    probe = (
+        "import importlib, pathlib\n"
+        "def importable(name):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "        return True\n"
+        "    except ImportError:\n"
+        "        return False\n"
+        "names = ['dropout_course.checks.max_norm', 'dropout_course.data',\n"
+        "         'dropout_course.experiments.backpropagation', 'dropout_course.training',\n"
+        "         'dropout_course.widgets.max_norm', 'dropout_course.student_kit']\n"
+        "found = {n: importable(n) for n in names}\n"
+        "import dropout_course\n"
+        "files = sorted(p.name for p in pathlib.Path(dropout_course.__file__).parent.iterdir())\n"
+    )
+    seen = run_in_sandbox([probe], ["found", "files"])
+    assert seen["found"] == {
+        "dropout_course.checks.max_norm": True,
+        "dropout_course.data": True,
+        "dropout_course.experiments.backpropagation": False,
+        "dropout_course.training": False,
+        "dropout_course.widgets.max_norm": False,
+        "dropout_course.student_kit": False,
+    }
+    assert set(seen["files"]) <= {"__init__.py", "data.py", "checks", "__pycache__"}

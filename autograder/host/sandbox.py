@@ -26,6 +26,7 @@ from pathlib import Path
 from autograder.content import REPO
 from autograder.errors import CourseError
 from autograder.host import cgroups
+from dropout_course.student_kit import KIT_MODULES
 
 #: What runs inside the sandbox, copied in on its own.
 GUEST = Path(__file__).resolve().parents[1] / "guest"
@@ -91,6 +92,14 @@ def _readable_roots() -> list[Path]:
     return sorted(roots)
 
 
+def public_files() -> list[Path]:
+    """What a sandbox sees of ``dropout_course``: what the student kit holds (the checks the
+    notebooks call, the data sets), never the chapters' experiments, training loop or widgets,
+    some of which implement what the exercises ask."""
+    package = REPO / "dropout_course"
+    return [path for pattern in KIT_MODULES for path in sorted(package.glob(pattern))]
+
+
 def _parents(path: Path) -> list[Path]:
     return [p for p in reversed(path.parents) if str(p) != "/"]
 
@@ -122,8 +131,7 @@ def command(
         elif target.is_dir():
             args += ["--ro-bind", str(target), str(target)]
     made: set[Path] = set()
-    public = [REPO / "dropout_course"]
-    for root in [*_readable_roots(), *public]:
+    for root in [*_readable_roots(), *public_files()]:
         for parent in _parents(root):
             if parent not in made and not parent.is_symlink():
                 args += ["--perms", "0755", "--dir", str(parent)]
