@@ -85,3 +85,17 @@ def test_training_mode_outputs_average_to_the_evaluation_output():
     assert not model.training  # left in evaluation mode
     first, second = model(x), model(x)
     assert torch.equal(first, second)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.8, 0.95])
+def test_both_scalings_carry_the_same_relative_noise_which_grows_with_p(p):
+    """'Measured against the mean, both variants carry the same relative noise, sqrt(p/q) times
+    the mean': the standard variant's variance p q y^2 falls as p -> 1, the inverted one's
+    p / q y^2 grows, and their ratio of standard deviation to mean is the same."""
+    q, y = 1 - p, 2.0
+    keep = np.random.default_rng(0).random(400_000) >= p
+    standard, inverted = keep * y, keep * y / q
+    for out in (standard, inverted):
+        assert out.std() / out.mean() == pytest.approx(np.sqrt(p / q), rel=0.02)
+    assert standard.var() == pytest.approx(p * q * y**2, rel=0.02)
+    assert inverted.var() == pytest.approx(p / q * y**2, rel=0.02)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from autograder.content.reference import co_adaptation as reference
 from dropout_course.experiments import co_adaptation as ca
@@ -156,3 +157,24 @@ def test_width_sweep_n_fixed_underfits_qn_fixed_does_not():
     assert np.all(n_fixed[1, :, 0] > n_fixed[0, :, 0])
     # qn fixed: lower test error than n fixed at p = 0.9, in every seed
     assert np.all(qn_fixed[1, :, 0] < n_fixed[1, :, 0])
+
+
+def test_rescaling_a_relu_unit_keeps_the_function_but_not_the_l2_penalty():
+    """'Multiplying a unit's incoming weights and its bias by alpha > 0 and its outgoing weights
+    by 1/alpha leaves every output unchanged, yet changes sum w^2' (and without the bias it
+    would not: the bias must be scaled too)."""
+    torch.manual_seed(0)
+    first, second = torch.nn.Linear(5, 4).double(), torch.nn.Linear(4, 3).double()
+    x = torch.randn(50, 5, dtype=torch.float64)
+
+    def net(W1, b1, W2):
+        return torch.relu(x @ W1.T + b1) @ W2.T + second.bias
+
+    W1, b1, W2 = first.weight.detach(), first.bias.detach(), second.weight.detach()
+    alpha, j = 3.0, 1
+    W1s, b1s, W2s = W1.clone(), b1.clone(), W2.clone()
+    W1s[j], b1s[j], W2s[:, j] = alpha * W1[j], alpha * b1[j], W2[:, j] / alpha
+    assert torch.allclose(net(W1s, b1s, W2s), net(W1, b1, W2), atol=1e-12)
+    penalty = (W1**2).sum() + (W2**2).sum()
+    assert abs(((W1s**2).sum() + (W2s**2).sum()) - penalty) > 0.1
+    assert not torch.allclose(net(W1s, b1, W2s), net(W1, b1, W2), atol=1e-6)
