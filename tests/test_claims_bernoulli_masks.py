@@ -51,8 +51,8 @@ def test_a_misplaced_factor_q_would_flatten_the_error_curve():
     rng = np.random.default_rng(3)
     y, W, b = bm.layer_example(rng)
     keep = rng.random((20_000, y.size)) >= 0.5
-    mixed = ((keep * (2.0 * y)) @ W + b).mean(axis=0) - (y @ (0.5 * W) + b)
-    right = ((keep * (2.0 * y)) @ W + b).mean(axis=0) - (y @ W + b)
+    average = ((keep * (2.0 * y)) @ W + b).mean(axis=0)  # inverted: kept units times 1/q = 2
+    mixed, right = average - (y @ (0.5 * W) + b), average - (y @ W + b)
     assert np.sqrt(np.mean(mixed**2)) > 20 * np.sqrt(np.mean(right**2))
 
 

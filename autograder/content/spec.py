@@ -32,13 +32,6 @@ def grade_id_of(cell) -> str:
     return grade_id if isinstance(grade_id, str) else ""
 
 
-@functools.lru_cache(maxsize=64)
-def course_notebook(path: Path):
-    """A notebook of the course's own (``solutions/`` or ``exercises/``), read once per process:
-    they do not change while a batch is graded. Callers must not modify it."""
-    return nbformat.read(path, as_version=4)
-
-
 @dataclass(frozen=True)
 class CellSpec:
     """One cell of a course notebook, as nbgrader's metadata describes it."""
@@ -86,8 +79,9 @@ class NotebookSpec:
 
 @functools.lru_cache(maxsize=64)
 def _notebook_spec(path: Path) -> NotebookSpec:
+    """Read once per process: the course's notebooks do not change while a batch is graded."""
     cells = []
-    for cell in course_notebook(path).cells:
+    for cell in nbformat.read(path, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
         cells.append(
             CellSpec(
