@@ -149,10 +149,8 @@ def _pairs_mean(C: np.ndarray) -> float:
 
 
 def _corr(H: np.ndarray) -> np.ndarray:
-    """Pearson correlation matrix of the columns of ``H`` (all of them varying)."""
-    centred = H - H.mean(axis=0)
-    z = centred / np.sqrt((centred**2).sum(axis=0))
-    return z.T @ z
+    """Pearson correlation matrix of the columns of ``H`` (all of them varying), by NumPy."""
+    return np.corrcoef(H, rowvar=False).reshape(H.shape[1], H.shape[1])
 
 
 def expected_correlation(H) -> float:

@@ -25,6 +25,7 @@ Fraction or Decimal, an array or tensor holding one number), as in every check o
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .core import (
     CallInterrupted,
@@ -48,9 +49,10 @@ NAME = "momentum_step"
 
 
 def _project(W, c):
-    """Each column of ``W`` onto the ball of radius ``c`` (the contract of ``max_norm``)."""
-    norms = np.linalg.norm(W, axis=0, keepdims=True)
-    return W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
+    """Each column of ``W`` onto the ball of radius ``c`` (the contract of ``max_norm``), by
+    PyTorch's ``renorm`` (an implementation the course did not write)."""
+    W = torch.from_numpy(np.asarray(W, dtype=np.float64))
+    return torch.renorm(W, p=2, dim=1, maxnorm=c).numpy()
 
 
 def _project_rows(W, c):
