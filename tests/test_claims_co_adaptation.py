@@ -60,11 +60,9 @@ def test_co_adapted_pair_costs_more_under_dropout():
 
 
 def test_measurements_agree_with_the_exercise_reference(nets):
-    """The chapter's correlation and ablation are the exercise's contract."""
+    """The chapter's ablation is the exercise's contract (its correlation and sparsity are
+    the reference's own functions)."""
     net = nets["no dropout"][0]
-    for H in ca.hidden_activations(net.model, net.X_test):
-        assert np.isclose(ca.mean_abs_correlation(H), reference.activation_correlation(H))
-        assert np.isclose(ca.zero_fraction(H), reference.activation_sparsity(H)[0])
     relu = ca.hidden_modules(net.model)[1]
     units = list(range(0, 256, 3))
     removed = ca.error_without(net.model, [[], units], net.X_test, net.y_test)

@@ -1,9 +1,10 @@
 """Experiments of chapter 04, *Backpropagation through thinned networks*.
 
-A two-layer ReLU network with inverted dropout on its hidden layer, written from scratch in
-NumPy: forward and backward passes, the deliberately broken backward passes the chapter warns
-about, gradient checks (numerical and against PyTorch's autograd with the same mask), and
-minibatch training on scikit-learn's digits.
+A two-layer ReLU network with inverted dropout on its hidden layer, in NumPy: its forward and
+backward passes and loss are the instructor's (``autograder/content/reference/backpropagation.py``,
+the one home of the exercise's answers), beside the deliberately broken backward passes the
+chapter warns about, gradient checks (numerical and against PyTorch's autograd with the same
+mask), and minibatch training on scikit-learn's digits.
 
 Conventions are the course's: ``p`` is the probability of DROPPING a unit, ``q = 1 - p``, a
 mask entry is 1 (kept) or 0 (dropped), and a dense layer is ``y = x @ W + b`` with ``W`` of
@@ -25,6 +26,14 @@ import torch
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from threadpoolctl import threadpool_limits
 
+from autograder.content.reference.backpropagation import (
+    dropout_backward,
+    hidden_layer,
+    relative_error,
+    two_layer_backward,
+)
+from autograder.content.reference.backpropagation import numerical_gradient as central_gradient
+from autograder.content.reference.backpropagation import softmax_cross_entropy as cross_entropy
 from dropout_course.data import digits_split
 from dropout_course.widgets.bernoulli_masks import DROPPED_COLOR, KEPT_COLOR
 
@@ -108,21 +117,18 @@ def forward(X, params, mask, p):
     cache : dict
         ``X``, ``z1``, ``h``, ``mask``, ``h_drop``, ``p``: what the backward pass needs.
     """
-    z1 = X @ params["W1"] + params["b1"]
-    h = np.maximum(z1, 0.0)
-    h_drop = h if mask is None else h * mask / (1.0 - p)
+    z1, h = hidden_layer(X, params)
+    h_drop = h if mask is None else dropout_backward(h, mask, p)  # the same product
     scores = h_drop @ params["W2"] + params["b2"]
-    return scores, {"X": X, "z1": z1, "h": h, "mask": mask, "h_drop": h_drop, "p": p}
-
-
-def cross_entropy(scores, y):
-    """Mean softmax cross-entropy over the batch and its gradient ``(softmax - onehot) / N``."""
-    n = len(y)
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    dscores = np.exp(log_probs)
-    dscores[np.arange(n), y] -= 1.0
-    return -float(log_probs[np.arange(n), y].mean()), dscores / n
+    return scores, {
+        "X": X,
+        "z1": z1,
+        "h": h,
+        "mask": mask,
+        "h_drop": h_drop,
+        "W2": params["W2"],
+        "p": p,
+    }
 
 
 def backward(dscores, cache, params, *, bug=None, rng=None):
@@ -146,11 +152,12 @@ def backward(dscores, cache, params, *, bug=None, rng=None):
     dict
         ``W1``, ``b1``, ``W2``, ``b2``.
     """
-    if bug is not None and bug not in BUGS:
+    if bug is None:
+        return two_layer_backward(dscores, cache | {"W2": params["W2"]})
+    if bug not in BUGS:
         raise ValueError(f"unknown bug {bug!r}; known: {sorted(BUGS)}")
     X, z1, h, mask, h_drop, p = (cache[k] for k in ("X", "z1", "h", "mask", "h_drop", "p"))
     dW2 = (h if bug == "undropped_h" else h_drop).T @ dscores
-    db2 = dscores.sum(axis=0)
     dh = dscores @ params["W2"].T  # gradient with respect to h_drop
     if mask is not None:
         q = 1.0 - p
@@ -161,10 +168,10 @@ def backward(dscores, cache, params, *, bug=None, rng=None):
             dh = dh * mask
         elif bug == "through_dropped":
             dh = dh / q
-        else:
-            dh = dh * mask / q
+        else:  # the bugs after the mask
+            dh = dropout_backward(dh, mask, p)
     dz1 = dh if bug == "no_relu" else dh * (z1 > 0)
-    return {"W1": X.T @ dz1, "b1": dz1.sum(axis=0), "W2": dW2, "b2": db2}
+    return {"W1": X.T @ dz1, "b1": dz1.sum(axis=0), "W2": dW2, "b2": dscores.sum(axis=0)}
 
 
 def loss_and_grads(params, X, y, mask, p, *, bug=None, rng=None):
@@ -201,6 +208,8 @@ def numerical_gradient(f, x, h=1e-5, *, central=True, entries=None):
     numpy.ndarray
         Same shape as ``x``.
     """
+    if central and entries is None:
+        return central_gradient(lambda _x: f(), x, h)
     grad = np.zeros_like(x, dtype=np.float64)
     f_0 = None if central else f()
     for index in entries if entries is not None else np.ndindex(x.shape):
@@ -212,12 +221,6 @@ def numerical_gradient(f, x, h=1e-5, *, central=True, entries=None):
         x[index] = old
         grad[index] = (f_plus - f_minus) / ((2.0 if central else 1.0) * h)
     return grad
-
-
-def relative_error(a, b):
-    """Largest entry-wise ``|a - b| / max(|a| + |b|, 1e-8)``."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
 
 
 def digits_numpy(n_train=300, seed=0):

@@ -19,6 +19,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from autograder.content.reference.co_adaptation import activation_correlation, activation_sparsity
 from dropout_course.data import digits_split
 from dropout_course.training import evaluate, mlp, train
 
@@ -278,26 +279,6 @@ def single_unit_damage(
     return np.array(damage)
 
 
-def mean_abs_correlation(H: np.ndarray) -> float:
-    """Mean absolute Pearson correlation between pairs of hidden units (columns of ``H``).
-
-    Units whose activation never changes over the examples (dead units) have no correlation
-    and are left out; with fewer than two other units the result is 0.
-    """
-    H = np.asarray(H, dtype=np.float64)
-    varying = H[:, np.ptp(H, axis=0) > 0]
-    if varying.shape[1] < 2:
-        return 0.0
-    C = np.corrcoef(varying, rowvar=False)
-    upper = np.triu_indices_from(C, k=1)
-    return float(np.abs(C[upper]).mean())
-
-
-def zero_fraction(H: np.ndarray) -> float:
-    """Fraction of the entries of ``H`` that are exactly zero."""
-    return float(np.mean(np.asarray(H) == 0))
-
-
 @dataclass
 class CoAdaptation:
     """What :func:`measure` finds for the networks of one condition (one entry per seed)."""
@@ -332,8 +313,8 @@ def measure(
             layers = hidden_activations(net.model, net.X_test)
             record.test_error.append(net.test_error)
             record.train_error.append(net.train_error)
-            record.correlation.append([mean_abs_correlation(H) for H in layers])
-            record.zeros.append([zero_fraction(H) for H in layers])
+            record.correlation.append([activation_correlation(H) for H in layers])
+            record.zeros.append([activation_sparsity(H)[0] for H in layers])
             record.dead.append([int(np.sum(np.ptp(H, axis=0) == 0)) for H in layers])
             record.mean_activation.append(layers[0].mean(axis=0))
             record.activations.append(layers[0].ravel())
