@@ -6,7 +6,7 @@ chapters do), so reruns are bit-identical.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -48,13 +48,18 @@ def hidden_linears(model: nn.Module) -> list[nn.Linear]:
 
 
 @torch.no_grad()
-def apply_max_norm(model: nn.Module, c: float) -> None:
+def apply_max_norm(model: nn.Module, c: float | Sequence[float]) -> None:
     """Project each hidden unit's incoming weights onto the L2 ball of radius ``c``, in place.
 
+    ``c`` is one radius for every hidden layer, or one per layer of :func:`hidden_linears`.
     ``nn.Linear.weight`` has shape (n_out, n_in), so a unit's incoming weights are a row.
     """
-    for layer in hidden_linears(model):
-        layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=c))
+    layers = hidden_linears(model)
+    radii = [c] * len(layers) if isinstance(c, (int, float)) else list(c)
+    if len(radii) != len(layers):
+        raise ValueError(f"{len(radii)} radii for {len(layers)} hidden layers")
+    for layer, radius in zip(layers, radii, strict=True):
+        layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=radius))
 
 
 @torch.no_grad()
@@ -90,9 +95,9 @@ def train(
     optimizer: str = "adam",
     lr: float = 1e-3,
     momentum: float = 0.0,
-    weight_decay: float = 0.0,
+    l2: float = 0.0,
     lr_decay: float = 1.0,
-    max_norm: float | None = None,
+    max_norm: float | Sequence[float] | None = None,
     seed: int = 0,
     X_test: torch.Tensor | None = None,
     y_test: torch.Tensor | None = None,
@@ -112,20 +117,24 @@ def train(
         Passes over the data and examples per step.
     optimizer : {"adam", "sgd"}
         Adam, or SGD with ``momentum``.
-    lr, momentum, weight_decay : float
-        Optimiser settings (``weight_decay`` is an L2 penalty).
+    lr, momentum : float
+        Optimiser settings.
+    l2 : float
+        Strength of the course's L2 penalty (chapter 01): ``l2 / 2`` times the sum of squares of
+        the weight matrices, biases left out, added to the loss (with SGD this is weight decay;
+        with Adam it is not, and it is still this penalty).
     lr_decay : float
         Learning rate multiplied by this after every epoch.
-    max_norm : float or None
+    max_norm : float, sequence of float, or None
         If set, every hidden unit's incoming weight vector is projected onto the ball of
-        this radius after every update.
+        this radius (one for all hidden layers, or one per layer) after every update.
     seed : int
         Seed of the minibatch order and of the dropout masks.
     X_test, y_test : torch.Tensor, optional
         Evaluated every ``eval_every`` epochs (and after the last) when given.
     penalty : callable, optional
-        Maps a minibatch's mean cross-entropy to the loss minimised (e.g. adding an L2 penalty
-        on the weights only, which ``weight_decay`` cannot express).
+        Maps a minibatch's mean cross-entropy to the loss minimised (e.g. adding an L1
+        penalty); the L2 penalty of ``l2`` is added after it.
     on_epoch : callable, optional
         Called after every epoch as ``on_epoch(epoch, {"train_loss": ..., "train_error": ...})``
         with the epoch's mean cross-entropy and error rate over its minibatches (as training
@@ -134,14 +143,13 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks come from the global generator
     if optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
     elif optimizer == "sgd":
-        opt = torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
-        )
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     else:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
+    weights = [p for p in model.parameters() if p.ndim == 2]  # the L2 penalty's
     history = History()
     model.train()
     for epoch in range(1, epochs + 1):
@@ -152,6 +160,8 @@ def train(
             logits = model(X[batch])
             nll = F.cross_entropy(logits, y[batch])
             loss = nll if penalty is None else penalty(nll)
+            if l2:
+                loss = loss + l2 / 2 * sum((W**2).sum() for W in weights)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,6 +1,6 @@
 """The claims of chapter 02 (co-adaptation), rerun at reduced size.
 
-The chapter trains three 64-256-256-10 networks per seed (no regularisation, weight decay,
+The chapter trains three 64-256-256-10 networks per seed (no regularisation, the L2 penalty,
 dropout) for 150 epochs on three seeds; here two seeds and 100 epochs, fewer random groups, and
 the one-hidden-layer width sweep on two seeds. Each test asserts the direction the chapter
 states, with margins derived from the size of the effect the chapter reports, not from the
@@ -93,7 +93,7 @@ def test_single_units_barely_matter(nets):
 
 def test_group_removal_hurts_without_dropout_far_more(results):
     """At 40 % removed, the error rises several times more without dropout or with weight
-    decay than with dropout, in every seed; weight decay follows the unregularised curve."""
+    decay than with dropout, in every seed; the L2 penalty follows the unregularised curve."""
     at40 = FRACTIONS.index(0.4)
 
     def rise(name):
@@ -102,7 +102,7 @@ def test_group_removal_hurts_without_dropout_far_more(results):
             [a[at40].mean() - e for a, e in zip(record.ablation, record.test_error, strict=True)]
         )
 
-    plain, decay, dropout = rise("no dropout"), rise("weight decay"), rise("dropout")
+    plain, decay, dropout = rise("no dropout"), rise("L2"), rise("dropout")
     assert np.all(plain > 2 * dropout) and np.all(plain - dropout > 0.02)
     assert np.all(decay > 2 * dropout)
     assert np.all(decay > 0.5 * plain)
@@ -111,9 +111,9 @@ def test_group_removal_hurts_without_dropout_far_more(results):
         assert p[at80].mean() > d[at80].mean()
 
 
-def test_dropout_lowers_correlation_and_weight_decay_does_not(results):
+def test_dropout_lowers_correlation_and_the_l2_penalty_does_not(results):
     plain = np.array(results["no dropout"].correlation)  # (seeds, layers)
-    decay = np.array(results["weight decay"].correlation)
+    decay = np.array(results["L2"].correlation)
     dropout = np.array(results["dropout"].correlation)
     assert np.all(dropout < plain)  # every seed and layer
     assert np.all(decay[:, 0] > plain[:, 0])  # the first layer: raised
@@ -125,7 +125,7 @@ def test_dropout_makes_activations_sparser(results):
     plain, dropout = results["no dropout"], results["dropout"]
     z_plain, z_drop = np.array(plain.zeros), np.array(dropout.zeros)  # (seeds, layers)
     assert np.all(z_drop[:, 0] > 2 * z_plain[:, 0])
-    assert np.all(np.array(results["weight decay"].zeros)[:, 0] < z_drop[:, 0])
+    assert np.all(np.array(results["L2"].zeros)[:, 0] < z_drop[:, 0])
     # the second layer's fractions are closer than the first's
     assert np.all(z_drop[:, 1] - z_plain[:, 1] < z_drop[:, 0] - z_plain[:, 0])
     # many more dead units in the second layer without dropout

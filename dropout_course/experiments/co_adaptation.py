@@ -26,12 +26,12 @@ from dropout_course.training import evaluate, mlp, train
 #: The three ways of training the same network that the chapter compares.
 CONDITIONS = {
     "no dropout": {},
-    "weight decay": {"weight_decay": 1e-3},
+    "L2": {"l2": 1e-3},
     "dropout": {"input_drop": 0.2, "hidden_drop": 0.5},
 }
 
 #: Colours of the conditions in every figure.
-COLORS = {"no dropout": "#b2182b", "weight decay": "#7f7f7f", "dropout": "#1f4e79"}
+COLORS = {"no dropout": "#b2182b", "L2": "#7f7f7f", "dropout": "#1f4e79"}
 
 
 # ------------------------------------------------------------------------------- training
@@ -56,7 +56,7 @@ def train_net(
     sizes: Sequence[int] = (64, 256, 256, 10),
     input_drop: float = 0.0,
     hidden_drop: float = 0.0,
-    weight_decay: float = 0.0,
+    l2: float = 0.0,
     epochs: int = 150,
     n_train: int = 300,
     condition: str = "",
@@ -71,8 +71,8 @@ def train_net(
         Layer widths, input first.
     input_drop, hidden_drop : float
         Drop probabilities of the inputs and of every hidden layer.
-    weight_decay : float
-        L2 penalty (PyTorch's ``weight_decay``: ``weight_decay * w`` is added to each gradient).
+    l2 : float
+        Strength of the L2 penalty on the weights (see :func:`dropout_course.training.train`).
     epochs, n_train : int
         Passes over the training set, and its size.
     condition : str
@@ -85,7 +85,7 @@ def train_net(
     X_train, y_train, X_test, y_test = digits_split(n_train, seed=seed)
     torch.manual_seed(seed)
     model = mlp(sizes, input_drop=input_drop, hidden_drop=hidden_drop)
-    train(model, X_train, y_train, epochs=epochs, weight_decay=weight_decay, seed=seed)
+    train(model, X_train, y_train, epochs=epochs, l2=l2, seed=seed)
     model.eval()
     return TrainedNet(
         condition,

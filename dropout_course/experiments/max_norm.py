@@ -21,7 +21,7 @@ from dropout_course.training import hidden_linears, mlp, train
 #: The network of the course's digits experiments.
 SIZES = (64, 256, 256, 10)
 
-#: The regularisers compared in the chapter: (input drop, hidden drop, L2 weight decay, c).
+#: The regularisers compared in the chapter: (input drop, hidden drop, L2 penalty, c).
 METHODS = {
     "none": (0.0, 0.0, 0.0, None),
     "L2": (0.0, 0.0, 1e-3, None),
@@ -88,7 +88,7 @@ def train_run(
     *,
     input_drop=0.0,
     hidden_drop=0.0,
-    weight_decay=0.0,
+    l2=0.0,
     c=None,
     optimizer="sgd",
     lr=0.2,
@@ -107,8 +107,8 @@ def train_run(
         Label stored in the result.
     input_drop, hidden_drop : float
         Drop probabilities of the inputs and of the hidden units.
-    weight_decay : float
-        L2 penalty (PyTorch's ``weight_decay``: ``weight_decay * w`` is added to the gradient).
+    l2 : float
+        Strength of the L2 penalty on the weights (see :func:`dropout_course.training.train`).
     c : float or None
         Max-norm radius; ``None`` trains without the constraint.
     optimizer, lr, momentum, lr_decay, epochs : see :func:`dropout_course.training.train`
@@ -136,7 +136,7 @@ def train_run(
         optimizer=optimizer,
         lr=lr,
         momentum=momentum,
-        weight_decay=weight_decay,
+        l2=l2,
         lr_decay=lr_decay,
         max_norm=c,
         seed=seed,
@@ -189,7 +189,7 @@ def compare(methods=None, *, seeds=(0, 1, 2), epochs=100, recipe=None, data=None
     Parameters
     ----------
     methods : dict, optional
-        Name -> (input drop, hidden drop, weight decay, c); default :data:`METHODS`.
+        Name -> (input drop, hidden drop, L2 penalty, c); default :data:`METHODS`.
     seeds : sequence of int
         Seeds; each method is trained once per seed.
     epochs : int
@@ -209,13 +209,13 @@ def compare(methods=None, *, seeds=(0, 1, 2), epochs=100, recipe=None, data=None
     recipe = recipe if recipe is not None else RECIPE
     data = data if data is not None else digits_split(300, seed=0)
     results = {}
-    for name, (input_drop, hidden_drop, weight_decay, c) in methods.items():
+    for name, (input_drop, hidden_drop, l2, c) in methods.items():
         results[name] = [
             train_run(
                 name,
                 input_drop=input_drop,
                 hidden_drop=hidden_drop,
-                weight_decay=weight_decay,
+                l2=l2,
                 c=c,
                 epochs=epochs,
                 seed=seed,

@@ -447,13 +447,8 @@ def train_digits(
     run = Run()
     tracked = {"best": float("inf"), "waited": 0, "state": None}
 
-    def penalised(nll):
-        loss = nll
-        if l2:
-            loss = loss + l2 / 2 * sum((W**2).sum() for W in weights)
-        if l1:
-            loss = loss + l1 * sum(W.abs().sum() for W in weights)
-        return loss
+    def l1_penalised(nll):
+        return nll + l1 * sum(W.abs().sum() for W in weights)
 
     def record(epoch, seen):
         if not eval_every or epoch % eval_every:
@@ -469,7 +464,7 @@ def train_digits(
 
     # The minibatch order comes from its own generator (seed + 1), as the weights from seed.
     train(model, *data["train"], epochs=epochs, batch_size=batch_size, lr=lr, seed=seed + 1,
-          penalty=penalised, on_epoch=record)  # fmt: skip
+          l2=l2, penalty=l1_penalised if l1 else None, on_epoch=record)  # fmt: skip
     run.final = _report(model, data)
     run.weights = [W.detach().numpy().copy() for W in weights]
     if patience is not None:
