@@ -5,6 +5,11 @@ Every run trains the 64-256-256-10 ReLU network of the course with
 L2 penalty and the max-norm projection after every update, and records what the chapter plots:
 the test and training error, the largest incoming-weight norm of any hidden unit after every
 epoch, and the fraction of first-layer units that are dead (zero on every training image).
+
+The radius ``c`` is always given in the paper's units, those of standard dropout (no scaling
+while training). PyTorch's ``nn.Dropout`` is inverted dropout: the weights after a layer that
+keeps a fraction ``q`` of its inputs compute the same function when they are ``q`` times
+smaller, so that layer's radius is ``c * q`` (:func:`radii`). Without dropout it is ``c``.
 """
 
 from __future__ import annotations
@@ -26,20 +31,25 @@ METHODS = {
     "none": (0.0, 0.0, 0.0, None),
     "L2": (0.0, 0.0, 1e-3, None),
     "dropout": (0.2, 0.5, 0.0, None),
-    "dropout + max-norm c=3": (0.2, 0.5, 0.0, 3.0),
-    "dropout + max-norm c=2": (0.2, 0.5, 0.0, 2.0),
+    "dropout + max-norm": (0.2, 0.5, 0.0, 3.0),
 }
 
-#: The paper's recipe at the scale of this chapter: SGD, a high rate, high momentum, decay.
-RECIPE = {"optimizer": "sgd", "lr": 0.2, "momentum": 0.95, "lr_decay": 0.95}
+#: The paper's radius (its typical value, in its units).
+PAPER_C = 3.0
+
+#: SGD with momentum at a step this network can take with dropout on.
+RECIPE = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "lr_decay": 1.0}
+
+#: The paper's large steps: a high rate, high momentum, a decay per epoch.
+LARGE_STEPS = {"optimizer": "sgd", "lr": 0.2, "momentum": 0.95, "lr_decay": 0.95}
 
 #: Colours of the methods in the chapter's figures.
 COLORS = {
     "none": "#7f7f7f",
     "L2": "#2ca02c",
     "dropout": "#e07b00",
-    "dropout + max-norm c=3": "#1f4e79",
-    "dropout + max-norm c=2": "#9467bd",
+    "dropout + max-norm": "#1f4e79",
+    "hidden-only dropout": "#9467bd",
 }
 
 
@@ -61,6 +71,8 @@ class Run:
         Mean training loss of each epoch (with dropout on, for dropout runs).
     dead_fraction : float
         Fraction of the first hidden layer's units that output 0 for every training image.
+    layer_norms : numpy.ndarray
+        Largest incoming-weight norm in each hidden layer at the end of training.
     """
 
     method: str
@@ -70,6 +82,7 @@ class Run:
     max_norm: np.ndarray
     train_loss: np.ndarray
     dead_fraction: float
+    layer_norms: np.ndarray
 
 
 def dead_fraction(model: torch.nn.Module, X: torch.Tensor) -> float:
@@ -81,6 +94,19 @@ def dead_fraction(model: torch.nn.Module, X: torch.Tensor) -> float:
     with torch.no_grad():
         active = torch.relu(first(X)) > 0
     return float((~active.any(dim=0)).double().mean())
+
+
+def radii(model: torch.nn.Sequential, c: float) -> list[float]:
+    """The radius of each hidden layer in the weights' own units: ``c`` times the retain
+    probability of the ``nn.Dropout`` that feeds the layer (1 where none does)."""
+    children = list(model.children())
+    hidden = hidden_linears(model)
+    found = []
+    for i, module in enumerate(children):
+        if any(module is layer for layer in hidden):
+            before = children[i - 1] if i > 0 else None
+            found.append(c * (1 - before.p) if isinstance(before, torch.nn.Dropout) else c)
+    return found
 
 
 def train_run(
@@ -110,14 +136,15 @@ def train_run(
     l2 : float
         Strength of the L2 penalty on the weights (see :func:`dropout_course.training.train`).
     c : float or None
-        Max-norm radius; ``None`` trains without the constraint.
+        Max-norm radius in the paper's units (each layer's own is :func:`radii`); ``None``
+        trains without the constraint.
     optimizer, lr, momentum, lr_decay, epochs : see :func:`dropout_course.training.train`
         ``lr_decay`` multiplies the learning rate after every epoch.
     seed : int
         Seed of everything random in the run.
     data : tuple of torch.Tensor, optional
-        ``(X_train, y_train, X_test, y_test)``; default :func:`digits_split` with 300 training
-        images.
+        ``(X_train, y_train, X_test, y_test)``; default :func:`digits_split` of 300 training
+        images with the split of ``seed``.
     sizes : tuple of int
         Layer widths.
 
@@ -125,7 +152,7 @@ def train_run(
     -------
     Run
     """
-    X, y, X_test, y_test = data if data is not None else digits_split(300, seed=0)
+    X, y, X_test, y_test = data if data is not None else digits_split(300, seed=seed)
     torch.manual_seed(seed)
     model = mlp(sizes, input_drop, hidden_drop)
     history = train(
@@ -138,7 +165,7 @@ def train_run(
         momentum=momentum,
         l2=l2,
         lr_decay=lr_decay,
-        max_norm=c,
+        max_norm=None if c is None else radii(model, c),
         seed=seed,
         X_test=X_test,
         y_test=y_test,
@@ -151,6 +178,7 @@ def train_run(
         max_norm=np.array(history.max_col_norm),
         train_loss=np.array(history.train_loss),
         dead_fraction=dead_fraction(model, X),
+        layer_norms=np.array([m.weight.norm(dim=1).max().item() for m in hidden_linears(model)]),
     )
 
 
@@ -198,7 +226,7 @@ def compare(methods=None, *, seeds=(0, 1, 2), epochs=100, recipe=None, data=None
         Optimiser settings (``optimizer``, ``lr``, ``momentum``, ``lr_decay``); default
         :data:`RECIPE`.
     data : tuple of torch.Tensor, optional
-        As for :func:`train_run`.
+        As for :func:`train_run`; by default every seed has its own split of the digits.
 
     Returns
     -------
@@ -207,7 +235,6 @@ def compare(methods=None, *, seeds=(0, 1, 2), epochs=100, recipe=None, data=None
     """
     methods = methods if methods is not None else METHODS
     recipe = recipe if recipe is not None else RECIPE
-    data = data if data is not None else digits_split(300, seed=0)
     results = {}
     for name, (input_drop, hidden_drop, l2, c) in methods.items():
         results[name] = [
@@ -238,6 +265,13 @@ def summary(runs: list[Run]) -> dict[str, float]:
         "peak_norm": float(np.mean([r.max_norm.max() for r in runs])),
         "dead_mean": float(np.mean([r.dead_fraction for r in runs]) * 100),
     }
+
+
+def paired_difference(results: dict[str, list[Run]], a: str, b: str) -> np.ndarray:
+    """Test error of method ``a`` minus that of ``b``, seed by seed, in percentage points."""
+    return 100 * np.array(
+        [ra.test_error - rb.test_error for ra, rb in zip(results[a], results[b], strict=True)]
+    )
 
 
 # ----------------------------------------------------------------------------- plotting
