@@ -22,6 +22,8 @@ class Status(StrEnum):
     UNREADABLE = "unreadable"
     #: The sandbox could not start or the grader failed: no score, the instructor looks.
     GRADING_ERROR = "grading_error"
+    #: A written answer: no score until the instructor grades it (nbgrader's formgrader).
+    MANUAL = "needs_manual_grade"
 
     @property
     def scored(self) -> bool:

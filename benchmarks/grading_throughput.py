@@ -290,6 +290,8 @@ def compare(stock: Outcome, ours: Outcome) -> tuple[list[str], list[str]]:
         (s_score, s_max, _), (o_score, o_max, o_status) = stock.grades[key], ours.grades[key]
         if o_status == "graded" and s_max == o_max and s_score == o_score:
             continue
+        if o_status == "needs_manual_grade" and s_max == o_max and s_score is None:
+            continue  # a written answer: both leave it to the instructor
         line = f"{where}: stock {_shown(stock.grades[key])}, ours {_shown(ours.grades[key])}"
         if o_status == "graded" and s_max == o_max and s_score == 0 and o_score == o_max:
             if key in stock.stderr_only:

@@ -37,7 +37,7 @@ def callees(assignment: str) -> set[str]:
     answers = {
         c.metadata["nbgrader"]["grade_id"]: c.source
         for c in solution_notebook(assignment).cells
-        if c.metadata.get("nbgrader", {}).get("solution")
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
     }
     called = set()
     for name, source in answers.items():

@@ -372,3 +372,39 @@ def test_the_schema_version_is_what_alembic_itself_reports():
     finally:
         os.environ["PATH"] = old_path
     assert expected and gradebook.alembic_head() == expected
+
+
+def test_a_written_answer_graded_by_hand_reaches_nbgrader_export_and_survives_a_regrade(
+    db_url, tmp_path
+):
+    """The grader leaves a written answer without a score (needs_manual_grade); the score an
+    instructor enters, as nbgrader's formgrader does through the gradebook API, is counted in
+    ``nbgrader export``, and saving the batch's rows again does not undo it."""
+    from nbgrader.api import Gradebook
+
+    rows = [r for r in make_rows() if r["student"] == ALICE]
+    written = [r for r in rows if r["grade_id"].startswith("written_")]
+    assert len(written) == len(ASSIGNMENTS)  # one written question per exercise
+    for row in written:
+        row.update(score="", status="needs_manual_grade", message="awaits the instructor")
+    gradebook.save(db_url, EXERCISES, rows)
+    assert_gradebook_holds(db_url, rows)
+
+    by_hand = written[0]
+    with Gradebook(db_url) as gb:
+        grade = gb.find_grade(
+            by_hand["grade_id"], by_hand["notebook"], by_hand["assignment"], ALICE
+        )
+        assert grade.needs_manual_grade
+        grade.manual_score = 1.5
+        grade.needs_manual_grade = False
+        gb.db.commit()
+    expected = {}
+    for row in rows:
+        key = (row["student"], row["assignment"])
+        expected[key] = expected.get(key, 0.0) + (row["score"] or 0.0)
+    expected[ALICE, by_hand["assignment"]] += 1.5
+    assert exported_totals(db_url, tmp_path / "export.csv") == pytest.approx(expected)
+
+    gradebook.save(db_url, EXERCISES, rows)  # the same batch, saved again
+    assert exported_totals(db_url, tmp_path / "again.csv") == pytest.approx(expected)

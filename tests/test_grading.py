@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from autograder.content import REPO, assignments
+from autograder.content.spec import NotebookSpec
 from tests.catalogue import CORRECT, WRONG
 from tests.leaks import assert_no_leaks
 from tests.notebooks import (
@@ -103,7 +104,20 @@ def grades(batch):
     return by_student(read_rows(out))
 
 
+def written_ids(assignment) -> set[str]:
+    """The grade_ids of the assignment's written answers (graded by hand)."""
+    path = REPO / "solutions" / assignment / f"{assignment}.ipynb"
+    return {cell.grade_id for cell in NotebookSpec.read(path).cells if cell.is_manual}
+
+
+def autograded(rows):
+    """The rows of the tests (the written answers left out)."""
+    return [r for r in rows if r["grade_id"] not in written_ids(r["assignment"])]
+
+
 def total(rows):
+    """Score and maximum of the autograded rows."""
+    rows = autograded(rows)
     return sum(float(r["score"]) for r in rows), sum(float(r["max_score"]) for r in rows)
 
 
@@ -123,23 +137,41 @@ def test_every_test_cell_has_a_row_for_every_student(grades, assignment):
 
 @pytest.mark.parametrize("assignment", assignments())
 def test_instructor_solution_earns_full_marks(grades, assignment):
-    score, maximum = total(grades["instructor"][assignment])
+    rows = grades["instructor"][assignment]
+    score, maximum = total(rows)
     assert maximum > 0 and score == maximum
+    written = [r for r in rows if r["grade_id"] in written_ids(assignment)]
+    assert written, "every exercise has a written question"
+    assert all(r["status"] == "needs_manual_grade" and r["score"] == "" for r in written)
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_written_answers_await_the_instructor_with_their_text(batch, assignment):
+    _, out, _ = batch
+    with (out / "written_answers.csv").open(newline="", encoding="utf-8") as handle:
+        answers = [r for r in csv.DictReader(handle) if r["assignment"] == assignment]
+    mine = [r for r in answers if r["student"] == "instructor"]
+    assert {r["grade_id"] for r in mine} == written_ids(assignment)
+    assert all(r["answer"].startswith("**Model answer.**") for r in mine)
+    assert not [r for r in answers if r["student"] == "blank"]  # left as released: no answer
+    page = (out / "feedback" / "instructor" / assignment / f"{assignment}.html").read_text("utf-8")
+    assert "awaiting your instructor&#x27;s grade" in page and "Model answer." in page
 
 
 @pytest.mark.parametrize("assignment", assignments())
 def test_blank_release_earns_zero_without_crashing(grades, assignment):
     rows = grades["blank"][assignment]
-    assert all(r["status"] == "graded" for r in rows)
-    assert total(rows)[0] == 0
-    assert all("not implemented yet" in r["message"] for r in rows)
+    assert all(r["status"] == "graded" and float(r["score"]) == 0 for r in rows)
+    assert all("not implemented yet" in r["message"] for r in autograded(rows))
+    written = [r for r in rows if r["grade_id"] in written_ids(assignment)]
+    assert written and all("No written answer" in r["message"] for r in written)
 
 
 @pytest.mark.parametrize("entry", WRONG, ids=lambda e: e.name)
 def test_wrong_implementation_loses_points_with_a_message_naming_it(grades, entry):
     """It loses points in its own function's tests, with a message that names the mistake.
     (Functions that call it, as dropout_forward calls bernoulli_mask, may lose points too.)"""
-    rows = grades[STUDENT_OF[entry.name]][entry.assignment]
+    rows = autograded(grades[STUDENT_OF[entry.name]][entry.assignment])
     assert all(r["status"] == "graded" for r in rows), rows
     lost = [
         r
@@ -183,7 +215,7 @@ def test_a_cell_that_stops_the_process_is_skipped_and_the_rest_graded(batch, gra
     """Like a kernel that dies in Jupyter, but the grader starts a fresh one without that cell:
     the answers that do not need it keep their points, and the feedback says what happened."""
     _, out, _ = batch
-    rows = grades["kernel-exits"][A03]
+    rows = autograded(grades["kernel-exits"][A03])
     assert all(r["status"] == "graded" for r in rows), rows
     kept = [r for r in rows if r["grade_id"].endswith(("Dropout", "predict"))]
     assert kept and all(r["score"] == r["max_score"] for r in kept), kept

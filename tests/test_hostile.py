@@ -16,7 +16,7 @@ import pytest
 
 from autograder.batch.submissions import student_key
 from tests.notebooks import released_notebook, solution_notebook, with_answers, write_submission
-from tests.test_grading import by_student, read_rows, run_grade, total
+from tests.test_grading import autograded, by_student, read_rows, run_grade, total
 
 A = "03-bernoulli-masks"
 PWNED = Path("/tmp/dropout-course-hostile-pwned")
@@ -347,7 +347,7 @@ def test_trick_earns_nothing_and_is_flagged(hostile, name):
 def test_trick_that_rewrites_the_sandbox_reports_is_flagged(hostile, name):
     grades, flags, _ = hostile
     _, expected_flags = FLAGGED_ONLY[name]
-    assert all(r["status"] == "graded" for r in grades[name][A])
+    assert all(r["status"] == "graded" for r in autograded(grades[name][A]))
     assert expected_flags <= _flags(flags, name), _flags(flags, name)
 
 
@@ -375,7 +375,7 @@ def test_student_names_are_data(hostile):
 def test_runaway_code_fails_its_own_tests_and_the_rest_is_graded(hostile, name):
     grades, _, _ = hostile
     status = RUNAWAY[name][1]
-    rows = grades[name][A]
+    rows = autograded(grades[name][A])
     own = [r for r in rows if r["grade_id"].endswith("_bernoulli_mask")]
     others = [r for r in rows if not r["grade_id"].endswith("bernoulli_mask")]
     assert all(float(r["score"]) == 0 for r in own), own
@@ -389,7 +389,7 @@ def test_runaway_code_fails_its_own_tests_and_the_rest_is_graded(hostile, name):
 
 def test_output_flood_is_truncated_and_graded(hostile):
     grades, _, out = hostile
-    rows = grades["floods-output"][A]
+    rows = autograded(grades["floods-output"][A])
     assert all(r["status"] == "output_truncated" for r in rows)
     score, maximum = total(rows)
     assert score == maximum

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder.content import EXERCISES, SOLUTIONS
-from autograder.content.spec import Layout, NotebookSpec
+from autograder.content.spec import ANSWER_STUB, Layout, ManualCell, NotebookSpec, written_answer
 
 NOTEBOOKS = sorted([*SOLUTIONS.glob("*/*.ipynb"), *EXERCISES.glob("*/*.ipynb")])
 
@@ -46,3 +46,54 @@ def test_the_layout_sorts_every_tracked_code_cell_into_one_kind(path):
     assert {t.grade_id for t in layout.tests if t.hidden} == {
         t for t in tests if t.startswith("hidden_")
     }
+
+
+# ------------------------------------------------------------------------ written answers
+
+
+def _written_cell(source, grade_id="written_x", metadata=None):
+    meta = {"nbgrader": {"grade": True, "solution": True, "grade_id": grade_id, "points": 2}}
+    return {"cell_type": "markdown", "source": source, "metadata": metadata or meta}
+
+
+@pytest.mark.parametrize("path", sorted(SOLUTIONS.glob("*/*.ipynb")), ids=lambda p: p.stem)
+def test_every_exercise_has_written_answers_the_layout_grades_after_its_tests(path):
+    layout = Layout.read(path)
+    manual = [c.grade_id for c in NotebookSpec.read(path).cells if c.is_manual]
+    assert manual and [c.grade_id for c in layout.manual] == manual
+    assert [c.grade_id for c in layout.graded] == [
+        c.grade_id for c in NotebookSpec.read(path).graded()
+    ]
+
+
+def test_a_written_answer_is_read_whatever_the_submission_did_to_its_cells():
+    good = _written_cell(["First line,\n", "second."])
+    broken = [
+        {"cell_type": "markdown", "metadata": "not a dict", "source": "x"},
+        {"cell_type": "markdown", "metadata": {"nbgrader": []}, "source": "x"},
+        {"cell_type": "code", "metadata": good["metadata"], "source": "not this one"},
+        "not a cell",
+    ]
+    assert written_answer({"cells": [*broken, good]}, "written_x") == "First line,\nsecond."
+    assert written_answer({"cells": broken}, "written_x") is None
+    assert written_answer({"cells": "nonsense"}, "written_x") is None
+
+
+@pytest.mark.parametrize(
+    ("cells", "status", "score"),
+    [
+        ([_written_cell("Dropout samples thinned networks.")], "needs_manual_grade", None),
+        ([_written_cell(ANSWER_STUB)], "graded", 0.0),
+        ([_written_cell("   \n")], "graded", 0.0),
+        ([_written_cell("An answer whose id was lost", grade_id="")], "needs_manual_grade", None),
+    ],
+    ids=["answered", "as released", "empty", "id lost"],
+)
+def test_a_written_answer_awaits_the_instructor_unless_there_is_nothing_to_grade(
+    cells, status, score
+):
+    from autograder.notebook.grade import written
+
+    result = written({"cells": cells}, ManualCell("written_x", 2.0))
+    assert (result.status, result.score, result.points) == (status, score, 2.0)
+    assert result.message

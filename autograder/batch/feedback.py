@@ -23,6 +23,7 @@ h1 { font-size: 1.5rem; } .total { font-size: 1.2rem; font-weight: 600; }
 .partial { border-left: 6px solid #bf8700; } .message { white-space: pre-wrap; }
 .status { font-weight: 600; } pre { background: #f6f8fa; padding: 0.5rem; overflow-x: auto; }
 .note { background: #fff8c5; padding: 0.5rem 1rem; border-radius: 6px; }
+.awaiting { border-left: 6px solid #0969da; } .answer { white-space: pre-wrap; }
 """
 
 STATUS_WORDS = {
@@ -31,6 +32,7 @@ STATUS_WORDS = {
     Status.STOPPED: "your code's process stopped",
     Status.OUTPUT_TRUNCATED: "output limit reached",
     Status.GRADING_ERROR: "could not be graded",
+    Status.MANUAL: "awaiting your instructor's grade",
 }
 
 
@@ -42,15 +44,17 @@ def released_sources(release_notebook: Path) -> dict[str, str]:
     }
 
 
+def _e(text) -> str:
+    return html.escape(clean(text))
+
+
 def render(entry, graded, release_notebook: Path) -> str:
     """The feedback page of one graded notebook."""
     released = released_sources(release_notebook)
-
-    def e(text) -> str:
-        return html.escape(clean(text))
-
+    e = _e
     score = sum(t.score or 0.0 for t in graded.tests)
     maximum = sum(t.points for t in graded.tests)
+    awaiting = sum(t.points for t in graded.tests if t.status == Status.MANUAL)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Feedback: {e(entry.notebook)}</title><style>{STYLE}</style></head><body>",
@@ -58,6 +62,11 @@ def render(entry, graded, release_notebook: Path) -> str:
         f"<p>Student: {e(entry.student)}</p>",
         f"<p class='total'>Score: {score:g} / {maximum:g}</p>",
     ]
+    if awaiting:
+        parts.append(
+            f"<p class='note'>{awaiting:g} of the {maximum:g} points are for written answers "
+            "that your instructor grades by hand; they are not in the score yet.</p>"
+        )
     if graded.output_chars > graded.output_limit:
         parts.append(
             f"<p class='note'>Your notebook printed {graded.output_chars:,} characters; only "
@@ -69,31 +78,42 @@ def render(entry, graded, release_notebook: Path) -> str:
         parts.append("</ul>")
     parts.append("<h2>Tests</h2>")
     for test in graded.tests:
-        passed = test.score is not None and test.score == test.points and test.points > 0
-        partial = not passed and test.score is not None and test.score > 0
-        verdict = "passed" if passed else "partial" if partial else "failed"
-        extra = STATUS_WORDS.get(test.status, test.status)
-        shown = "" if test.score is None else f"{test.score:g}"
-        parts.append(
-            f"<div class='test {verdict}'><p><span class='status'>{verdict.upper()}</span> "
-            f"{e(test.grade_id)} ({shown} / {test.points:g} points)"
-            + (f" — {e(extra)}" if extra else "")
-            + "</p>"
-        )
-        if test.message:
-            parts.append(f"<p class='message'>{e(test.message)}</p>")
-        if test.hidden:
-            parts.append(
-                "<p><em>A hidden test: it checks the same contract on inputs you have not "
-                "seen; its code is not shown.</em></p>"
-            )
-        elif test.grade_id in released:
-            parts.append(f"<pre><code>{e(released[test.grade_id])}</code></pre>")
-        if test.output and not test.hidden:
-            parts.append(f"<p>Output:</p><pre>{e(test.output[:2000])}</pre>")
-        parts.append("</div>")
+        parts += _test_block(test, released)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _test_block(test, released: dict[str, str]) -> list[str]:
+    """One test's (or written answer's) part of the page."""
+    e = _e
+    passed = test.score is not None and test.score == test.points and test.points > 0
+    partial = not passed and test.score is not None and test.score > 0
+    verdict = "passed" if passed else "partial" if partial else "failed"
+    if test.status == Status.MANUAL:
+        verdict = "awaiting"
+    extra = STATUS_WORDS.get(test.status, test.status)
+    shown = "" if test.score is None else f"{test.score:g}"
+    parts = [
+        f"<div class='test {verdict}'><p><span class='status'>{verdict.upper()}</span> "
+        f"{e(test.grade_id)} ({shown} / {test.points:g} points)"
+        + (f" — {e(extra)}" if extra else "")
+        + "</p>"
+    ]
+    if test.message:
+        parts.append(f"<p class='message'>{e(test.message)}</p>")
+    if test.answer:
+        parts.append(f"<p>Your answer:</p><blockquote class='answer'>{e(test.answer)}</blockquote>")
+    if test.hidden:
+        parts.append(
+            "<p><em>A hidden test: it checks the same contract on inputs you have not "
+            "seen; its code is not shown.</em></p>"
+        )
+    elif test.grade_id in released and not test.answer and test.status != Status.MANUAL:
+        parts.append(f"<pre><code>{e(released[test.grade_id])}</code></pre>")
+    if test.output and not test.hidden:
+        parts.append(f"<p>Output:</p><pre>{e(test.output[:2000])}</pre>")
+    parts.append("</div>")
+    return parts
 
 
 def write(path: Path, entry, graded, release_notebook: Path) -> None:

@@ -42,15 +42,18 @@ GRADE_COLUMNS = [
     "message",
 ]
 FLAG_COLUMNS = ["student", "assignment", "notebook", "flag", "detail"]
+ANSWER_COLUMNS = ["student", "assignment", "notebook", "grade_id", "max_score", "answer"]
 ID_COLUMNS = ["student", "id"]
 
 
 @dataclass
 class StudentResult:
-    """What grading one student produced: rows of grades.csv and of integrity.csv."""
+    """What grading one student produced: rows of grades.csv, integrity.csv and
+    written_answers.csv."""
 
     grades: list[dict] = field(default_factory=list)
     flags: list[dict] = field(default_factory=list)
+    answers: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -112,9 +115,9 @@ def _row(entry: NotebookSubmission, grade_id, points, score, status, message) ->
 
 
 def _unscored(entry: NotebookSubmission, status: str, message: str) -> list[dict]:
-    """One row without a score for each test of ``entry``'s notebook."""
-    tests = _layout(entry.assignment, entry.notebook).tests
-    return [_row(entry, t.grade_id, t.points, None, status, message) for t in tests]
+    """One row without a score for each graded cell of ``entry``'s notebook."""
+    cells = _layout(entry.assignment, entry.notebook).graded
+    return [_row(entry, c.grade_id, c.points, None, status, message) for c in cells]
 
 
 #: Address space a grading process may use, beyond what a sandbox may: what a submission's
@@ -152,6 +155,11 @@ def grade_notebook(student: StudentSubmission, entry, out: Path, settings: Setti
         result.grades.append(
             _row(entry, test.grade_id, test.points, test.score, test.status, test.message)
         )
+        if test.status == Status.MANUAL:
+            row = _row(entry, test.grade_id, test.points, None, test.status, "")
+            result.answers.append(
+                {key: row[key] for key in ANSWER_COLUMNS if key in row} | {"answer": test.answer}
+            )
     feedback.write(
         feedback_path(out, student, entry),
         entry,
@@ -167,12 +175,12 @@ def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> 
         if entry.status != Status.GRADED:
             result.grades += _unscored(entry, entry.status, entry.detail)
             continue
-        grades, flags = len(result.grades), len(result.flags)
+        grades, flags, answers = len(result.grades), len(result.flags), len(result.answers)
         try:
             grade_notebook(student, entry, out, settings, result)
         except Exception as error:  # noqa: BLE001 - the grader's fault: report it, go on
             print(clean(traceback.format_exc(), 8000), file=sys.stderr)
-            del result.grades[grades:], result.flags[flags:]
+            del result.grades[grades:], result.flags[flags:], result.answers[answers:]
             message = f"the grader failed on this notebook ({type(error).__name__}: {error})"
             result.grades += _unscored(entry, Status.GRADING_ERROR, message)
     return result
@@ -265,7 +273,8 @@ def grade(
 ) -> Report:
     """Grade every submission under ``submissions`` (a folder or a zip) into ``out``.
 
-    ``out`` receives ``grades.csv``, ``integrity.csv``, ``student_ids.csv`` (each student's id
+    ``out`` receives ``grades.csv``, ``integrity.csv``, ``written_answers.csv`` (the text of
+    every written answer that awaits the instructor), ``student_ids.csv`` (each student's id
     in the feedback folders and the gradebook), ``feedback/<id>/<assignment>/`` and (unless
     ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``.
     """
@@ -293,6 +302,7 @@ def grade(
     grades = [row for r in ordered for row in r.grades]
     flags = [row for r in ordered for row in r.flags]
     _write_csv(out / "grades.csv", GRADE_COLUMNS, grades)
+    _write_csv(out / "written_answers.csv", ANSWER_COLUMNS, [a for r in ordered for a in r.answers])
     _write_csv(out / "integrity.csv", FLAG_COLUMNS, flags)
     _write_csv(out / "student_ids.csv", ID_COLUMNS,
                [{"student": s.student, "id": s.key} for s in students])  # fmt: skip

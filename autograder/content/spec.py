@@ -10,10 +10,13 @@ ever read through :func:`nbgrader_metadata`, which tolerates whatever a student 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+#: What the release puts in a written-answer cell (nbgrader's ``ClearSolutions.text_stub``).
+ANSWER_STUB = "YOUR ANSWER HERE"
 
 
 def nbgrader_metadata(cell) -> dict:
@@ -47,6 +50,11 @@ class CellSpec:
     @property
     def is_test(self) -> bool:
         return self.grade and not self.solution
+
+    @property
+    def is_manual(self) -> bool:
+        """An answer scored by the instructor by hand (a written answer, in a markdown cell)."""
+        return self.grade and self.solution and self.cell_type == "markdown"
 
     @property
     def is_fixed(self) -> bool:
@@ -108,6 +116,14 @@ class TestCell:
 
 
 @dataclass(frozen=True)
+class ManualCell:
+    """A written answer of the instructor's notebook, graded by hand."""
+
+    grade_id: str
+    points: float
+
+
+@dataclass(frozen=True)
 class Layout:
     """What the instructor's notebook says about each cell, by grade_id."""
 
@@ -115,11 +131,19 @@ class Layout:
     answers: set[str]
     fixed: dict[str, str]  # grade_id -> instructor source of a read-only code cell
     order: list[str]  # grade_ids of read-only code cells in notebook order
+    manual: list[ManualCell] = field(default_factory=list)
+
+    @property
+    def graded(self) -> list[TestCell | ManualCell]:
+        """Every scored cell: the tests, then the written answers (the rows of a notebook)."""
+        return [*self.tests, *self.manual]
 
     @classmethod
     def read(cls, source_notebook: Path) -> Layout:
-        tests, answers, fixed, order = [], set(), {}, []
+        tests, answers, fixed, order, manual = [], set(), {}, [], []
         for cell in NotebookSpec.read(source_notebook).cells:
+            if cell.grade_id and cell.is_manual:
+                manual.append(ManualCell(cell.grade_id, cell.points))
             if not cell.grade_id or cell.cell_type != "code":
                 continue
             if cell.is_test:
@@ -129,4 +153,21 @@ class Layout:
             else:
                 fixed[cell.grade_id] = cell.source
                 order.append(cell.grade_id)
-        return cls(tests, answers, fixed, order)
+        return cls(tests, answers, fixed, order, manual)
+
+
+def written_answer(submitted, grade_id: str) -> str | None:
+    """The text of the submitted markdown cell whose nbgrader grade_id is ``grade_id`` (the
+    first such cell), or None if the submission has none. Read tolerantly: a submission's
+    metadata is the student's to break."""
+    for cell in submitted.get("cells", []) if isinstance(submitted, dict) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
+            continue
+        metadata = cell.get("metadata")
+        meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+        if isinstance(meta, dict) and meta.get("grade_id") == grade_id:
+            source = cell.get("source")
+            if isinstance(source, list):
+                source = "".join(part for part in source if isinstance(part, str))
+            return source if isinstance(source, str) else ""
+    return None

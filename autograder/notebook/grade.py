@@ -23,11 +23,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.content.spec import Layout, TestCell, grade_id_of
+from autograder.content.spec import (
+    ANSWER_STUB,
+    Layout,
+    ManualCell,
+    TestCell,
+    grade_id_of,
+    written_answer,
+)
 from autograder.host import sandbox
 from autograder.host.channel import BudgetExhausted, SandboxGone, StudentTimeout
 from autograder.host.remote import Remote, Session
 from autograder.status import Status
+from autograder.text import clean
 from dropout_course.checks.core import CallInterrupted, ContractViolation, Score
 
 
@@ -40,6 +48,7 @@ class TestResult:
     message: str
     hidden: bool
     output: str = ""
+    answer: str = ""  # a written answer's text, for the instructor and the feedback
 
 
 @dataclass
@@ -297,4 +306,24 @@ def grade_notebook(
         for test in notebook.result.tests:
             if test.status == Status.GRADED:
                 test.status = Status.OUTPUT_TRUNCATED
+    notebook.result.tests += [written(submitted, cell) for cell in tests.layout.manual]
     return notebook.result
+
+
+def written(submitted, cell: ManualCell) -> TestResult:
+    """The row of a written answer: no score until the instructor grades it, or 0 when the
+    cell is empty or as released (as nbgrader decides); a cell not found is left to the
+    instructor too, so that a lost id never costs an answer."""
+    text = written_answer(submitted, cell.grade_id)
+    if text is None:
+        message = (
+            "No answer cell with this id was found (it was deleted, or its metadata removed): "
+            "your instructor will look at your notebook."
+        )
+        return TestResult(cell.grade_id, cell.points, None, Status.MANUAL, message, False)
+    if text.strip() in ("", ANSWER_STUB):
+        message = "No written answer: the answer cell is empty or as released."
+        return TestResult(cell.grade_id, cell.points, 0.0, Status.GRADED, message, False)
+    message = "A written answer: your instructor grades it by hand."
+    answer = clean(text)  # bounded, and text any output can hold
+    return TestResult(cell.grade_id, cell.points, None, Status.MANUAL, message, False, "", answer)

@@ -18,6 +18,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from autograder.content.spec import ANSWER_STUB
 from autograder.host.sandbox import Limits
 from autograder.release.preprocessors import StderrIsNotFailure
 
@@ -33,7 +34,7 @@ c.CourseDirectory.db_url = f"sqlite:///{REPO / '_build' / 'gradebook.db'}"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.db"]
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearSolutions.text_stub = ANSWER_STUB
 # A test cell a student deleted is put back before grading rather than silently scoring 0.
 c.OverwriteCells.add_missing_cells = True
 # Each cell may run for at most this many seconds when graded (the grader's own per-cell limit,
