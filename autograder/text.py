@@ -36,12 +36,27 @@ def one_line(text: object, limit: int = MAX_CHARS) -> str:
     )
 
 
+#: Longest written answer kept (a spreadsheet cell holds 32,767 characters).
+ANSWER_CHARS = 30_000
+
+#: Characters that change the direction text is shown in (embeddings, overrides, isolates).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def readable(text: object, limit: int = ANSWER_CHARS) -> str:
+    """``text`` cleaned, and shown as it was written: direction controls (which would make it
+    display reversed) replaced, so that what an instructor reads is what the student wrote."""
+    return "".join(
+        "\N{REPLACEMENT CHARACTER}" if c in BIDI_CONTROLS else c for c in clean(text, limit)
+    )
+
+
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def spreadsheet_cell(text: object) -> str:
+def spreadsheet_cell(text: object, limit: int = MAX_CHARS) -> str:
     """A CSV field that spreadsheets show as text: cleaned, and prefixed with ``'`` when it
     would start a formula (``=HYPERLINK(...)`` as a student's name)."""
-    value = clean(text)
+    value = clean(text, limit)
     return "'" + value if value.startswith(FORMULA_STARTS) else value

@@ -97,3 +97,24 @@ def test_a_written_answer_awaits_the_instructor_unless_there_is_nothing_to_grade
     result = written({"cells": cells}, ManualCell("written_x", 2.0))
     assert (result.status, result.score, result.points) == (status, score, 2.0)
     assert result.message
+
+
+def test_a_duplicated_answer_cell_never_hides_an_answer():
+    """JupyterLab's duplicate keeps the metadata: every copy with an answer reaches the
+    instructor, whichever copy the student wrote in."""
+    stub, draft, final = ANSWER_STUB, "draft: TODO", "The full answer."
+    cells = [_written_cell(stub), _written_cell(final)]
+    assert written_answer({"cells": cells}, "written_x") == final
+    cells = [_written_cell(draft), _written_cell(final)]
+    assert draft in written_answer({"cells": cells}, "written_x")
+    assert final in written_answer({"cells": cells}, "written_x")
+    assert written_answer({"cells": [_written_cell(stub), _written_cell("")]}, "written_x") == ""
+
+
+def test_a_written_answer_is_shown_as_written():
+    from autograder.notebook.grade import written
+
+    text = "Dropout \u202ereversed\u202c averages. " + "long " * 2000
+    result = written({"cells": [_written_cell(text)]}, ManualCell("written_x", 2.0))
+    assert "\u202e" not in result.answer and "reversed" in result.answer
+    assert len(result.answer) > 4000  # far beyond the limit of a message

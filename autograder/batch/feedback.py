@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autograder.content.spec import NotebookSpec
 from autograder.status import Status
-from autograder.text import clean
+from autograder.text import clean, readable
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
@@ -102,7 +102,8 @@ def _test_block(test, released: dict[str, str]) -> list[str]:
     if test.message:
         parts.append(f"<p class='message'>{e(test.message)}</p>")
     if test.answer:
-        parts.append(f"<p>Your answer:</p><blockquote class='answer'>{e(test.answer)}</blockquote>")
+        answer = html.escape(readable(test.answer))
+        parts.append(f"<p>Your answer:</p><blockquote class='answer'>{answer}</blockquote>")
     if test.hidden:
         parts.append(
             "<p><em>A hidden test: it checks the same contract on inputs you have not "

@@ -29,7 +29,7 @@ from autograder.content import EXERCISES, SOLUTIONS
 from autograder.content.spec import Layout
 from autograder.host import sandbox
 from autograder.status import Status
-from autograder.text import clean, one_line, spreadsheet_cell
+from autograder.text import ANSWER_CHARS, MAX_CHARS, clean, one_line, spreadsheet_cell
 
 GRADE_COLUMNS = [
     "student",
@@ -206,7 +206,12 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow(
-                {k: spreadsheet_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+                {
+                    k: spreadsheet_cell(v, ANSWER_CHARS if k == "answer" else MAX_CHARS)
+                    if isinstance(v, str)
+                    else v
+                    for k, v in row.items()
+                }
             )
     partial.replace(path)
 

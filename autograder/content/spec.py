@@ -157,9 +157,12 @@ class Layout:
 
 
 def written_answer(submitted, grade_id: str) -> str | None:
-    """The text of the submitted markdown cell whose nbgrader grade_id is ``grade_id`` (the
-    first such cell), or None if the submission has none. Read tolerantly: a submission's
-    metadata is the student's to break."""
+    """The text of the submitted markdown cells whose nbgrader grade_id is ``grade_id``, or
+    None if the submission has none. Read tolerantly: a submission's metadata is the student's
+    to break. A duplicated cell (JupyterLab's copy keeps the metadata) never hides an answer:
+    every copy that is not empty or as released is kept, in order, and the instructor sees
+    them all; if none is, the last copy stands (as nbgrader keeps the last)."""
+    copies = []
     for cell in submitted.get("cells", []) if isinstance(submitted, dict) else []:
         if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
             continue
@@ -169,5 +172,13 @@ def written_answer(submitted, grade_id: str) -> str | None:
             source = cell.get("source")
             if isinstance(source, list):
                 source = "".join(part for part in source if isinstance(part, str))
-            return source if isinstance(source, str) else ""
-    return None
+            copies.append(source if isinstance(source, str) else "")
+    if not copies:
+        return None
+    answered = [text for text in copies if not is_unanswered(text)]
+    return "\n\n---\n\n".join(answered) if answered else copies[-1]
+
+
+def is_unanswered(text: str) -> bool:
+    """Whether a written answer's text is empty or what the release put there."""
+    return text.strip() in ("", ANSWER_STUB)

@@ -24,18 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.content.spec import (
-    ANSWER_STUB,
     Layout,
     ManualCell,
     TestCell,
     grade_id_of,
+    is_unanswered,
     written_answer,
 )
 from autograder.host import sandbox
 from autograder.host.channel import BudgetExhausted, SandboxGone, StudentTimeout
 from autograder.host.remote import Remote, Session
 from autograder.status import Status
-from autograder.text import clean
+from autograder.text import readable
 from dropout_course.checks.core import CallInterrupted, ContractViolation, Score
 
 
@@ -321,9 +321,9 @@ def written(submitted, cell: ManualCell) -> TestResult:
             "your instructor will look at your notebook."
         )
         return TestResult(cell.grade_id, cell.points, None, Status.MANUAL, message, False)
-    if text.strip() in ("", ANSWER_STUB):
+    if is_unanswered(text):
         message = "No written answer: the answer cell is empty or as released."
         return TestResult(cell.grade_id, cell.points, 0.0, Status.GRADED, message, False)
     message = "A written answer: your instructor grades it by hand."
-    answer = clean(text)  # bounded, and text any output can hold
+    answer = readable(text)
     return TestResult(cell.grade_id, cell.points, None, Status.MANUAL, message, False, "", answer)
