@@ -13,6 +13,7 @@ from .bernoulli_masks import (
     check_bernoulli_mask,
     check_dropout_forward,
     check_dropout_module,
+    check_dropout_moments,
     check_predict,
 )
 from .core import ContractViolation
@@ -24,6 +25,7 @@ __all__ = [
     "check_dropout_backward",
     "check_dropout_forward",
     "check_dropout_module",
+    "check_dropout_moments",
     "check_max_norm",
     "check_predict",
 ]

@@ -20,10 +20,12 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .core import (
+    ContractViolation,
     Memo,
     Verdict,
     allclose,
     as_array,
+    as_number,
     binomial_band,
     call,
     check_shape,
@@ -1119,4 +1121,125 @@ def check_predict(predict, *, seed=0) -> Verdict:
     x = torch.randn(16, 8)
     verdict = Verdict("predict")
     predict_properties(verdict, predict, model, x)
+    return verdict
+
+
+# -------------------------------------------------------------------------- dropout_moments
+
+MOMENTS = "dropout_moments"
+
+#: Masks behind each measured moment: the variance is measured to about 1 %.
+MOMENT_DRAWS = 400_000
+
+#: Relative tolerance of a moment against its measurement (several standard errors).
+MOMENT_RTOL = 0.03
+
+#: The activations and drop probabilities the check asks about.
+MOMENT_CASES = ((2.0, 0.5), (-1.5, 0.2), (0.7, 0.8))
+
+
+def measured_moments(y: float, p: float, inverted: bool, *, seed: int = 0) -> tuple[float, float]:
+    """The mean and variance of one unit's dropout output, measured over ``MOMENT_DRAWS``
+    masks: a simulation of the layer (each unit kept with probability ``1 - p``, and divided
+    by ``1 - p`` when inverted), not a formula."""
+    kept = np.random.default_rng(seed).random(MOMENT_DRAWS) >= p
+    out = np.where(kept, y / (1.0 - p) if inverted else y, 0.0)
+    return float(out.mean()), float(out.var())
+
+
+def _near(value: float, measured: float, scale: float) -> bool:
+    return bool(np.isfinite(value)) and abs(value - measured) <= MOMENT_RTOL * scale + 1e-12
+
+
+def moments_of(dropout_moments, y, p, inverted) -> tuple[str, float, float]:
+    """Call the student's function on one activation; return (described, mean, variance)."""
+    described = f"dropout_moments({y}, p={p}, inverted={inverted})"
+    pair = expect_pair(
+        call(dropout_moments, MOMENTS, described, y, p, inverted=inverted),
+        MOMENTS, described, "(mean, variance)", allow_list=True,
+    )  # fmt: skip
+    mean = as_number(pair[0], MOMENTS, f"the mean of {described}")
+    return described, mean, as_number(pair[1], MOMENTS, f"the variance of {described}")
+
+
+def _moment_mistake(y, p, inverted, mean, var) -> str:
+    """What a wrong pair most likely means, from measurements of both kinds of dropout."""
+    other = measured_moments(y, p, not inverted)
+    mine = measured_moments(y, p, inverted)
+    scale = max(abs(mine[1]), abs(other[1]), y * y * 0.01)
+    kind, other_kind = ("inverted", "standard") if inverted else ("standard", "inverted")
+    kept = (
+        "with inverted dropout a kept unit outputs y / (1 - p)"
+        if inverted
+        else "with standard dropout a kept unit outputs y itself, unscaled"
+    )
+    wrong = [
+        part
+        for part, value, index, size in (("mean", mean, 0, abs(y)), ("variance", var, 1, scale))
+        if not _near(value, mine[index], size) and _near(value, other[index], size)
+    ]
+    if wrong:
+        verb = "is" if len(wrong) == 1 else "are"
+        return f"the {' and the '.join(wrong)} {verb} {other_kind} dropout's, not {kind}'s: {kept}."
+    if _near(mean, mine[1], scale) and _near(var, mine[0], abs(y)):
+        return "mean and variance are swapped: return (mean, variance)."
+    if _near(var, np.sqrt(mine[1]), max(np.sqrt(abs(mine[1])), 1e-3)):
+        return "the second value is the standard deviation; return the variance (its square)."
+    return ""
+
+
+def check_moment_case(dropout_moments, y, p, inverted) -> None:
+    """The pair for one activation agrees with the measured moments; raise if not."""
+    described, mean, var = moments_of(dropout_moments, y, p, inverted)
+    m_mean, m_var = measured_moments(y, p, inverted)
+    if _near(mean, m_mean, abs(y)) and _near(var, m_var, max(m_var, 1e-12)):
+        return
+    mistake = _moment_mistake(y, p, inverted, mean, var)
+    fail(
+        MOMENTS,
+        f"{described} returned ({mean:.4g}, {var:.4g}); over {MOMENT_DRAWS:,} masks the output "
+        f"measures mean {m_mean:.4g} and variance {m_var:.4g}"
+        + (f": {mistake}" if mistake else "."),
+    )
+
+
+def check_moments_elementwise(dropout_moments, ys, p, inverted) -> None:
+    """An array of activations gives arrays of their shape, each entry the scalar answer."""
+    described = f"dropout_moments(y of shape {ys.shape}, p={p}, inverted={inverted})"
+    try:
+        result = call(dropout_moments, MOMENTS, described, ys, p, inverted=inverted)
+    except ContractViolation as error:
+        fail(MOMENTS, f"{str(error).removeprefix(MOMENTS + ': ')} An array of activations "
+                      "must work too: compute element by element, with NumPy operations "
+                      "rather than float(y) or the math module.")  # fmt: skip
+    pair = expect_pair(result, MOMENTS, described, "(mean, variance)", allow_list=True)
+    for part, label in zip(pair, ("mean", "variance"), strict=True):
+        got = np.asarray(part, dtype=np.float64)
+        check_shape(got, ys.shape, MOMENTS, f"the {label} of {described}")
+        index = 2 if label == "variance" else 1
+        one = [moments_of(dropout_moments, float(y), p, inverted)[index] for y in ys.ravel()]
+        if not allclose(got.ravel(), np.array(one)):
+            fail(MOMENTS, f"the {label} of {described} differs from your answers for its entries "
+                          "one at a time: compute it element by element.")  # fmt: skip
+
+
+def moments_properties(verdict: Verdict, dropout_moments, cases, ys) -> None:
+    """Add the properties of ``dropout_moments`` on ``cases`` and the array ``ys``."""
+    for inverted, kind in ((True, "inverted"), (False, "standard")):
+        with verdict.expect(f"give the mean and variance of {kind} dropout's output"):
+            for y, p in cases:
+                check_moment_case(dropout_moments, y, p, inverted)
+    with verdict.expect("give mean y and variance 0 when nothing is dropped (p = 0)"):
+        for inverted in (True, False):
+            check_moment_case(dropout_moments, float(ys.flat[0]), 0.0, inverted)
+    with verdict.expect("work element by element on an array of activations"):
+        check_moments_elementwise(dropout_moments, ys, cases[0][1], True)
+
+
+def check_dropout_moments(dropout_moments, *, cases=MOMENT_CASES, seed=0) -> Verdict:
+    """Check ``dropout_moments(y, p, inverted=True)``: the mean and variance, over the mask, of
+    one unit's output, for inverted and standard dropout, element by element."""
+    ys = np.random.default_rng(seed).normal(size=(2, 3)).round(3) + 0.5
+    verdict = Verdict(MOMENTS)
+    moments_properties(verdict, dropout_moments, cases, ys)
     return verdict

@@ -15,6 +15,7 @@ CHECKS = {
     "dropout_forward": (checks.check_dropout_forward, hidden.hidden_dropout_forward),
     "Dropout": (checks.check_dropout_module, hidden.hidden_dropout_module),
     "predict": (checks.check_predict, hidden.hidden_predict),
+    "dropout_moments": (checks.check_dropout_moments, hidden.hidden_dropout_moments),
 }
 
 
@@ -44,6 +45,11 @@ def _module(name, forward_body, message, init_body=None, prelude=""):
 
 #: A constructor that accepts any p.
 _NO_CHECK = "        super().__init__()\n        self.p = p\n"
+
+
+def _moments(name, body, message=""):
+    code = "def dropout_moments(y, p, inverted=True):\n" + body
+    return Implementation(name, A03, "dropout_moments", code, message)
 
 
 def _predict(name, body, message):
@@ -544,6 +550,43 @@ WRONG = [
         "        return x.mul_(mask).mul_(scale)     # save memory when no gradient is needed\n",
         "modified its input x in place",
     ),
+    # ---------------------------------------------------------------- dropout_moments
+    _moments(
+        "moments_inverted_variance_is_standard",
+        "    y = np.asarray(y, dtype=float)\n"
+        "    q = 1 - p\n"
+        "    return (y, p * q * y**2) if inverted else (q * y, p * q * y**2)\n",
+        "variance is standard dropout's",
+    ),
+    _moments(
+        "moments_standard_mean_not_scaled",
+        "    y = np.asarray(y, dtype=float)\n"
+        "    q = 1 - p\n"
+        "    return (y, p / q * y**2) if inverted else (y, p * q * y**2)\n",
+        "mean is inverted dropout's",
+    ),
+    _moments(
+        "moments_standard_deviation",
+        "    y = np.asarray(y, dtype=float)\n"
+        "    q = 1 - p\n"
+        "    sd = np.sqrt(p / q) * np.abs(y) if inverted else np.sqrt(p * q) * np.abs(y)\n"
+        "    return (y if inverted else q * y), sd\n",
+        "standard deviation",
+    ),
+    _moments(
+        "moments_swapped",
+        "    y = np.asarray(y, dtype=float)\n"
+        "    q = 1 - p\n"
+        "    return (p / q * y**2, y) if inverted else (p * q * y**2, q * y)\n",
+        "swapped",
+    ),
+    _moments(
+        "moments_scalar_only",
+        "    q = 1 - p\n"
+        "    y = float(y)\n"
+        "    return (y, p / q * y * y) if inverted else (q * y, p * q * y * y)\n",
+        "element by element",
+    ),
 ]
 
 
@@ -727,5 +770,21 @@ CORRECT = [
         "    if p == 1:\n"
         "        return np.zeros_like(x), mask\n"
         "    return (x * mask * (1 / (1 - p) if inverted else 1)).astype(x.dtype), mask\n",
+    ),
+    # ---------------------------------------------------------------- dropout_moments
+    _moments(
+        "moments_second_moment_minus_square",
+        "    q = 1.0 - p\n"
+        "    y = np.asarray(y, dtype=np.float64)\n"
+        "    kept = y / q if inverted else y\n"
+        "    mean = q * kept\n"
+        "    return mean, q * kept**2 - mean**2\n",
+    ),
+    _moments(
+        "moments_torch_list",
+        "    y = torch.as_tensor(y, dtype=torch.float64)\n"
+        "    scale = 1 / (1 - p) if inverted else 1.0\n"
+        "    mean = (1 - p) * scale * y\n"
+        "    return [mean, p * (1 - p) * (scale * y) ** 2]\n",
     ),
 ]

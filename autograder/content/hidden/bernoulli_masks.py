@@ -168,3 +168,36 @@ def hidden_predict(predict) -> Verdict:
                     "model.eval() switches both dropout and batch norm to evaluation.",
                 )
     return verdict
+
+
+#: What the feedback explains when the moments differ from the reference.
+MOMENTS_EXPLAINED = (
+    "A unit is kept with probability q = 1 - p. Inverted dropout outputs y / q when kept, so "
+    "its mean is q (y / q) = y and its variance E[out^2] - mean^2 = y^2 / q - y^2 = (p / q) y^2. "
+    "Standard dropout outputs y when kept: mean q y, variance q y^2 - (q y)^2 = p q y^2."
+)
+
+
+def hidden_dropout_moments(dropout_moments) -> Verdict:
+    """Unseen activations and rates, and the exact moments of the reference on an array."""
+    cases = ((3.0, 0.1), (-0.4, 0.35), (1.25, 0.9))
+    ys = np.random.default_rng(11).normal(size=(3, 4)).round(3) - 0.2
+    verdict = Verdict(checks.MOMENTS)
+    checks.moments_properties(verdict, dropout_moments, cases, ys)
+    with verdict.expect("agree with the reference to rounding on an array of activations"):
+        for p in (0.05, 0.5, 0.75):
+            for inverted in (True, False):
+                described = f"dropout_moments(y of shape (3, 4), p={p}, inverted={inverted})"
+                got = call(dropout_moments, checks.MOMENTS, described, ys, p, inverted=inverted)
+                expected = reference.dropout_moments(ys, p, inverted)
+                if not (
+                    isinstance(got, (tuple, list))
+                    and len(got) == 2
+                    and all(
+                        np.allclose(np.asarray(g, dtype=np.float64), e, rtol=1e-6, atol=1e-12)
+                        for g, e in zip(got, expected, strict=True)
+                    )
+                ):
+                    fail(checks.MOMENTS, f"{described} differs from the exact moments. "
+                                         f"{MOMENTS_EXPLAINED}")  # fmt: skip
+    return verdict

@@ -133,3 +133,31 @@ def predict(model, x):
             return model(x)
     finally:
         model.train(was_training)
+
+
+def dropout_moments(y, p, inverted=True):
+    """Mean and variance, over the mask, of one unit's output under dropout.
+
+    A unit with activation ``y`` is kept with probability ``q = 1 - p``. Inverted dropout
+    outputs ``y / q`` when kept: mean ``y``, variance ``y**2 / q - y**2 = (p / q) y**2``.
+    Standard dropout outputs ``y``: mean ``q y``, variance ``q y**2 - (q y)**2 = p q y**2``.
+
+    Parameters
+    ----------
+    y : float or array-like
+        Activations (element by element).
+    p : float
+        Drop probability, ``0 <= p < 1``.
+    inverted : bool
+        Inverted (kept units divided by ``q``) or standard dropout.
+
+    Returns
+    -------
+    mean, variance : numpy.ndarray
+        Of ``y``'s shape (0-d for a number), float64.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    q = 1.0 - p
+    if inverted:
+        return y.copy(), p / q * y**2
+    return q * y, p * q * y**2
