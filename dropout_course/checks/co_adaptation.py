@@ -1145,3 +1145,95 @@ def check_ablation_damage(
     with verdict.expect("leave no hook on the model", side_condition=True):
         examine_calls(every, DamageCall.check_hooks)
     return verdict
+
+
+# ------------------------------------------------------------------------- dropout_penalty
+
+PENALTY = "dropout_penalty"
+
+#: Masks behind each measured penalty (measured to about 1 %).
+PENALTY_DRAWS = 200_000
+
+#: Relative tolerance of the answer against its measurement.
+PENALTY_RTOL = 0.04
+
+#: Contributions and drop probabilities the check asks about: a co-adapted pair (large
+#: contributions that cancel), contributions of one sign, and a mixture.
+PENALTY_CASES = (
+    ((3.0, -2.8, 0.1), 0.5),
+    ((0.4, 0.9, 1.3, 0.2), 0.2),
+    ((2.0, -0.5, 0.0, 1.1, -1.7), 0.7),
+)
+
+
+def measured_penalty(c, p, *, target=0.3, seed=0) -> float:
+    """What inverted dropout adds, on average over ``PENALTY_DRAWS`` masks, to the squared
+    error of the read-out ``sum_j r_j c_j / q`` against ``target``: a simulation, not a formula."""
+    c = np.asarray(c, dtype=np.float64)
+    kept = np.random.default_rng(seed).random((PENALTY_DRAWS, c.size)) >= p
+    outputs = kept @ c / (1.0 - p)
+    return float(np.mean((outputs - target) ** 2) - (c.sum() - target) ** 2)
+
+
+def _penalty_mistake(c, p, value) -> str:
+    c = np.asarray(c, dtype=np.float64)
+    measured = measured_penalty(c, p)
+    q = 1.0 - p
+    candidates = [
+        (
+            "it is the square of the SUM of the contributions that you scaled; dropout's "
+            "penalty adds up the squares of the contributions one by one, so large "
+            "contributions that cancel each other are penalised",
+            measured * c.sum() ** 2 / max(float((c**2).sum()), 1e-300),
+        ),
+        (
+            "the factor is upside down: the variance of r / q is p / q, not q / p",
+            measured * (q / p) ** 2 if p > 0 else np.nan,
+        ),
+        (
+            "that is what standard dropout (no 1/q scaling) adds around its own mean; with "
+            "inverted dropout each kept contribution is divided by q",
+            measured * q * q,
+        ),
+    ]
+    for description, wrong in candidates:
+        if np.isfinite(wrong) and abs(value - wrong) <= PENALTY_RTOL * max(abs(wrong), 1e-12):
+            return description
+    return ""
+
+
+def check_penalty_case(dropout_penalty, c, p) -> None:
+    """The penalty for one set of contributions agrees with its measurement; raise if not."""
+    described = f"dropout_penalty(c={list(c)}, p={p})"
+    value = as_number(
+        call(dropout_penalty, PENALTY, described, np.array(c, dtype=np.float64), p),
+        PENALTY,
+        described,
+    )
+    measured = measured_penalty(c, p)
+    if np.isfinite(value) and abs(value - measured) <= PENALTY_RTOL * max(measured, 1e-12):
+        return
+    mistake = _penalty_mistake(c, p, value)
+    fail(
+        PENALTY,
+        f"{described} returned {value:.4g}; over {PENALTY_DRAWS:,} masks inverted dropout "
+        f"adds {measured:.4g} to the squared error on average"
+        + (f": {mistake}." if mistake else "."),
+    )
+
+
+def penalty_properties(verdict: Verdict, dropout_penalty, cases) -> None:
+    """Add the properties of ``dropout_penalty`` on ``cases``."""
+    with verdict.expect("give the squared error dropout adds on average to a linear read-out"):
+        for c, p in cases:
+            check_penalty_case(dropout_penalty, c, p)
+    with verdict.expect("give 0 when nothing is dropped (p = 0)"):
+        check_penalty_case(dropout_penalty, cases[0][0], 0.0)
+
+
+def check_dropout_penalty(dropout_penalty, *, cases=PENALTY_CASES) -> Verdict:
+    """Check ``dropout_penalty(c, p)``: the expected increase of a linear read-out's squared
+    error under inverted dropout with drop probability ``p``, for contributions ``c``."""
+    verdict = Verdict(PENALTY)
+    penalty_properties(verdict, dropout_penalty, cases)
+    return verdict

@@ -17,7 +17,13 @@ CHECKS = {
     ),
     "activation_sparsity": (checks.check_activation_sparsity, hidden.hidden_activation_sparsity),
     "ablation_damage": (checks.check_ablation_damage, hidden.hidden_ablation_damage),
+    "dropout_penalty": (checks.check_dropout_penalty, hidden.hidden_dropout_penalty),
 }
+
+
+def _penalty(name, body, message=""):
+    code = "def dropout_penalty(c, p):\n" + body
+    return Implementation(name, "02-co-adaptation", "dropout_penalty", code, message)
 
 
 def _corr(name, body, message=""):
@@ -262,6 +268,22 @@ WRONG = [
         "modified units in place",
     ),
     _damage("damage_constant_zero", "    return 0.0\n", "expected the rise in error rate"),
+    # ---------------------------------------------------------------- dropout_penalty
+    _penalty(
+        "penalty_square_of_sum",
+        "    c = np.asarray(c, dtype=float)\n    return p / (1 - p) * c.sum() ** 2\n",
+        "square of the SUM",
+    ),
+    _penalty(
+        "penalty_factor_upside_down",
+        "    c = np.asarray(c, dtype=float)\n    return (1 - p) / p * (c**2).sum() if p else 0.0\n",
+        "upside down",
+    ),
+    _penalty(
+        "penalty_standard_dropout",
+        "    c = np.asarray(c, dtype=float)\n    return p * (1 - p) * (c**2).sum()\n",
+        "standard dropout",
+    ),
 ]
 
 
@@ -433,5 +455,13 @@ CORRECT = [
             "    state[24 : 24 + 624 * 8] = 0\n"
             "    torch.set_rng_state(state)\n"
         ),
+    ),
+    # ---------------------------------------------------------------- dropout_penalty
+    _penalty(
+        "penalty_variance_sum_torch",
+        "    c = torch.as_tensor(c, dtype=torch.float64)\n"
+        "    # Var[r / q] from its definition: E[(r / q - 1)^2] over keep (1 - p) and drop (p)\n"
+        "    variance = (1 - p) * (1 / (1 - p) - 1) ** 2 + p * 1.0\n"
+        "    return (variance * c.pow(2)).sum()\n",
     ),
 ]

@@ -140,3 +140,32 @@ def hidden_ablation_damage(ablation_damage) -> Verdict:
     ):
         checks.examine_calls(calls, checks.DamageCall.check_inputs)
     return verdict
+
+
+#: What the feedback explains when the penalty differs from the reference.
+PENALTY_EXPLAINED = (
+    "Each r_j / q has mean 1 and variance q(1 - q) / q^2 = p / q, independently, so the "
+    "read-out's mean is sum_j c_j (the full network's output) and its variance is "
+    "(p / q) sum_j c_j^2; the expected squared error is the full network's plus this variance."
+)
+
+
+def hidden_dropout_penalty(dropout_penalty) -> Verdict:
+    """Unseen contributions and rates, and the exact value of the reference."""
+    cases = (((1.5, -1.4, 0.3, -0.2), 0.4), ((0.05, 2.5), 0.1), ((1.0,) * 6, 0.85))
+    verdict = Verdict(checks.PENALTY)
+    checks.penalty_properties(verdict, dropout_penalty, cases)
+    with verdict.expect("agree with the exact value to rounding"):
+        rng = np.random.default_rng(12)
+        for p in (0.05, 0.5, 0.9):
+            c = rng.normal(size=9)
+            described = f"dropout_penalty(c of length 9, p={p})"
+            value = as_number(
+                checks.call(dropout_penalty, checks.PENALTY, described, c.copy(), p),
+                checks.PENALTY,
+                described,
+            )
+            if not np.isclose(value, reference.dropout_penalty(c, p), rtol=1e-6, atol=1e-12):
+                fail(checks.PENALTY, f"{described} differs from the exact value. "
+                                     f"{PENALTY_EXPLAINED}")  # fmt: skip
+    return verdict

@@ -98,3 +98,26 @@ def ablation_damage(model, module, units, X, y):
     finally:
         model.train(was_training)
     return ablated - intact
+
+
+def dropout_penalty(c, p):
+    """What inverted dropout adds, on average over the masks, to the squared error of a linear
+    read-out ``sum_j (r_j / q) c_j`` whose unit contributions are ``c`` (``q = 1 - p``).
+
+    The read-out's mean is ``sum_j c_j`` whatever the mask, so the expected squared error
+    against any target is the error of the full network plus the read-out's variance,
+    ``sum_j Var[r_j / q] c_j**2 = (p / q) sum_j c_j**2``.
+
+    Parameters
+    ----------
+    c : array-like
+        The contributions ``c_j = v_j h_j`` of the units, one dimension.
+    p : float
+        Drop probability, ``0 <= p < 1``.
+
+    Returns
+    -------
+    float
+    """
+    c = np.asarray(c, dtype=np.float64)
+    return float(p / (1.0 - p) * np.sum(c**2))
