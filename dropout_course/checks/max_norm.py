@@ -721,3 +721,65 @@ def check_max_norm(max_norm, *, c=3.0, n_in=20, n_out=12, seed=0, dtype=np.float
         for bad in (0.0, -1.0):
             expect_value_error(max_norm, name, f"max_norm(W, c={bad})", W, bad)
     return verdict
+
+
+# ------------------------------------------------------------------ momentum_amplification
+
+AMPLIFICATION = "momentum_amplification"
+
+#: Momentum coefficients the check asks about.
+AMPLIFICATION_CASES = (0.0, 0.5, 0.9, 0.95)
+
+
+def measured_amplification(momentum: float, *, steps: int = 5000) -> float:
+    """How many plain gradient steps one momentum step is worth once the velocity has settled,
+    MEASURED by running ``v <- momentum * v - lr * g`` with a constant gradient (not a formula)."""
+    lr, g, v = 0.1, 2.0, 0.0
+    for _ in range(steps):
+        v = momentum * v - lr * g
+    return abs(v) / (lr * g)
+
+
+def check_amplification_case(momentum_amplification, momentum: float) -> None:
+    described = f"momentum_amplification({momentum})"
+    value = as_number(
+        call(momentum_amplification, AMPLIFICATION, described, momentum), AMPLIFICATION, described
+    )
+    measured = measured_amplification(momentum)
+    if np.isfinite(value) and abs(value - measured) <= 1e-6 * measured:
+        return
+    candidates = [
+        ("that is momentum / (1 - momentum): the settled step also holds the gradient's own "
+         "step, not only what the velocity carried over", measured - 1),
+        ("that is 1 - momentum, the factor by which a step SHRINKS; the settled velocity is "
+         "larger than one plain step", 1 / measured if measured else np.nan),
+        ("that is 1 / momentum; the velocity adds up a geometric series of the past steps",
+         1 / momentum if momentum else np.nan),
+    ]  # fmt: skip
+    mistake = next(
+        (
+            text
+            for text, wrong in candidates
+            if np.isfinite(wrong) and abs(value - wrong) <= 1e-6 * abs(wrong)
+        ),
+        "",
+    )
+    fail(
+        AMPLIFICATION,
+        f"{described} returned {value:.6g}; with a constant gradient the velocity settles at "
+        f"{measured:.6g} times a plain step" + (f": {mistake}." if mistake else "."),
+    )
+
+
+def amplification_properties(verdict: Verdict, momentum_amplification, cases) -> None:
+    with verdict.expect("give how many plain steps a settled momentum step is worth"):
+        for momentum in cases:
+            check_amplification_case(momentum_amplification, momentum)
+
+
+def check_momentum_amplification(momentum_amplification, *, cases=AMPLIFICATION_CASES) -> Verdict:
+    """Check ``momentum_amplification(momentum)``: the factor by which momentum lengthens a
+    step when the gradient stays the same, once the velocity has settled."""
+    verdict = Verdict(AMPLIFICATION)
+    amplification_properties(verdict, momentum_amplification, cases)
+    return verdict

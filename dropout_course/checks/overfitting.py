@@ -1254,3 +1254,68 @@ __all__ = [
     "check_generalisation_gap",
     "check_l2_penalty",
 ]
+
+
+# -------------------------------------------------------------------------- expected_gap
+
+EXPECTED_GAP = "expected_gap"
+
+#: (noise variance, coefficients, training points) the check asks about.
+GAP_CASES = ((0.09, 3, 12), (1.0, 5, 40), (0.25, 10, 25))
+
+#: Least-squares fits behind each measured gap, and the tolerance of an answer against it.
+GAP_FITS, GAP_RTOL = 4000, 0.06
+
+
+def measured_gap(noise_variance: float, k: int, n: int, *, seed: int = 0) -> float:
+    """The mean generalisation gap of a least-squares fit with ``k`` coefficients to ``n``
+    noisy points of a function it can represent, against fresh noise at the same inputs,
+    MEASURED over ``GAP_FITS`` fits (a simulation, not a formula)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, k))
+    truth = X @ rng.normal(size=k)
+    sigma = np.sqrt(noise_variance)
+    y = truth + sigma * rng.normal(size=(GAP_FITS, n))
+    fitted = y @ (X @ np.linalg.pinv(X)).T  # each row's least-squares fit at the inputs
+    fresh = truth + sigma * rng.normal(size=(GAP_FITS, n))
+    return float(np.mean((fresh - fitted) ** 2) - np.mean((y - fitted) ** 2))
+
+
+def check_gap_case(expected_gap, noise_variance: float, k: int, n: int) -> None:
+    described = f"expected_gap(noise_variance={noise_variance}, n_coefficients={k}, n={n})"
+    value = as_number(
+        call(expected_gap, EXPECTED_GAP, described, noise_variance, k, n), EXPECTED_GAP, described
+    )
+    measured = measured_gap(noise_variance, k, n)
+    if np.isfinite(value) and abs(value - measured) <= GAP_RTOL * measured:
+        return
+    candidates = [
+        ("half of it: the fit is too good on its training points by k/n of the noise variance "
+         "AND as much too bad on fresh noise", measured / 2),
+        ("the noise enters through its VARIANCE (sigma squared), which is what the argument "
+         "noise_variance is; do not take its square root or square it again",
+         measured / np.sqrt(noise_variance)),
+        ("the same, squared once more", measured * noise_variance),
+        ("the ratio is upside down: the gap grows with the coefficients and shrinks with the data",
+         measured * n * n / (k * k)),
+    ]  # fmt: skip
+    mistake = first_match(candidates, value, lambda v, w: abs(v - w) <= GAP_RTOL * abs(w))
+    fail(
+        EXPECTED_GAP,
+        f"{described} returned {value:.4g}; over {GAP_FITS:,} fits the gap measures "
+        f"{measured:.4g}" + (f": {mistake}." if mistake else "."),
+    )
+
+
+def gap_properties(verdict: Verdict, expected_gap, cases) -> None:
+    with verdict.expect("give the mean generalisation gap of a least-squares fit"):
+        for noise_variance, k, n in cases:
+            check_gap_case(expected_gap, noise_variance, k, n)
+
+
+def check_expected_gap(expected_gap, *, cases=GAP_CASES) -> Verdict:
+    """Check ``expected_gap(noise_variance, n_coefficients, n)``: the mean generalisation gap
+    of least squares with that many coefficients on ``n`` points (fresh noise, same inputs)."""
+    verdict = Verdict(EXPECTED_GAP)
+    gap_properties(verdict, expected_gap, cases)
+    return verdict

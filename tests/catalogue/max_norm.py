@@ -14,7 +14,17 @@ CHECKS = {
     "max_norm": (checks.check_max_norm, hidden.hidden_max_norm),
     "momentum_step": (checks.check_momentum_step, hidden.hidden_momentum_step),
     "learning_rate": (checks.check_learning_rate, hidden.hidden_learning_rate),
+    "momentum_amplification": (
+        checks.check_momentum_amplification,
+        hidden.hidden_momentum_amplification,
+    ),
 }
+
+
+def _amplification(name, body, message=""):
+    code = "def momentum_amplification(momentum):\n" + body
+    return Implementation(name, "05-max-norm", "momentum_amplification", code, message)
+
 
 _VALID = "    if c <= 0:\n        raise ValueError(f'c must be positive, got c={c}')\n"
 
@@ -263,6 +273,13 @@ WRONG = [
         "    return (W * np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))).astype(W.dtype)\n",
         "modified W in place",
     ),
+    # ---------------------------------------------------------- momentum_amplification
+    _amplification(
+        "amplification_without_the_own_step",
+        "    return momentum / (1 - momentum)\n",
+        "the gradient's own step",
+    ),
+    _amplification("amplification_shrinks", "    return 1 - momentum\n", "SHRINKS"),
 ]
 
 CORRECT = [
@@ -411,5 +428,11 @@ CORRECT = [
         "rate_returns_array",
         "    return np.array([lr0 * decay ** (step // steps_per_epoch)])\n",
         "",
+    ),
+    # ---------------------------------------------------------- momentum_amplification
+    _amplification(
+        "amplification_geometric_series",
+        "    # the settled velocity is the sum of all past steps, each multiplied by momentum\n"
+        "    return sum(momentum**k for k in range(100_000))\n",
     ),
 ]

@@ -18,7 +18,13 @@ CHECKS = {
         hidden.hidden_early_stopping_epoch,
     ),
     "l2_penalty": (checks.check_l2_penalty, hidden.hidden_l2_penalty),
+    "expected_gap": (checks.check_expected_gap, hidden.hidden_expected_gap),
 }
+
+
+def _expected(name, body, message=""):
+    code = "def expected_gap(noise_variance, n_coefficients, n):\n" + body
+    return Implementation(name, "01-overfitting", "expected_gap", code, message)
 
 
 def _gap(name, body, message=""):
@@ -356,6 +362,16 @@ WRONG = [
         "    return int(np.argmin(val_losses)) + 1, len(val_losses)\n",
         "patience ran out",
     ),
+    # ------------------------------------------------------------------ expected_gap
+    _expected("gap_half", "    return noise_variance * n_coefficients / n\n", "half of it"),
+    _expected(
+        "gap_standard_deviation",
+        "    return 2 * noise_variance**0.5 * n_coefficients / n\n",
+        "VARIANCE",
+    ),
+    _expected(
+        "gap_upside_down", "    return 2 * noise_variance * n / n_coefficients\n", "upside down"
+    ),
 ]
 
 CORRECT = [
@@ -606,5 +622,12 @@ CORRECT = [
         "    torch.set_rng_state(state)\n"
         "    grads = [lam * p if p.ndim >= 2 else np.zeros_like(p) for p in params]\n"
         "    return lam / 2 * sum(float(np.sum(p**2)) for p in params if p.ndim >= 2), grads\n",
+    ),
+    # ------------------------------------------------------------------ expected_gap
+    _expected(
+        "gap_test_minus_train",
+        "    test = noise_variance * (1 + n_coefficients / n)\n"
+        "    train = noise_variance * (1 - n_coefficients / n)\n"
+        "    return test - train\n",
     ),
 ]

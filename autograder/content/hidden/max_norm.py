@@ -191,3 +191,26 @@ def hidden_max_norm(max_norm) -> Verdict:
         if not allclose(result, reference.max_norm(W, 4.0)):
             fail("max_norm", "max_norm(W, c=4.0) differs from the reference.")
     return verdict
+
+
+def hidden_momentum_amplification(momentum_amplification) -> Verdict:
+    """Unseen coefficients, and the exact value of the reference (the settled velocity solves
+    v = momentum * v - lr * g, so v = -lr * g / (1 - momentum))."""
+    verdict = Verdict(checks.AMPLIFICATION)
+    checks.amplification_properties(verdict, momentum_amplification, (0.2, 0.75, 0.99))
+    with verdict.expect("agree with the exact value, 1 / (1 - momentum)"):
+        for momentum in (0.3, 0.8, 0.999):
+            described = f"momentum_amplification({momentum})"
+            value = checks.as_number(
+                call(momentum_amplification, checks.AMPLIFICATION, described, momentum),
+                checks.AMPLIFICATION,
+                described,
+            )
+            expected = reference.momentum_amplification(momentum)
+            if not np.isclose(value, expected, rtol=1e-9):
+                fail(
+                    checks.AMPLIFICATION,
+                    f"{described} returned {value:.6g}, expected {expected:.6g}: the settled "
+                    "velocity solves v = momentum v - lr g.",
+                )
+    return verdict

@@ -87,3 +87,10 @@ def max_norm(W, c):
     # A column of norm 0 is inside the ball: divide by 1 there instead of by 0.
     scale = np.minimum(1.0, c / np.where(norms > 0, norms, 1.0))
     return (W * scale).astype(W.dtype, copy=False)
+
+
+def momentum_amplification(momentum):
+    """How many plain gradient steps one settled momentum step is worth: with a constant
+    gradient ``g`` the velocity ``v = momentum * v - lr * g`` settles where
+    ``v = -lr * g / (1 - momentum)``, so the factor is ``1 / (1 - momentum)``."""
+    return 1.0 / (1.0 - momentum)

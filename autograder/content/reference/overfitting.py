@@ -141,3 +141,11 @@ def l2_penalty(params, lam):
         else:
             grads.append(np.zeros_like(param))
     return penalty, grads
+
+
+def expected_gap(noise_variance, n_coefficients, n):
+    """Mean generalisation gap of a least-squares fit with ``n_coefficients`` coefficients to
+    ``n`` noisy points of a function it can represent, measured against fresh noise at the same
+    inputs: the training MSE is ``sigma^2 (1 - k/n)`` and the fresh-noise MSE
+    ``sigma^2 (1 + k/n)``, so the gap is ``2 sigma^2 k / n``."""
+    return 2.0 * noise_variance * n_coefficients / n
