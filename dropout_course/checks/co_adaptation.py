@@ -57,6 +57,7 @@ from torch import nn
 from .core import (
     Memo,
     Verdict,
+    agrees_with_measurement,
     allclose,
     as_array,
     as_number,
@@ -1175,11 +1176,11 @@ def measured_penalty(c, p, *, target=0.3, seed=0) -> float:
     return float(np.mean((outputs - target) ** 2) - (c.sum() - target) ** 2)
 
 
-def _penalty_mistake(c, p, value) -> str:
+def _penalty_candidates(c, p, measured) -> list[tuple[str, float]]:
+    """Wrong answers students give, with what each one means."""
     c = np.asarray(c, dtype=np.float64)
-    measured = measured_penalty(c, p)
     q = 1.0 - p
-    candidates = [
+    return [
         (
             "it is the square of the SUM of the contributions that you scaled; dropout's "
             "penalty adds up the squares of the contributions one by one, so large "
@@ -1196,10 +1197,6 @@ def _penalty_mistake(c, p, value) -> str:
             measured * q * q,
         ),
     ]
-    for description, wrong in candidates:
-        if np.isfinite(wrong) and abs(value - wrong) <= PENALTY_RTOL * max(abs(wrong), 1e-12):
-            return description
-    return ""
 
 
 def check_penalty_case(dropout_penalty, c, p) -> None:
@@ -1211,15 +1208,9 @@ def check_penalty_case(dropout_penalty, c, p) -> None:
         described,
     )
     measured = measured_penalty(c, p)
-    if np.isfinite(value) and abs(value - measured) <= PENALTY_RTOL * max(measured, 1e-12):
-        return
-    mistake = _penalty_mistake(c, p, value)
-    fail(
-        PENALTY,
-        f"{described} returned {value:.4g}; over {PENALTY_DRAWS:,} masks inverted dropout "
-        f"adds {measured:.4g} to the squared error on average"
-        + (f": {mistake}." if mistake else "."),
-    )
+    how = f"over {PENALTY_DRAWS:,} masks inverted dropout adds to the squared error on average"
+    candidates = _penalty_candidates(c, p, measured)
+    agrees_with_measurement(PENALTY, described, value, measured, PENALTY_RTOL, how, candidates)
 
 
 def penalty_properties(verdict: Verdict, dropout_penalty, cases) -> None:

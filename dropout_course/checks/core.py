@@ -393,6 +393,34 @@ def first_match(candidates: Iterable[tuple[str, Any]], actual: Any, close) -> st
     return None
 
 
+def agrees_with_measurement(
+    name: str,
+    described: str,
+    value: float,
+    measured: float,
+    rtol: float,
+    how: str,
+    candidates: Iterable[tuple[str, float]] = (),
+) -> None:
+    """Pass if ``value`` is within ``rtol`` of what a simulation ``measured``; otherwise fail
+    with both numbers, naming the first candidate mistake whose value ``value`` matches.
+
+    ``how`` says what was measured, e.g. ``"over 4,000 fits the gap measures"``.
+    """
+
+    def near(v: float, w: float) -> bool:
+        return bool(np.isfinite(v) and np.isfinite(w)) and abs(v - w) <= rtol * max(abs(w), 1e-12)
+
+    if near(value, measured):
+        return
+    mistake = first_match(candidates, value, near)
+    fail(
+        name,
+        f"{described} returned {value:.6g}; {how} {measured:.6g}"
+        + (f": {mistake}." if mistake else "."),
+    )
+
+
 def allclose(a, b) -> bool:
     """NumPy ``allclose`` that is False (not an error) for mismatched shapes or NaNs."""
     a, b = np.asarray(a), np.asarray(b)
