@@ -3,6 +3,7 @@ instructor's."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -61,8 +62,10 @@ def test_visible_tests_run_from_the_kit_alone(kit, assignment):
         source = answers.get(meta.get("grade_id"), cell.source)
         if meta.get("grade") and source.strip().endswith(")"):
             # A visible test: its last expression is the cell's score, as Jupyter would show it.
+            tree = ast.parse(source)
             source = (
-                f"score = {source.strip()}\n"
+                ast.unparse(ast.Module(tree.body[:-1], type_ignores=[]))
+                + f"\nscore = {ast.unparse(tree.body[-1].value)}\n"
                 "assert score.earned == score.total, score.message\n"
                 "print(score.verdict.summary())"
             )
