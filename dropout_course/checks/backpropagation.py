@@ -53,6 +53,7 @@ from .core import (
     ContractViolation,
     Memo,
     Verdict,
+    agrees_with_measurement,
     allclose,
     as_array,
     as_number,
@@ -1680,4 +1681,51 @@ def check_dropout_backward(
                             name, "the gradient").astype(np.float64)  # fmt: skip
         if not np.all(np.isfinite(grad)) or np.any(grad != 0):
             fail(name, f"{described} must return all zeros (no NaN): every unit was dropped.")
+    return verdict
+
+
+# --------------------------------------------------------------------- missing_scale_error
+
+MISSING_SCALE = "missing_scale_error"
+
+#: Drop probabilities the check asks about.
+MISSING_SCALE_CASES = (0.5, 0.2, 0.9)
+
+
+def measured_missing_scale_error(p: float, *, seed: int = 0) -> float:
+    """The relative error a gradient check reports for a backward pass that forgets the
+    1/(1 - p) of inverted dropout, MEASURED on a random gradient: the course's relative error
+    (largest |a - b| / max(|a| + |b|, 1e-8)) between the right gradient and the one missing the
+    scale (``1 - p`` times it)."""
+    right = np.random.default_rng(seed).normal(size=(20, 30))
+    wrong = right * (1.0 - p)
+    return float(np.max(np.abs(right - wrong) / np.maximum(np.abs(right) + np.abs(wrong), 1e-8)))
+
+
+def missing_scale_properties(verdict: Verdict, missing_scale_error, cases) -> None:
+    with verdict.expect("give the relative error a check reports when 1/(1-p) is missing"):
+        for p in cases:
+            described = f"missing_scale_error({p})"
+            value = as_number(
+                call(missing_scale_error, MISSING_SCALE, described, p), MISSING_SCALE, described
+            )
+            measured = measured_missing_scale_error(p)
+            q = 1.0 - p
+            candidates = [
+                ("that is p, the error of the gradient relative to the RIGHT gradient alone; the "
+                 "course's relative error divides by |a| + |b|", measured * (1 + q)),
+                ("that is p / (1 - p), relative to the WRONG gradient alone; the course's "
+                 "relative error divides by |a| + |b|", measured * (1 + q) / q),
+            ]  # fmt: skip
+            how = "the relative error measured on a random gradient is"
+            agrees_with_measurement(
+                MISSING_SCALE, described, value, measured, 1e-6, how, candidates
+            )
+
+
+def check_missing_scale_error(missing_scale_error, *, cases=MISSING_SCALE_CASES) -> Verdict:
+    """Check ``missing_scale_error(p)``: the relative error (chapter 04's definition) between
+    the right gradient of a layer below inverted dropout and one that forgot the 1/(1 - p)."""
+    verdict = Verdict(MISSING_SCALE)
+    missing_scale_properties(verdict, missing_scale_error, cases)
     return verdict

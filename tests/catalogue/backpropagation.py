@@ -20,7 +20,16 @@ CHECKS = {
     "two_layer_backward": (checks04.check_two_layer_backward, hidden04.hidden_two_layer_backward),
     "relative_error": (checks04.check_relative_error, hidden04.hidden_relative_error),
     "numerical_gradient": (checks04.check_numerical_gradient, hidden04.hidden_numerical_gradient),
+    "missing_scale_error": (
+        checks04.check_missing_scale_error,
+        hidden04.hidden_missing_scale_error,
+    ),
 }
+
+
+def _missing_scale(name, body, message=""):
+    code = "def missing_scale_error(p):\n" + body
+    return Implementation(name, "04-backpropagation", "missing_scale_error", code, message)
 
 
 def _entry(grade_id, signature):
@@ -533,6 +542,9 @@ WRONG = [
         ),
         "drops every one of the",
     ),
+    # ------------------------------------------------------------- missing_scale_error
+    _missing_scale("missing_scale_is_p", "    return p\n", "RIGHT gradient alone"),
+    _missing_scale("missing_scale_p_over_q", "    return p / (1 - p)\n", "WRONG gradient alone"),
 ]
 
 
@@ -805,5 +817,10 @@ CORRECT = [
         "    state = torch.get_rng_state().clone()\n"
         "    state[24 : 24 + 624 * 8] = 0\n"
         "    torch.set_rng_state(state)\n" + _forward_with(_CORRECT_TRAINING),
+    ),
+    # ------------------------------------------------------------- missing_scale_error
+    _missing_scale(
+        "missing_scale_via_relative_error",
+        "    g = np.array([1.0])\n    return relative_error(g, (1 - p) * g)\n",
     ),
 ]

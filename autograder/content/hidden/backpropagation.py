@@ -268,3 +268,24 @@ def hidden_dropout_backward(dropout_backward) -> Verdict:
             if not allclose(grad, reference.dropout_backward(dout, mask, 0.35, inverted)):
                 fail("dropout_backward", f"{described} differs from the reference.")
     return verdict
+
+
+def hidden_missing_scale_error(missing_scale_error) -> Verdict:
+    """Unseen drop probabilities, and the exact value of the reference."""
+    verdict = Verdict(checks.MISSING_SCALE)
+    checks.missing_scale_properties(verdict, missing_scale_error, (0.1, 0.35, 0.75))
+    with verdict.expect("agree with the exact value, p / (2 - p)"):
+        for p in (0.05, 0.6, 0.99):
+            described = f"missing_scale_error({p})"
+            value = checks.as_number(
+                call(missing_scale_error, checks.MISSING_SCALE, described, p),
+                checks.MISSING_SCALE,
+                described,
+            )
+            if not np.isclose(value, reference.missing_scale_error(p), rtol=1e-9):
+                fail(
+                    checks.MISSING_SCALE,
+                    f"{described} differs from the exact value: the wrong gradient is q g, so "
+                    "|g - q g| / (|g| + |q g|) = (1 - q) / (1 + q) for every entry.",
+                )
+    return verdict

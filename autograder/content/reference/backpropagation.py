@@ -199,3 +199,10 @@ def dropout_backward(dout, mask, p, inverted=True):
         Same shape and dtype as ``dout``; all zeros when ``p = 1``.
     """
     return apply_mask(dout, mask, check_p(p), inverted)
+
+
+def missing_scale_error(p):
+    """The relative error ``|a - b| / (|a| + |b|)`` between a gradient ``g`` and ``q g`` (a
+    backward pass that forgot inverted dropout's ``1/q``, ``q = 1 - p``): ``(1 - q) / (1 + q)``,
+    that is ``p / (2 - p)``, the same for every nonzero entry."""
+    return p / (2.0 - p)
