@@ -421,6 +421,24 @@ def agrees_with_measurement(
     )
 
 
+def agrees_with_exact(
+    name: str,
+    func: Callable,
+    calls: Iterable[tuple],
+    exact: Callable[..., float],
+    why: str,
+    rtol: float = 1e-9,
+) -> None:
+    """Call ``func`` with each tuple of ``calls``; fail on the first number that differs from
+    ``exact`` of the same arguments, saying ``why`` the exact value is what it is."""
+    for args in calls:
+        described = f"{name}({', '.join(repr(a) for a in args)})"
+        value = as_number(call(func, name, described, *args), name, described)
+        expected = exact(*args)
+        if not np.isclose(value, expected, rtol=rtol, atol=0.0):
+            fail(name, f"{described} returned {value:.6g}, expected {expected:.6g}: {why}")
+
+
 def allclose(a, b) -> bool:
     """NumPy ``allclose`` that is False (not an error) for mismatched shapes or NaNs."""
     a, b = np.asarray(a), np.asarray(b)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from autograder.content.reference import backpropagation as reference
 from autograder.content.reference import bernoulli_masks as mask_reference
 from dropout_course.checks import backpropagation as checks
-from dropout_course.checks.core import Verdict, allclose, call, fail
+from dropout_course.checks.core import Verdict, agrees_with_exact, allclose, call, fail
 
 
 def _linear_layers(params):
@@ -275,17 +275,12 @@ def hidden_missing_scale_error(missing_scale_error) -> Verdict:
     verdict = Verdict(checks.MISSING_SCALE)
     checks.missing_scale_properties(verdict, missing_scale_error, (0.1, 0.35, 0.75))
     with verdict.expect("agree with the exact value, p / (2 - p)"):
-        for p in (0.05, 0.6, 0.99):
-            described = f"missing_scale_error({p})"
-            value = checks.as_number(
-                call(missing_scale_error, checks.MISSING_SCALE, described, p),
-                checks.MISSING_SCALE,
-                described,
-            )
-            if not np.isclose(value, reference.missing_scale_error(p), rtol=1e-9):
-                fail(
-                    checks.MISSING_SCALE,
-                    f"{described} differs from the exact value: the wrong gradient is q g, so "
-                    "|g - q g| / (|g| + |q g|) = (1 - q) / (1 + q) for every entry.",
-                )
+        why = "the wrong gradient is q g, so |g - q g| / (|g| + |q g|) = (1 - q) / (1 + q)."
+        agrees_with_exact(
+            checks.MISSING_SCALE,
+            missing_scale_error,
+            [(0.05,), (0.6,), (0.99,)],
+            reference.missing_scale_error,
+            why,
+        )
     return verdict

@@ -16,7 +16,7 @@ import torch
 
 from autograder.content.reference import max_norm as reference
 from dropout_course.checks import max_norm as checks
-from dropout_course.checks.core import Verdict, allclose, call, fail
+from dropout_course.checks.core import Verdict, agrees_with_exact, allclose, call, fail
 
 __all__ = ["hidden_learning_rate", "hidden_max_norm", "hidden_momentum_step"]
 
@@ -199,18 +199,11 @@ def hidden_momentum_amplification(momentum_amplification) -> Verdict:
     verdict = Verdict(checks.AMPLIFICATION)
     checks.amplification_properties(verdict, momentum_amplification, (0.2, 0.75, 0.99))
     with verdict.expect("agree with the exact value, 1 / (1 - momentum)"):
-        for momentum in (0.3, 0.8, 0.999):
-            described = f"momentum_amplification({momentum})"
-            value = checks.as_number(
-                call(momentum_amplification, checks.AMPLIFICATION, described, momentum),
-                checks.AMPLIFICATION,
-                described,
-            )
-            expected = reference.momentum_amplification(momentum)
-            if not np.isclose(value, expected, rtol=1e-9):
-                fail(
-                    checks.AMPLIFICATION,
-                    f"{described} returned {value:.6g}, expected {expected:.6g}: the settled "
-                    "velocity solves v = momentum v - lr g.",
-                )
+        agrees_with_exact(
+            checks.AMPLIFICATION,
+            momentum_amplification,
+            [(0.3,), (0.8,), (0.999,)],
+            reference.momentum_amplification,
+            "the settled velocity solves v = momentum v - lr g.",
+        )
     return verdict

@@ -14,7 +14,7 @@ import torch
 
 from autograder.content.reference import overfitting as reference
 from dropout_course.checks import overfitting as checks
-from dropout_course.checks.core import Memo, Verdict, call, fail
+from dropout_course.checks.core import Memo, Verdict, agrees_with_exact, call, fail
 
 
 def _holds(verdict: Verdict) -> None:
@@ -379,17 +379,12 @@ def hidden_expected_gap(expected_gap) -> Verdict:
     verdict = Verdict(checks.EXPECTED_GAP)
     checks.gap_properties(verdict, expected_gap, ((0.5, 4, 20), (2.0, 2, 30), (0.04, 8, 16)))
     with verdict.expect("agree with the exact value"):
-        for noise_variance, k, n in ((0.3, 7, 100), (1.5, 1, 3), (0.01, 20, 400)):
-            described = f"expected_gap({noise_variance}, {k}, {n})"
-            value = checks.as_number(
-                call(expected_gap, checks.EXPECTED_GAP, described, noise_variance, k, n),
-                checks.EXPECTED_GAP,
-                described,
-            )
-            if not np.isclose(value, reference.expected_gap(noise_variance, k, n), rtol=1e-9):
-                fail(
-                    checks.EXPECTED_GAP,
-                    f"{described} differs from the exact value: the fit's training error is "
-                    "sigma^2 (1 - k/n) and its error on fresh noise sigma^2 (1 + k/n).",
-                )
+        agrees_with_exact(
+            checks.EXPECTED_GAP,
+            expected_gap,
+            [(0.3, 7, 100), (1.5, 1, 3), (0.01, 20, 400)],
+            reference.expected_gap,
+            "the fit's training error is sigma^2 (1 - k/n), its error on fresh noise "
+            "sigma^2 (1 + k/n).",
+        )
     return verdict
