@@ -40,7 +40,8 @@ PAPER_C = 3.0
 #: SGD with momentum at a step this network can take with dropout on.
 RECIPE = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "lr_decay": 1.0}
 
-#: The paper's large steps: a high rate, high momentum, a decay per epoch.
+#: Larger steps in the spirit of the paper's recipe (our values, not the paper's): a high
+#: rate, high momentum, a decay per epoch.
 LARGE_STEPS = {"optimizer": "sgd", "lr": 0.2, "momentum": 0.95, "lr_decay": 0.95}
 
 #: Colours of the methods in the chapter's figures.
