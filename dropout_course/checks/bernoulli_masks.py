@@ -1243,3 +1243,75 @@ def check_dropout_moments(dropout_moments, *, cases=MOMENT_CASES, seed=0) -> Ver
     verdict = Verdict(MOMENTS)
     moments_properties(verdict, dropout_moments, cases, ys)
     return verdict
+
+
+# ----------------------------------------------------------------------- dropout_experiment
+
+EXPERIMENT = "dropout_experiment"
+
+#: Sizes of the digits split the experiment uses (``digits_split(300, seed=0)``).
+EXPERIMENT_TRAIN, EXPERIMENT_TEST = 300, 1497
+
+
+def _rate_of(value, count: int, what: str, described: str) -> float:
+    """An error rate measured on ``count`` images: a fraction that is a multiple of 1/count."""
+    rate = as_number(value, EXPERIMENT, f"the {what} of {described}")
+    if not 0.0 <= rate <= 1.0:
+        fail(EXPERIMENT, f"{described}: the {what} is {rate:.4g}; an error rate is a FRACTION "
+                         "between 0 and 1, not a percentage.")  # fmt: skip
+    wrong = rate * count
+    if abs(wrong - round(wrong)) > 1e-6 * count:
+        sizes = f"{EXPERIMENT_TRAIN} training and {EXPERIMENT_TEST} test images"
+        fail(EXPERIMENT, f"{described}: the {what} {rate:.6g} is not a whole number of the "
+                         f"{count} images it is measured on (digits_split(300, seed=0) has "
+                         f"{sizes}).")  # fmt: skip
+    return rate
+
+
+def experiment_results(dropout_experiment, ps, seed, epochs) -> dict[float, tuple[float, float]]:
+    """Run the student's experiment once; return its results, read as {p: (train, test)}."""
+    described = f"dropout_experiment({list(ps)}, seed={seed}, epochs={epochs})"
+    result = call(dropout_experiment, EXPERIMENT, described, list(ps), seed=seed, epochs=epochs)
+    if not isinstance(result, dict):
+        fail(EXPERIMENT, f"{described} must return a dict {{p: (train_error, test_error)}}, got "
+                         f"{type_name(result)}.")  # fmt: skip
+    keys = sorted(float(as_number(k, EXPERIMENT, f"a key of {described}")) for k in result)
+    if keys != sorted(float(p) for p in ps):
+        fail(EXPERIMENT, f"{described} returned results for p = {keys}; one per drop "
+                         f"probability asked for, {sorted(ps)}.")  # fmt: skip
+    read = {}
+    for key, pair in result.items():
+        pair = expect_pair(pair, EXPERIMENT, described, "(train_error, test_error)",
+                           allow_list=True)  # fmt: skip
+        p = float(as_number(key, EXPERIMENT, described))
+        read[p] = (
+            _rate_of(pair[0], EXPERIMENT_TRAIN, f"training error for p={p}", described),
+            _rate_of(pair[1], EXPERIMENT_TEST, f"test error for p={p}", described),
+        )
+    return read
+
+
+def experiment_properties(verdict: Verdict, dropout_experiment, ps, seed, epochs) -> None:
+    """Add the properties of ``dropout_experiment``: its results' form, and a rerun with the
+    same seed giving the same numbers (what can be checked without luck)."""
+    first = Memo(lambda: experiment_results(dropout_experiment, ps, seed, epochs))
+    with verdict.expect(
+        "return {p: (training error, test error)}, fractions measured on the 300 training "
+        "and 1497 test images"
+    ):
+        first()
+    with verdict.expect("give the same numbers when rerun with the same seed"):
+        again = experiment_results(dropout_experiment, ps, seed, epochs)
+        if again != first():
+            fail(EXPERIMENT, f"two runs with seed={seed} gave {first()} and then {again}: "
+                             "seed every source of randomness from seed (torch.manual_seed(seed) "
+                             "before building the network; the masks come from torch's "
+                             "generator too), so that the experiment can be rerun.")  # fmt: skip
+
+
+def check_dropout_experiment(dropout_experiment, *, ps=(0.0, 0.5), seed=0, epochs=3) -> Verdict:
+    """Check ``dropout_experiment(ps, seed=0, epochs=60)``: one training run of the student's
+    network per drop probability, its errors measured on the digits split, reproducibly."""
+    verdict = Verdict(EXPERIMENT)
+    experiment_properties(verdict, dropout_experiment, ps, seed, epochs)
+    return verdict

@@ -16,7 +16,40 @@ CHECKS = {
     "Dropout": (checks.check_dropout_module, hidden.hidden_dropout_module),
     "predict": (checks.check_predict, hidden.hidden_predict),
     "dropout_moments": (checks.check_dropout_moments, hidden.hidden_dropout_moments),
+    "dropout_experiment": (checks.check_dropout_experiment, hidden.hidden_dropout_experiment),
 }
+
+
+def _experiment(name, seeding, measure, returned, message=""):
+    """A dropout_experiment: how it seeds, how it measures an error, what it returns."""
+    code = (
+        "def dropout_experiment(ps, seed=0, epochs=60):\n"
+        "    from dropout_course.data import digits_split\n"
+        "    X_train, y_train, X_test, y_test = digits_split(300, seed=0)\n"
+        "    results = {}\n"
+        "    for p in ps:\n"
+        f"{seeding}"
+        "        model = nn.Sequential(\n"
+        "            nn.Linear(64, 128), nn.ReLU(), Dropout(p), nn.Linear(128, 10)\n"
+        "        )\n"
+        "        opt = torch.optim.Adam(model.parameters(), lr=1e-3)\n"
+        "        for _ in range(epochs):\n"
+        "            order = torch.randperm(300, generator=gen)\n"
+        "            for i in range(0, 300, 50):\n"
+        "                b = order[i : i + 50]\n"
+        "                loss = nn.functional.cross_entropy(model(X_train[b]), y_train[b])\n"
+        "                opt.zero_grad()\n"
+        "                loss.backward()\n"
+        "                opt.step()\n"
+        f"        def error(X, y):\n            return {measure}\n"
+        "        results[p] = (error(X_train, y_train), error(X_test, y_test))\n"
+        f"    return {returned}\n"
+    )
+    return Implementation(name, A03, "dropout_experiment", code, message)
+
+
+_SEEDED = "        torch.manual_seed(seed)\n        gen = torch.Generator().manual_seed(seed)\n"
+_FRACTION = "float((predict(model, X).argmax(1) != y).float().mean())"
 
 
 def _mask(name, code, message):
@@ -587,6 +620,35 @@ WRONG = [
         "    return (y, p / q * y * y) if inverted else (q * y, p * q * y * y)\n",
         "element by element",
     ),
+    # ------------------------------------------------------------- dropout_experiment
+    _experiment(
+        "experiment_not_seeded",
+        "        gen = torch.Generator()\n        gen.seed()\n",
+        _FRACTION,
+        "results",
+        "rerun",
+    ),
+    _experiment(
+        "experiment_percent",
+        _SEEDED,
+        "100 * float((predict(model, X).argmax(1) != y).float().mean())",
+        "results",
+        "FRACTION",
+    ),
+    _experiment(
+        "experiment_list_of_pairs",
+        _SEEDED,
+        _FRACTION,
+        "list(results.values())",
+        "must return a dict",
+    ),
+    _experiment(
+        "experiment_train_error_on_test_set",
+        _SEEDED,
+        "float((predict(model, X_test).argmax(1) != y_test).float().mean())",
+        "results",
+        "not a whole number of the",
+    ),
 ]
 
 
@@ -786,5 +848,12 @@ CORRECT = [
         "    scale = 1 / (1 - p) if inverted else 1.0\n"
         "    mean = (1 - p) * scale * y\n"
         "    return [mean, p * (1 - p) * (scale * y) ** 2]\n",
+    ),
+    # ------------------------------------------------------------- dropout_experiment
+    _experiment(
+        "experiment_own_generator_counts",
+        _SEEDED,
+        "(predict(model, X).argmax(dim=1) != y).sum().item() / len(y)",
+        "{float(p): pair for p, pair in results.items()}",
     ),
 ]

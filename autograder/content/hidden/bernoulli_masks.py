@@ -201,3 +201,11 @@ def hidden_dropout_moments(dropout_moments) -> Verdict:
                     fail(checks.MOMENTS, f"{described} differs from the exact moments. "
                                          f"{MOMENTS_EXPLAINED}")  # fmt: skip
     return verdict
+
+
+def hidden_dropout_experiment(dropout_experiment) -> Verdict:
+    """Other drop probabilities, another seed: the same properties (the numbers themselves
+    depend on the student's own network and training, so they are not compared)."""
+    verdict = Verdict(checks.EXPERIMENT)
+    checks.experiment_properties(verdict, dropout_experiment, (0.1, 0.3, 0.9), seed=3, epochs=2)
+    return verdict
