@@ -14,6 +14,7 @@ always run with PyTorch's own dropout forbidden, so a module that hands its work
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -1253,60 +1254,87 @@ EXPERIMENT = "dropout_experiment"
 EXPERIMENT_TRAIN, EXPERIMENT_TEST = 300, 1497
 
 
-def _rate_of(value, count: int, what: str, described: str) -> float:
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """The contract of an experiment function: ``name(keys, seed=0, epochs=...)`` returns
+    ``{key: (train_error, test_error, *extra)}`` for the digits split."""
+
+    name: str
+    key: str  # what each key is, e.g. "p"
+    extra: tuple[str, ...] = ()  # further numbers of each entry, after the two error rates
+
+    @property
+    def entry(self) -> str:
+        return "(" + ", ".join(("train_error", "test_error", *self.extra)) + ")"
+
+
+DROPOUT_EXPERIMENT = ExperimentSpec(EXPERIMENT, "p")
+
+
+def _rate_of(value, count: int, what: str, described: str, name: str) -> float:
     """An error rate measured on ``count`` images: a fraction that is a multiple of 1/count."""
-    rate = as_number(value, EXPERIMENT, f"the {what} of {described}")
+    rate = as_number(value, name, f"the {what} of {described}")
     if not 0.0 <= rate <= 1.0:
-        fail(EXPERIMENT, f"{described}: the {what} is {rate:.4g}; an error rate is a FRACTION "
-                         "between 0 and 1, not a percentage.")  # fmt: skip
+        fail(name, f"{described}: the {what} is {rate:.4g}; an error rate is a FRACTION "
+                   "between 0 and 1, not a percentage.")  # fmt: skip
     wrong = rate * count
     if abs(wrong - round(wrong)) > 1e-6 * count:
         sizes = f"{EXPERIMENT_TRAIN} training and {EXPERIMENT_TEST} test images"
-        fail(EXPERIMENT, f"{described}: the {what} {rate:.6g} is not a whole number of the "
-                         f"{count} images it is measured on (digits_split(300, seed=0) has "
-                         f"{sizes}).")  # fmt: skip
+        fail(name, f"{described}: the {what} {rate:.6g} is not a whole number of the "
+                   f"{count} images it is measured on (digits_split(300, seed=0) has "
+                   f"{sizes}).")  # fmt: skip
     return rate
 
 
-def experiment_results(dropout_experiment, ps, seed, epochs) -> dict[float, tuple[float, float]]:
-    """Run the student's experiment once; return its results, read as {p: (train, test)}."""
-    described = f"dropout_experiment({list(ps)}, seed={seed}, epochs={epochs})"
-    result = call(dropout_experiment, EXPERIMENT, described, list(ps), seed=seed, epochs=epochs)
+def experiment_results(function, spec: ExperimentSpec, keys, seed, epochs) -> dict:
+    """Run the student's experiment once; return its results, read as {key: (train, test,
+    *extra)}."""
+    name, k = spec.name, spec.key
+    described = f"{name}({list(keys)}, seed={seed}, epochs={epochs})"
+    result = call(function, name, described, list(keys), seed=seed, epochs=epochs)
     if not isinstance(result, dict):
-        fail(EXPERIMENT, f"{described} must return a dict {{p: (train_error, test_error)}}, got "
-                         f"{type_name(result)}.")  # fmt: skip
-    keys = sorted(float(as_number(k, EXPERIMENT, f"a key of {described}")) for k in result)
-    if keys != sorted(float(p) for p in ps):
-        fail(EXPERIMENT, f"{described} returned results for p = {keys}; one per drop "
-                         f"probability asked for, {sorted(ps)}.")  # fmt: skip
+        fail(name, f"{described} must return a dict {{{k}: {spec.entry}}}, got "
+                   f"{type_name(result)}.")  # fmt: skip
+    got = sorted(float(as_number(key, name, f"a key of {described}")) for key in result)
+    if got != sorted(float(key) for key in keys):
+        fail(name, f"{described} returned results for {k} = {got}; one per {k} asked for, "
+                   f"{sorted(keys)}.")  # fmt: skip
     read = {}
-    for key, pair in result.items():
-        pair = expect_pair(pair, EXPERIMENT, described, "(train_error, test_error)",
-                           allow_list=True)  # fmt: skip
-        p = float(as_number(key, EXPERIMENT, described))
-        read[p] = (
-            _rate_of(pair[0], EXPERIMENT_TRAIN, f"training error for p={p}", described),
-            _rate_of(pair[1], EXPERIMENT_TEST, f"test error for p={p}", described),
+    for key, entry in result.items():
+        if not isinstance(entry, (tuple, list)) or len(entry) != 2 + len(spec.extra):
+            fail(name, f"{described}: each value must be a tuple {spec.entry}, got "
+                       f"{type_name(entry)}.")  # fmt: skip
+        at = float(as_number(key, name, described))
+        read[at] = (
+            _rate_of(entry[0], EXPERIMENT_TRAIN, f"training error for {k}={at}", described, name),
+            _rate_of(entry[1], EXPERIMENT_TEST, f"test error for {k}={at}", described, name),
+            *(
+                as_number(v, name, f"the {x} for {k}={at}")
+                for v, x in zip(entry[2:], spec.extra, strict=True)
+            ),
         )
     return read
 
 
-def experiment_properties(verdict: Verdict, dropout_experiment, ps, seed, epochs) -> None:
-    """Add the properties of ``dropout_experiment``: its results' form, and a rerun with the
-    same seed giving the same numbers (what can be checked without luck)."""
-    first = Memo(lambda: experiment_results(dropout_experiment, ps, seed, epochs))
+def experiment_properties(
+    verdict: Verdict, function, keys, seed, epochs, spec: ExperimentSpec = DROPOUT_EXPERIMENT
+) -> Memo:
+    """Add the properties of an experiment: its results' form, and a rerun with the same seed
+    giving the same numbers (what can be checked without luck). Returns the first run."""
+    first = Memo(lambda: experiment_results(function, spec, keys, seed, epochs))
     with verdict.expect(
-        "return {p: (training error, test error)}, fractions measured on the 300 training "
-        "and 1497 test images"
+        f"return {{{spec.key}: {spec.entry}}}, error rates measured on the 300 training and "
+        "1497 test images"
     ):
         first()
     with verdict.expect("give the same numbers when rerun with the same seed"):
-        again = experiment_results(dropout_experiment, ps, seed, epochs)
+        again = experiment_results(function, spec, keys, seed, epochs)
         if again != first():
-            fail(EXPERIMENT, f"two runs with seed={seed} gave {first()} and then {again}: "
-                             "seed every source of randomness from seed (torch.manual_seed(seed) "
-                             "before building the network; the masks come from torch's "
-                             "generator too), so that the experiment can be rerun.")  # fmt: skip
+            fail(spec.name, f"two runs with seed={seed} gave {first()} and then {again}: "
+                            "seed every source of randomness from seed (torch.manual_seed(seed) "
+                            "before building the network; the masks come from torch's "
+                            "generator too), so that the experiment can be rerun.")  # fmt: skip
+    return first
 
 
 def check_dropout_experiment(dropout_experiment, *, ps=(0.0, 0.5), seed=0, epochs=3) -> Verdict:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .bernoulli_masks import ExperimentSpec, experiment_properties
 from .core import (
     CallInterrupted,
     ContractViolation,
@@ -770,4 +771,33 @@ def check_momentum_amplification(momentum_amplification, *, cases=AMPLIFICATION_
     step when the gradient stays the same, once the velocity has settled."""
     verdict = Verdict(AMPLIFICATION)
     amplification_properties(verdict, momentum_amplification, cases)
+    return verdict
+
+
+# ---------------------------------------------------------------------- max_norm_experiment
+
+NORM_EXPERIMENT = ExperimentSpec("max_norm_experiment", "c", ("largest_norm",))
+
+
+def check_norm_experiment_within(first: Memo) -> None:
+    """The largest incoming-weight norm of a hidden unit the run reports is at most c."""
+    for c, (_, _, largest) in first().items():
+        if largest > c * (1 + 1e-5):
+            fail(NORM_EXPERIMENT.name, f"with c={c} a hidden unit's incoming weights end with "
+                                       f"norm {largest:.4g} > c: project with your max_norm after "
+                                       "every update (a unit's incoming weights are a ROW of "
+                                       "nn.Linear.weight, a column of our W).")  # fmt: skip
+
+
+def norm_experiment_properties(verdict: Verdict, function, cs, seed, epochs) -> None:
+    first = experiment_properties(verdict, function, cs, seed, epochs, NORM_EXPERIMENT)
+    with verdict.expect("keep every hidden unit's incoming weights within c"):
+        check_norm_experiment_within(first)
+
+
+def check_max_norm_experiment(max_norm_experiment, *, cs=(0.3, 0.4), seed=0, epochs=3) -> Verdict:
+    """Check ``max_norm_experiment(cs, seed=0, epochs=60)``: the digits network trained with the
+    student's max_norm at each radius, its errors and its largest hidden-unit norm."""
+    verdict = Verdict(NORM_EXPERIMENT.name)
+    norm_experiment_properties(verdict, max_norm_experiment, cs, seed, epochs)
     return verdict

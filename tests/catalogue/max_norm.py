@@ -18,7 +18,62 @@ CHECKS = {
         checks.check_momentum_amplification,
         hidden.hidden_momentum_amplification,
     ),
+    "max_norm_experiment": (
+        checks.check_max_norm_experiment,
+        hidden.hidden_max_norm_experiment,
+    ),
 }
+
+#: The instructor's experiment, which the entries below change in one place each.
+_EXPERIMENT = (
+    "def max_norm_experiment(cs, seed=0, epochs=60):\n"
+    "    from dropout_course.data import digits_split\n"
+    "\n"
+    "    X_train, y_train, X_test, y_test = digits_split(300, seed=0)\n"
+    "    results = {}\n"
+    "    for c in cs:\n"
+    "        torch.manual_seed(seed)  # the weights, the batch order and the masks\n"
+    "        hidden = torch.nn.Linear(64, 128)\n"
+    "        model = torch.nn.Sequential(\n"
+    "            torch.nn.Dropout(0.2), hidden, torch.nn.ReLU(), torch.nn.Dropout(0.5),\n"
+    "            torch.nn.Linear(128, 10),\n"
+    "        )\n"
+    "        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)\n"
+    "        model.train()\n"
+    "        for _ in range(epochs):\n"
+    "            order = torch.randperm(len(X_train))\n"
+    "            for start in range(0, len(X_train), 50):\n"
+    "                batch = order[start : start + 50]\n"
+    "                logits = model(X_train[batch])\n"
+    "                loss = torch.nn.functional.cross_entropy(logits, y_train[batch])\n"
+    "                optimizer.zero_grad()\n"
+    "                loss.backward()\n"
+    "                optimizer.step()\n"
+    "                with torch.no_grad():  # our W is weight.T: a column per hidden unit\n"
+    "                    W = hidden.weight.detach().numpy().T\n"
+    "                    hidden.weight.copy_(torch.from_numpy(max_norm(W, c).T))\n"
+    "        model.eval()\n"
+    "        with torch.no_grad():\n"
+    "            errors = [\n"
+    "                (model(X).argmax(dim=1) != y).sum().item() / len(y)\n"
+    "                for X, y in ((X_train, y_train), (X_test, y_test))\n"
+    "            ]\n"
+    "        results[c] = (errors[0], errors[1], hidden.weight.norm(dim=1).max().item())\n"
+    "    return results\n"
+)
+
+
+_PROJECTION = (
+    "                with torch.no_grad():  # our W is weight.T: a column per hidden unit\n"
+    "                    W = hidden.weight.detach().numpy().T\n"
+    "                    hidden.weight.copy_(torch.from_numpy(max_norm(W, c).T))\n"
+)
+
+
+def _norm_experiment(name, old, new, message=""):
+    assert old in _EXPERIMENT, old
+    code = _EXPERIMENT.replace(old, new)
+    return Implementation(name, "05-max-norm", "max_norm_experiment", code, message)
 
 
 def _amplification(name, body, message=""):
@@ -280,6 +335,19 @@ WRONG = [
         "the gradient's own step",
     ),
     _amplification("amplification_shrinks", "    return 1 - momentum\n", "SHRINKS"),
+    # ------------------------------------------------------------- max_norm_experiment
+    _norm_experiment(
+        "norm_experiment_projects_before_the_update",
+        "                optimizer.step()\n" + _PROJECTION,
+        _PROJECTION + "                optimizer.step()\n",
+        "project with your max_norm after every update",
+    ),
+    _norm_experiment(
+        "norm_experiment_unseeded",
+        "        torch.manual_seed(seed)  # the weights, the batch order and the masks\n",
+        "",
+        "rerun",
+    ),
 ]
 
 CORRECT = [
@@ -434,5 +502,11 @@ CORRECT = [
         "amplification_geometric_series",
         "    # the settled velocity is the sum of all past steps, each multiplied by momentum\n"
         "    return sum(momentum**k for k in range(100_000))\n",
+    ),
+    # ------------------------------------------------------------- max_norm_experiment
+    _norm_experiment(
+        "norm_experiment_list_entries_renorm_check",
+        "results[c] = (errors[0], errors[1], hidden.weight.norm(dim=1).max().item())",
+        "results[c] = [errors[0], errors[1], float(np.linalg.norm(max_norm(W, c), axis=0).max())]",
     ),
 ]

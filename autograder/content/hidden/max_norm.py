@@ -207,3 +207,11 @@ def hidden_momentum_amplification(momentum_amplification) -> Verdict:
             "the settled velocity solves v = momentum v - lr g.",
         )
     return verdict
+
+
+def hidden_max_norm_experiment(max_norm_experiment) -> Verdict:
+    """Other radii, another seed: the same properties (the errors themselves depend on the
+    student's own run, so they are not compared)."""
+    verdict = Verdict(checks.NORM_EXPERIMENT.name)
+    checks.norm_experiment_properties(verdict, max_norm_experiment, (0.25, 0.45), 2, 2)
+    return verdict
