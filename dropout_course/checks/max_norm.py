@@ -782,7 +782,7 @@ NORM_EXPERIMENT = ExperimentSpec("max_norm_experiment", "c", ("largest_norm",))
 def check_norm_experiment_within(first: Memo) -> None:
     """The largest incoming-weight norm of a hidden unit the run reports is at most c."""
     for c, (_, _, largest) in first().items():
-        if largest > c * (1 + 1e-5):
+        if not largest <= c * (1 + 1e-5):  # NaN is not within c either
             fail(NORM_EXPERIMENT.name, f"with c={c} a hidden unit's incoming weights end with "
                                        f"norm {largest:.4g} > c: project with your max_norm after "
                                        "every update (a unit's incoming weights are a ROW of "
