@@ -47,7 +47,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bernoulli_masks import check_drop_rate, check_independent, check_uses_rng
+from .bernoulli_masks import (
+    ExperimentSpec,
+    check_drop_rate,
+    check_independent,
+    check_uses_rng,
+    experiment_properties,
+)
 from .core import (
     SIGMAS,
     ContractViolation,
@@ -1728,4 +1734,21 @@ def check_missing_scale_error(missing_scale_error, *, cases=MISSING_SCALE_CASES)
     the right gradient of a layer below inverted dropout and one that forgot the 1/(1 - p)."""
     verdict = Verdict(MISSING_SCALE)
     missing_scale_properties(verdict, missing_scale_error, cases)
+    return verdict
+
+
+# ------------------------------------------------------------------------ numpy_experiment
+
+NUMPY_EXPERIMENT = ExperimentSpec(
+    "numpy_experiment",
+    "p",
+    seeding="one rng = np.random.default_rng(seed) for the weights, the batch order and the masks",
+)
+
+
+def check_numpy_experiment(numpy_experiment, *, ps=(0.0, 0.5), seed=0, epochs=3) -> Verdict:
+    """Check ``numpy_experiment(ps, seed=0, epochs=30)``: the two-layer NumPy network trained
+    with the student's own forward and backward passes, its errors, reproducibly."""
+    verdict = Verdict(NUMPY_EXPERIMENT.name)
+    experiment_properties(verdict, numpy_experiment, ps, seed, epochs, NUMPY_EXPERIMENT)
     return verdict

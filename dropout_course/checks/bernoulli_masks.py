@@ -1262,6 +1262,11 @@ class ExperimentSpec:
     name: str
     key: str  # what each key is, e.g. "p"
     extra: tuple[str, ...] = ()  # further numbers of each entry, after the two error rates
+    #: How to seed it, for the message of a run that cannot be repeated.
+    seeding: str = (
+        "torch.manual_seed(seed) before building the network; the masks come from torch's "
+        "generator too"
+    )
 
     @property
     def entry(self) -> str:
@@ -1334,9 +1339,8 @@ def experiment_properties(
         )
         if not same:
             fail(spec.name, f"two runs with seed={seed} gave {first()} and then {again}: "
-                            "seed every source of randomness from seed (torch.manual_seed(seed) "
-                            "before building the network; the masks come from torch's "
-                            "generator too), so that the experiment can be rerun.")  # fmt: skip
+                            f"seed every source of randomness from seed ({spec.seeding}), so "
+                            "that the experiment can be rerun.")  # fmt: skip
     return first
 
 

@@ -24,7 +24,47 @@ CHECKS = {
         checks04.check_missing_scale_error,
         hidden04.hidden_missing_scale_error,
     ),
+    "numpy_experiment": (checks04.check_numpy_experiment, hidden04.hidden_numpy_experiment),
 }
+
+#: The instructor's experiment, which the entries below change in one place each.
+_NUMPY_EXPERIMENT = (
+    "def numpy_experiment(ps, seed=0, epochs=30):\n"
+    "    from dropout_course.data import digits_split\n"
+    "\n"
+    "    X_train, y_train, X_test, y_test = (a.numpy() for a in digits_split(300, seed=0))\n"
+    "    X_train, X_test = X_train.astype(np.float64), X_test.astype(np.float64)\n"
+    "    results = {}\n"
+    "    for p in ps:\n"
+    "        rng = np.random.default_rng(seed)  # the weights, the batch order and the masks\n"
+    "        params = {\n"
+    '            "W1": rng.normal(0.0, np.sqrt(2 / 64), (64, 128)),\n'
+    '            "b1": np.zeros(128),\n'
+    '            "W2": rng.normal(0.0, np.sqrt(1 / 128), (128, 10)),\n'
+    '            "b2": np.zeros(10),\n'
+    "        }\n"
+    "        for _ in range(epochs):\n"
+    "            order = rng.permutation(len(X_train))\n"
+    "            for start in range(0, len(X_train), 50):\n"
+    "                batch = order[start : start + 50]\n"
+    "                scores, cache = two_layer_forward(X_train[batch], params, p, rng)\n"
+    "                _, dscores = softmax_cross_entropy(scores, y_train[batch])\n"
+    "                grads = two_layer_backward(dscores, cache)\n"
+    "                for name in params:\n"
+    "                    params[name] = params[name] - 0.1 * grads[name]\n"
+    "        errors = []\n"
+    "        for X, y in ((X_train, y_train), (X_test, y_test)):\n"
+    "            scores, _ = two_layer_forward(X, params, p, rng, training=False)\n"
+    "            errors.append(int((scores.argmax(axis=1) != y).sum()) / len(y))\n"
+    "        results[p] = tuple(errors)\n"
+    "    return results\n"
+)
+
+
+def _numpy_experiment(name, old, new, message=""):
+    assert old in _NUMPY_EXPERIMENT, old
+    code = _NUMPY_EXPERIMENT.replace(old, new)
+    return Implementation(name, "04-backpropagation", "numpy_experiment", code, message)
 
 
 def _missing_scale(name, body, message=""):
@@ -545,6 +585,19 @@ WRONG = [
     # ------------------------------------------------------------- missing_scale_error
     _missing_scale("missing_scale_is_p", "    return p\n", "RIGHT gradient alone"),
     _missing_scale("missing_scale_p_over_q", "    return p / (1 - p)\n", "WRONG gradient alone"),
+    # ---------------------------------------------------------------- numpy_experiment
+    _numpy_experiment(
+        "numpy_experiment_unseeded",
+        "rng = np.random.default_rng(seed)",
+        "rng = np.random.default_rng()",
+        "np.random.default_rng(seed)",
+    ),
+    _numpy_experiment(
+        "numpy_experiment_percent",
+        "errors.append(int((scores.argmax(axis=1) != y).sum()) / len(y))",
+        "errors.append(100 * int((scores.argmax(axis=1) != y).sum()) / len(y))",
+        "FRACTION",
+    ),
 ]
 
 
@@ -822,5 +875,11 @@ CORRECT = [
     _missing_scale(
         "missing_scale_via_relative_error",
         "    g = np.array([1.0])\n    return relative_error(g, (1 - p) * g)\n",
+    ),
+    # ---------------------------------------------------------------- numpy_experiment
+    _numpy_experiment(
+        "numpy_experiment_mean_of_mistakes",
+        "errors.append(int((scores.argmax(axis=1) != y).sum()) / len(y))",
+        "errors.append(float(np.mean(np.argmax(scores, axis=1) != y)))",
     ),
 ]

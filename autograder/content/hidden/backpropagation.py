@@ -284,3 +284,13 @@ def hidden_missing_scale_error(missing_scale_error) -> Verdict:
             why,
         )
     return verdict
+
+
+def hidden_numpy_experiment(numpy_experiment) -> Verdict:
+    """Other rates, another seed: the same properties (the errors depend on the student's own
+    run, so they are not compared)."""
+    verdict = Verdict(checks.NUMPY_EXPERIMENT.name)
+    checks.experiment_properties(
+        verdict, numpy_experiment, (0.2, 0.8), 4, 2, checks.NUMPY_EXPERIMENT
+    )
+    return verdict
