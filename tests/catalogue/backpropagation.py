@@ -5,7 +5,7 @@ correct implementations in other styles."""
 from autograder.content.hidden import backpropagation as hidden04
 from dropout_course.checks import backpropagation as checks04
 
-from .entries import Implementation
+from .entries import Implementation, variant
 
 ASSIGNMENT = A04 = "04-backpropagation"
 
@@ -61,10 +61,9 @@ _NUMPY_EXPERIMENT = (
 )
 
 
-def _numpy_experiment(name, old, new, message=""):
-    assert old in _NUMPY_EXPERIMENT, old
-    code = _NUMPY_EXPERIMENT.replace(old, new)
-    return Implementation(name, "04-backpropagation", "numpy_experiment", code, message)
+_NUMPY_BASE = Implementation(
+    "instructor", "04-backpropagation", "numpy_experiment", _NUMPY_EXPERIMENT
+)
 
 
 def _missing_scale(name, body, message=""):
@@ -586,13 +585,15 @@ WRONG = [
     _missing_scale("missing_scale_is_p", "    return p\n", "RIGHT gradient alone"),
     _missing_scale("missing_scale_p_over_q", "    return p / (1 - p)\n", "WRONG gradient alone"),
     # ---------------------------------------------------------------- numpy_experiment
-    _numpy_experiment(
+    variant(
+        _NUMPY_BASE,
         "numpy_experiment_unseeded",
         "rng = np.random.default_rng(seed)",
         "rng = np.random.default_rng()",
         "np.random.default_rng(seed)",
     ),
-    _numpy_experiment(
+    variant(
+        _NUMPY_BASE,
         "numpy_experiment_percent",
         "errors.append(int((scores.argmax(axis=1) != y).sum()) / len(y))",
         "errors.append(100 * int((scores.argmax(axis=1) != y).sum()) / len(y))",
@@ -877,7 +878,8 @@ CORRECT = [
         "    g = np.array([1.0])\n    return relative_error(g, (1 - p) * g)\n",
     ),
     # ---------------------------------------------------------------- numpy_experiment
-    _numpy_experiment(
+    variant(
+        _NUMPY_BASE,
         "numpy_experiment_mean_of_mistakes",
         "errors.append(int((scores.argmax(axis=1) != y).sum()) / len(y))",
         "errors.append(float(np.mean(np.argmax(scores, axis=1) != y)))",

@@ -29,3 +29,14 @@ class Implementation:
     grade_id: str
     code: str
     message: str = ""
+
+
+def variant(
+    base: Implementation, name: str, old: str, new: str, message: str = ""
+) -> Implementation:
+    """``base`` with one piece of its code replaced: a catalogue entry that differs from a
+    reference implementation in exactly one place (asserting that the place exists)."""
+    assert old in base.code, old
+    return Implementation(
+        name, base.assignment, base.grade_id, base.code.replace(old, new), message
+    )

@@ -5,7 +5,7 @@ implementations in other styles."""
 from autograder.content.hidden import max_norm as hidden
 from dropout_course.checks import max_norm as checks
 
-from .entries import Implementation
+from .entries import Implementation, variant
 
 ASSIGNMENT = A05 = "05-max-norm"
 
@@ -70,10 +70,7 @@ _PROJECTION = (
 )
 
 
-def _norm_experiment(name, old, new, message=""):
-    assert old in _EXPERIMENT, old
-    code = _EXPERIMENT.replace(old, new)
-    return Implementation(name, "05-max-norm", "max_norm_experiment", code, message)
+_NORM_BASE = Implementation("instructor", "05-max-norm", "max_norm_experiment", _EXPERIMENT)
 
 
 def _amplification(name, body, message=""):
@@ -336,13 +333,15 @@ WRONG = [
     ),
     _amplification("amplification_shrinks", "    return 1 - momentum\n", "SHRINKS"),
     # ------------------------------------------------------------- max_norm_experiment
-    _norm_experiment(
+    variant(
+        _NORM_BASE,
         "norm_experiment_projects_before_the_update",
         "                optimizer.step()\n" + _PROJECTION,
         _PROJECTION + "                optimizer.step()\n",
         "project with your max_norm after every update",
     ),
-    _norm_experiment(
+    variant(
+        _NORM_BASE,
         "norm_experiment_unseeded",
         "        torch.manual_seed(seed)  # the weights, the batch order and the masks\n",
         "",
@@ -504,7 +503,8 @@ CORRECT = [
         "    return sum(momentum**k for k in range(100_000))\n",
     ),
     # ------------------------------------------------------------- max_norm_experiment
-    _norm_experiment(
+    variant(
+        _NORM_BASE,
         "norm_experiment_list_entries_renorm_check",
         "results[c] = (errors[0], errors[1], hidden.weight.norm(dim=1).max().item())",
         "results[c] = [errors[0], errors[1], float(np.linalg.norm(max_norm(W, c), axis=0).max())]",
