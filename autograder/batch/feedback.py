@@ -37,21 +37,23 @@ STATUS_WORDS = {
 
 
 def released_sources(release_notebook: Path) -> dict[str, str]:
-    """Map each nbgrader ``grade_id`` of the released notebook to its cell source."""
+    """Map the ``grade_id`` of each test cell of the released notebook to its source (what the
+    student already has, shown beside the visible tests' results)."""
     return {
-        grade_id: cell.source
-        for grade_id, cell in NotebookSpec.read(release_notebook).by_id().items()
+        cell.grade_id: cell.source
+        for cell in NotebookSpec.read(release_notebook).cells
+        if cell.is_test
     }
 
 
-def _e(text) -> str:
+def e(text) -> str:
+    """``text`` cleaned and escaped for the page."""
     return html.escape(clean(text))
 
 
 def render(entry, graded, release_notebook: Path) -> str:
     """The feedback page of one graded notebook."""
     released = released_sources(release_notebook)
-    e = _e
     score = sum(t.score or 0.0 for t in graded.tests)
     maximum = sum(t.points for t in graded.tests)
     awaiting = sum(t.points for t in graded.tests if t.status == Status.MANUAL)
@@ -85,7 +87,6 @@ def render(entry, graded, release_notebook: Path) -> str:
 
 def _test_block(test, released: dict[str, str]) -> list[str]:
     """One test's (or written answer's) part of the page."""
-    e = _e
     passed = test.score is not None and test.score == test.points and test.points > 0
     partial = not passed and test.score is not None and test.score > 0
     verdict = "passed" if passed else "partial" if partial else "failed"
@@ -109,7 +110,7 @@ def _test_block(test, released: dict[str, str]) -> list[str]:
             "<p><em>A hidden test: it checks the same contract on inputs you have not "
             "seen; its code is not shown.</em></p>"
         )
-    elif test.grade_id in released and not test.answer and test.status != Status.MANUAL:
+    elif test.grade_id in released:
         parts.append(f"<pre><code>{e(released[test.grade_id])}</code></pre>")
     if test.output and not test.hidden:
         parts.append(f"<p>Output:</p><pre>{e(test.output[:2000])}</pre>")

@@ -19,10 +19,11 @@ import nbformat
 ANSWER_STUB = "YOUR ANSWER HERE"
 
 
-def nbgrader_metadata(cell) -> dict:
-    """A code cell's nbgrader metadata as a dict; ``{}`` when it is absent or malformed (a
-    submission's metadata is the student's to break)."""
-    if cell.get("cell_type") != "code":
+def nbgrader_metadata(cell, cell_type: str = "code") -> dict:
+    """The nbgrader metadata of a submitted cell of ``cell_type`` as a dict; ``{}`` when the
+    cell is of another type or the metadata is absent or malformed (a submission's metadata is
+    the student's to break)."""
+    if not isinstance(cell, dict) or cell.get("cell_type") != cell_type:
         return {}
     metadata = cell.get("metadata")
     meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
@@ -164,11 +165,7 @@ def written_answer(submitted, grade_id: str) -> str | None:
     them all; if none is, the last copy stands (as nbgrader keeps the last)."""
     copies = []
     for cell in submitted.get("cells", []) if isinstance(submitted, dict) else []:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
-            continue
-        metadata = cell.get("metadata")
-        meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
-        if isinstance(meta, dict) and meta.get("grade_id") == grade_id:
+        if nbgrader_metadata(cell, "markdown").get("grade_id") == grade_id:
             source = cell.get("source")
             if isinstance(source, list):
                 source = "".join(part for part in source if isinstance(part, str))
