@@ -1163,10 +1163,10 @@ def moments_of(dropout_moments, y, p, inverted) -> tuple[str, float, float]:
     return described, mean, as_number(pair[1], MOMENTS, f"the variance of {described}")
 
 
-def _moment_mistake(y, p, inverted, mean, var) -> str:
-    """What a wrong pair most likely means, from measurements of both kinds of dropout."""
+def _moment_mistake(y, p, inverted, mean, var, mine: tuple[float, float]) -> str:
+    """What a wrong pair most likely means, from ``mine`` (the measured moments of this kind of
+    dropout) and a measurement of the other kind."""
     other = measured_moments(y, p, not inverted)
-    mine = measured_moments(y, p, inverted)
     scale = max(abs(mine[1]), abs(other[1]), y * y * 0.01)
     kind, other_kind = ("inverted", "standard") if inverted else ("standard", "inverted")
     kept = (
@@ -1195,7 +1195,7 @@ def check_moment_case(dropout_moments, y, p, inverted) -> None:
     m_mean, m_var = measured_moments(y, p, inverted)
     if _near(mean, m_mean, abs(y)) and _near(var, m_var, max(m_var, 1e-12)):
         return
-    mistake = _moment_mistake(y, p, inverted, mean, var)
+    mistake = _moment_mistake(y, p, inverted, mean, var, (m_mean, m_var))
     fail(
         MOMENTS,
         f"{described} returned ({mean:.4g}, {var:.4g}); over {MOMENT_DRAWS:,} masks the output "
@@ -1214,12 +1214,16 @@ def check_moments_elementwise(dropout_moments, ys, p, inverted) -> None:
                       "must work too: compute element by element, with NumPy operations "
                       "rather than float(y) or the math module.")  # fmt: skip
     pair = expect_pair(result, MOMENTS, described, "(mean, variance)", allow_list=True)
-    for part, label in zip(pair, ("mean", "variance"), strict=True):
+    # the student's answers for the entries one at a time, asked once: (mean, variance) each
+    one_by_one = Memo(
+        lambda: np.array(
+            [moments_of(dropout_moments, float(y), p, inverted)[1:] for y in ys.ravel()]
+        )
+    )
+    for index, (part, label) in enumerate(zip(pair, ("mean", "variance"), strict=True)):
         got = np.asarray(part, dtype=np.float64)
         check_shape(got, ys.shape, MOMENTS, f"the {label} of {described}")
-        index = 2 if label == "variance" else 1
-        one = [moments_of(dropout_moments, float(y), p, inverted)[index] for y in ys.ravel()]
-        if not allclose(got.ravel(), np.array(one)):
+        if not allclose(got.ravel(), one_by_one()[:, index]):
             fail(MOMENTS, f"the {label} of {described} differs from your answers for its entries "
                           "one at a time: compute it element by element.")  # fmt: skip
 

@@ -430,11 +430,12 @@ def agrees_with_exact(
     rtol: float = 1e-9,
 ) -> None:
     """Call ``func`` with each tuple of ``calls``; fail on the first number that differs from
-    ``exact`` of the same arguments, saying ``why`` the exact value is what it is."""
+    ``exact`` of the same arguments (computed first, from arguments the call cannot have
+    changed), saying ``why`` the exact value is what it is."""
     for args in calls:
         described = f"{name}({', '.join(repr(a) for a in args)})"
-        value = as_number(call(func, name, described, *args), name, described)
         expected = exact(*args)
+        value = as_number(call(func, name, described, *args), name, described)
         if not np.isclose(value, expected, rtol=rtol, atol=0.0):
             fail(name, f"{described} returned {value:.6g}, expected {expected:.6g}: {why}")
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from autograder.content.reference import co_adaptation as reference
 from dropout_course.checks import co_adaptation as checks
-from dropout_course.checks.core import Verdict, allclose, as_number, fail
+from dropout_course.checks.core import Verdict, agrees_with_exact, allclose, as_number, fail
 
 
 def hidden_activation_correlation(activation_correlation) -> Verdict:
@@ -157,15 +157,9 @@ def hidden_dropout_penalty(dropout_penalty) -> Verdict:
     checks.penalty_properties(verdict, dropout_penalty, cases)
     with verdict.expect("agree with the exact value to rounding"):
         rng = np.random.default_rng(12)
-        for p in (0.05, 0.5, 0.9):
-            c = rng.normal(size=9)
-            described = f"dropout_penalty(c of length 9, p={p})"
-            value = as_number(
-                checks.call(dropout_penalty, checks.PENALTY, described, c.copy(), p),
-                checks.PENALTY,
-                described,
-            )
-            if not np.isclose(value, reference.dropout_penalty(c, p), rtol=1e-6, atol=1e-12):
-                fail(checks.PENALTY, f"{described} differs from the exact value. "
-                                     f"{PENALTY_EXPLAINED}")  # fmt: skip
+        calls = [(rng.normal(size=9), p) for p in (0.05, 0.5, 0.9)]
+        agrees_with_exact(
+            checks.PENALTY, dropout_penalty, calls, reference.dropout_penalty, PENALTY_EXPLAINED,
+            rtol=1e-6,
+        )  # fmt: skip
     return verdict
