@@ -20,8 +20,8 @@ BUDGET_S = 45.0
 
 
 def chapters() -> list[Path]:
-    """The chapters: book/*.md files that hold code cells."""
-    return [p for p in sorted(BOOK.glob("[0-9][0-9]-*.md")) if "{code-cell}" in p.read_text()]
+    """The pages that run code: book/*.md files (chapters and appendices) with code cells."""
+    return [p for p in sorted(BOOK.glob("*.md")) if "{code-cell}" in p.read_text()]
 
 
 def execution_seconds(path: Path) -> float:

@@ -1,4 +1,4 @@
-"""Experiments of chapter 01, *Overfitting*.
+"""Experiments of chapter 01, *Overfitting*, and of its appendix on weight penalties.
 
 Two test beds. Polynomial regression on noisy points of sin(x) (NumPy only, so hundreds of
 training sets take a second): capacity, training-set size, noise, bias and variance, and the
@@ -488,8 +488,8 @@ def _track_early_stopping(run: Run, tracked: dict, model, epoch: int, patience: 
             run.stop_epoch = epoch
 
 
-def remedies_experiment(seeds=(0, 1, 2), epochs=120, patience=10, l2=1e-3, l1=1e-4, more=600):
-    """Train the same network without a remedy, with L2, with L1 and on more data.
+def remedies_experiment(seeds=(0, 1, 2), epochs=120, patience=10, l2=1e-3, more=600):
+    """Train the same network without a remedy, with L2 and on more data (chapter 01).
 
     The runs without a remedy record the curves of every epoch and track early stopping.
 
@@ -501,33 +501,53 @@ def remedies_experiment(seeds=(0, 1, 2), epochs=120, patience=10, l2=1e-3, l1=1e
         Epochs of every run.
     patience : int
         Early-stopping patience of the runs without a remedy.
-    l2, l1 : float
-        Penalty strengths.
+    l2 : float
+        Strength of the L2 penalty.
     more : int
         Training-set size of the "more data" runs (the others use 300).
 
     Returns
     -------
     dict
-        ``baseline``, ``l2``, ``l1``, ``more``: lists of :class:`Run`, one per seed; and
-        ``settings``.
+        ``baseline``, ``l2``, ``more``: lists of :class:`Run`, one per seed; and ``settings``.
     """
     return {
         "baseline": [train_digits(300, epochs=epochs, seed=s, patience=patience) for s in seeds],
         "l2": [train_digits(300, epochs=epochs, seed=s, l2=l2, eval_every=0) for s in seeds],
-        "l1": [train_digits(300, epochs=epochs, seed=s, l1=l1, eval_every=0) for s in seeds],
         "more": [train_digits(more, epochs=epochs, seed=s, eval_every=0) for s in seeds],
-        "settings": {"epochs": epochs, "patience": patience, "l2": l2, "l1": l1, "more": more},
+        "settings": {"epochs": epochs, "patience": patience, "l2": l2, "more": more},
     }
 
 
-def summarise_remedies(result):
-    """Train and test NLL and error of every remedy, one entry per seed.
+def penalties_experiment(seeds=(0, 1, 2), epochs=120, l2=1e-3, l1=1e-4):
+    """Train the same network without a penalty, with L2 and with L1 (the appendix).
 
     Returns
     -------
     dict
-        For each of ``none``, ``early``, ``l2``, ``l1``, ``more``: a dict of arrays
+        ``baseline``, ``l2``, ``l1``: lists of :class:`Run`, one per seed; and ``settings``.
+    """
+    return {
+        "baseline": [train_digits(300, epochs=epochs, seed=s, eval_every=0) for s in seeds],
+        "l2": [train_digits(300, epochs=epochs, seed=s, l2=l2, eval_every=0) for s in seeds],
+        "l1": [train_digits(300, epochs=epochs, seed=s, l1=l1, eval_every=0) for s in seeds],
+        "settings": {"epochs": epochs, "l2": l2, "l1": l1},
+    }
+
+
+def summarise_remedies(result):
+    """Train and test NLL and error of every setting of an experiment, one entry per seed.
+
+    Parameters
+    ----------
+    result : dict
+        What :func:`remedies_experiment` or :func:`penalties_experiment` returned.
+
+    Returns
+    -------
+    dict
+        ``none`` (the baseline's last epoch), ``early`` (its early-stopping epoch, when the
+        baseline tracked one) and every other setting of ``result``: a dict of arrays
         ``train_nll``, ``train_error``, ``test_nll``, ``test_error``, and the gaps
         ``gap_nll`` and ``gap_error`` (test minus train).
     """
@@ -538,13 +558,14 @@ def summarise_remedies(result):
         table["gap_error"] = table["test_error"] - table["train_error"]
         return table
 
-    return {
-        "none": pick([run.final for run in result["baseline"]]),
-        "early": pick([run.early for run in result["baseline"]]),
-        "l2": pick([run.final for run in result["l2"]]),
-        "l1": pick([run.final for run in result["l1"]]),
-        "more": pick([run.final for run in result["more"]]),
-    }
+    baseline = result["baseline"]
+    summary = {"none": pick([run.final for run in baseline])}
+    if all(run.early for run in baseline):
+        summary["early"] = pick([run.early for run in baseline])
+    for key, runs in result.items():
+        if key not in ("baseline", "settings"):
+            summary[key] = pick([run.final for run in runs])
+    return summary
 
 
 def near_zero_fraction(weights, threshold=1e-3):
