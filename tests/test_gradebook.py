@@ -408,3 +408,45 @@ def test_a_written_answer_graded_by_hand_reaches_nbgrader_export_and_survives_a_
 
     gradebook.save(db_url, EXERCISES, rows)  # the same batch, saved again
     assert exported_totals(db_url, tmp_path / "again.csv") == pytest.approx(expected)
+
+
+def _rows_for(students: list[str]) -> list[dict]:
+    """make_rows' scores for other students (each student's scores as Alice's)."""
+    alice = [row for row in make_rows() if row["student"] == ALICE]
+    return [row | {"student": student} for student in students for row in alice]
+
+
+def _save_at_the_signal(db_url: str, rows: list[dict], signal_file: str) -> None:
+    """Wait for ``signal_file`` to exist, then save ``rows`` (in a process of its own)."""
+    import time
+
+    while not os.path.exists(signal_file):
+        time.sleep(0.001)
+    gradebook.save(db_url, EXERCISES, rows)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_graders_saving_at_once_lose_and_duplicate_nothing(db_url, tmp_path, attempt):
+    """Two grade commands finishing together on one new gradebook (two instructors, or two
+    batches of the same assignments, with a student in both): every score is there, once."""
+    import multiprocessing
+
+    first = _rows_for([f"first {i}" for i in range(8)] + ["in both"])
+    second = _rows_for([f"second {i}" for i in range(8)] + ["in both"])
+    signal_file = str(tmp_path / "go")
+    spawn = multiprocessing.get_context("spawn")
+    savers = [
+        spawn.Process(target=_save_at_the_signal, args=(db_url, rows, signal_file))
+        for rows in (first, second)
+    ]
+    for saver in savers:
+        saver.start()
+    Path(signal_file).touch()
+    for saver in savers:
+        saver.join(300)
+    assert [saver.exitcode for saver in savers] == [0, 0]
+    every = first + [row for row in second if row["student"] != "in both"]
+    assert_gradebook_holds(db_url, every)
+    held = snapshot(db_url)
+    assert held["grade_rows"] == len(every)  # no score stored twice
+    assert len(held["students"]) == 17

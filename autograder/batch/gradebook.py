@@ -12,6 +12,8 @@ query parameter, so a student's name is only ever data.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,17 +164,67 @@ def _opened(db_url: str) -> Iterator:
     nbgrader.api.get_alembic_version = alembic_head
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's, harmless
+        with contextlib.ExitStack() as stack:
+            try:
+                _check_encoding(db_url)
+                stack.enter_context(_one_writer(db_url))
+                gradebook = Gradebook(db_url)
+            except (SQLAlchemyError, ImportError, OSError, ValueError, CalledProcessError) as error:
+                raise CourseError(
+                    f"cannot open the gradebook {_shown(db_url)}: {_reason(error)}.\n{URL_HELP}"
+                ) from None
+            try:
+                yield gradebook
+            finally:
+                gradebook.close()
+
+
+#: The PostgreSQL advisory lock a grade command holds while it writes to a gradebook (a number
+#: of the course's own: the bytes of "dropout").
+WRITER_LOCK = int.from_bytes(b"dropout", "big")
+
+
+@contextmanager
+def _one_writer(db_url: str) -> Iterator[None]:
+    """Hold the gradebook for one grade command at a time, from opening it (a new gradebook's
+    tables are created then) to its last commit, so that two commands finishing together (two
+    instructors, or two batches of one assignment) neither collide on a row both would create
+    nor lose a score: the second waits for the first. PostgreSQL: an advisory lock on a
+    connection of its own; SQLite: an exclusive ``flock`` on the database file (SQLite's own
+    locks are POSIX locks, which ``flock`` does not touch)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(url, connect_args={"client_encoding": "utf8"}, poolclass=NullPool)
         try:
-            _check_encoding(db_url)
-            gradebook = Gradebook(db_url)
-        except (SQLAlchemyError, ImportError, OSError, ValueError, CalledProcessError) as error:
-            raise CourseError(
-                f"cannot open the gradebook {_shown(db_url)}: {_reason(error)}.\n{URL_HELP}"
-            ) from None
-        try:
-            yield gradebook
+            with engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITER_LOCK})
+                try:
+                    yield
+                finally:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": WRITER_LOCK}
+                    )
         finally:
-            gradebook.close()
+            engine.dispose()
+    elif url.get_backend_name() == "sqlite" and _a_file_in_a_folder(url.database):
+        with open(url.database, "ab") as handle:  # created empty, as SQLite itself would
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def _a_file_in_a_folder(database: str | None) -> bool:
+    """Whether a SQLite database name is a file whose folder exists (else SQLite itself says
+    what is wrong with it)."""
+    return database not in (None, "", ":memory:") and Path(database).parent.is_dir()
 
 
 def alembic_head() -> str:
