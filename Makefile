@@ -10,7 +10,7 @@ PORT ?= 8000
 SUBMISSIONS ?= submissions
 OUT ?= grading-out
 
-.PHONY: venv book test release grade serve bench bench-grading lint format clean
+.PHONY: venv book test release grade serve bench bench-grading bench-cluster lint format clean
 
 # (Re)create the virtual environment when it is missing or requirements.txt / pyproject.toml changed.
 $(STAMP): requirements.txt pyproject.toml
@@ -53,6 +53,11 @@ bench: $(STAMP)
 # Figures, not tests: one batch graded by stock nbgrader and by ours (throughputs, grades compared).
 bench-grading: $(STAMP)
 	$(BIN)/python benchmarks/grading_throughput.py
+
+# Figures, not tests: one batch graded by the local pool and on a local Dask cluster of 1 and 2
+# worker processes (throughputs, outputs compared).
+bench-cluster: $(STAMP)
+	$(BIN)/python benchmarks/cluster_throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

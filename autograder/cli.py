@@ -55,7 +55,39 @@ def _parser() -> argparse.ArgumentParser:
         help="run student code without bubblewrap (only on a machine you trust)",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:PORT), its "
+        "workers started with `python -m autograder worker ADDRESS` (default: --jobs local "
+        "processes)",
+    )
+
+    _add_worker_command(commands)
     return parser
+
+
+def _add_worker_command(commands) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="start Dask workers that grade for the scheduler at ADDRESS (one student at a "
+        "time per process)",
+    )
+    worker.add_argument(
+        "address",
+        nargs="?",
+        help="the scheduler's address, tcp://HOST:PORT (default: $DASK_SCHEDULER_ADDRESS, "
+        "which the Dask Kubernetes operator sets in its worker pods)",
+    )
+    worker.add_argument(
+        "--nworkers", type=int, default=1, help="worker processes to start (default: 1)"
+    )
+    worker.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="start even where bubblewrap cannot sandbox (such a worker only grades for a "
+        "command run with --no-sandbox)",
+    )
 
 
 def _add_limit_options(grade: argparse.ArgumentParser) -> None:
@@ -103,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             for path in release(args.assignments):
                 print(f"released {path}")
             return 0
+        if args.command == "worker":
+            from autograder.batch.cluster import run_worker
+
+            return run_worker(args.address, args.nworkers, check_sandbox=not args.no_sandbox)
         from autograder.batch.grade import Settings, grade, print_summary
 
         if (
@@ -134,9 +170,18 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings,
             db_url=args.db,
             progress=not args.quiet,
+            scheduler=args.scheduler,
         )
         print_summary(report, args.out)
         return 0
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.command == "grade":
+            print(
+                "\ninterrupted: the results in --out are as they were before; run the command "
+                "again to grade the batch",
+                file=sys.stderr,
+            )
+        return 130

@@ -35,7 +35,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -46,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.catalogue and tests.notebooks
 
 import nbformat  # noqa: E402
+from workspace import work_folder  # noqa: E402
 
 from autograder import content, release  # noqa: E402
 
@@ -343,8 +343,7 @@ def main(argv: list[str]) -> int:
     if unknown or not names or args.students < 1:
         print(f"unknown assignment(s) {unknown}; known: {content.assignments()}", file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="grading-throughput-"))
-    try:
+    with work_folder("grading-throughput-", args.keep) as work:
         batch = work / "batch"
         described = build_batch(batch, args.students, names)
         print(f"batch: {args.students} students x {len(names)} assignment(s) in {batch}")
@@ -377,11 +376,6 @@ def main(argv: list[str]) -> int:
             )
         _table([stock, ours])
         return 1 if differences else 0
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,14 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.catalogue and tests.notebooks
+from workspace import work_folder  # noqa: E402
 
 
 def build_batch(folder: Path) -> int:
@@ -118,8 +117,7 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0:
         print("same_grades.py needs root (a private mount namespace)", file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="same-grades-"))
-    try:
+    with work_folder("same-grades-", args.keep) as work:
         count = build_batch(work / "batch")
         print(f"batch: {count} notebooks; grading with {args.before} ...", flush=True)
         seconds_before = grade_at(args.before, work / "batch", work / "before-out", args.jobs,
@@ -140,11 +138,6 @@ def main(argv: list[str]) -> int:
             return 1
         print(f"identical: grades.csv, integrity.csv, student_ids.csv and {pages} feedback pages")
         return 0
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

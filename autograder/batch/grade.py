@@ -44,16 +44,20 @@ GRADE_COLUMNS = [
 FLAG_COLUMNS = ["student", "assignment", "notebook", "flag", "detail"]
 ANSWER_COLUMNS = ["student", "assignment", "notebook", "grade_id", "max_score", "answer"]
 ID_COLUMNS = ["student", "id"]
+#: Where the feedback pages of a batch wait, inside ``out``, until every student is graded.
+STAGING = ".grading"
 
 
 @dataclass
 class StudentResult:
     """What grading one student produced: rows of grades.csv, integrity.csv and
-    written_answers.csv."""
+    written_answers.csv, and the feedback pages (``<assignment>/<notebook>.html`` -> HTML),
+    which the grade command writes itself (a worker on a cluster shares no disk with it)."""
 
     grades: list[dict] = field(default_factory=list)
     flags: list[dict] = field(default_factory=list)
     answers: list[dict] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,12 +139,13 @@ def _worker_init(memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
-def feedback_path(out: Path, student: StudentSubmission, entry: NotebookSubmission) -> Path:
-    return out / "feedback" / student.key / entry.assignment / f"{entry.notebook}.html"
+def page_name(entry: NotebookSubmission) -> str:
+    """Where a notebook's feedback page goes in its student's feedback folder."""
+    return f"{entry.assignment}/{entry.notebook}.html"
 
 
-def grade_notebook(student: StudentSubmission, entry, out: Path, settings: Settings, result):
-    """Grade one notebook of ``student`` into ``result`` and write its feedback page."""
+def grade_notebook(entry: NotebookSubmission, settings: Settings, result: StudentResult) -> None:
+    """Grade one notebook into ``result``, its feedback page included."""
     from autograder.batch import feedback
     from autograder.notebook import grade as engine
     from autograder.notebook import integrity
@@ -160,16 +165,13 @@ def grade_notebook(student: StudentSubmission, entry, out: Path, settings: Setti
             result.answers.append(
                 {key: row[key] for key in ANSWER_COLUMNS if key in row} | {"answer": test.answer}
             )
-    feedback.write(
-        feedback_path(out, student, entry),
-        entry,
-        graded,
-        EXERCISES / entry.assignment / f"{entry.notebook}.ipynb",
+    result.pages[page_name(entry)] = feedback.render(
+        entry, graded, EXERCISES / entry.assignment / f"{entry.notebook}.ipynb"
     )
 
 
-def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> StudentResult:
-    """Grade one student's notebooks (in a worker process); write their feedback."""
+def grade_student(student: StudentSubmission, settings: Settings) -> StudentResult:
+    """Grade one student's notebooks (in a worker process, or on a cluster's worker)."""
     result = StudentResult()
     for entry in student.notebooks:
         if entry.status != Status.GRADED:
@@ -177,18 +179,19 @@ def grade_student(student: StudentSubmission, out: Path, settings: Settings) -> 
             continue
         grades, flags, answers = len(result.grades), len(result.flags), len(result.answers)
         try:
-            grade_notebook(student, entry, out, settings, result)
+            grade_notebook(entry, settings, result)
         except Exception as error:  # noqa: BLE001 - the grader's fault: report it, go on
             print(clean(traceback.format_exc(), 8000), file=sys.stderr)
             del result.grades[grades:], result.flags[flags:], result.answers[answers:]
+            result.pages.pop(page_name(entry), None)
             message = f"the grader failed on this notebook ({type(error).__name__}: {error})"
             result.grades += _unscored(entry, Status.GRADING_ERROR, message)
     return result
 
 
 def _grade_job(payload) -> StudentResult:
-    student, out, settings = payload
-    return grade_student(student, out, settings)
+    student, settings = payload
+    return grade_student(student, settings)
 
 
 def student_seconds(student: StudentSubmission, limits: sandbox.Limits) -> float:
@@ -238,11 +241,8 @@ class Progress:
             print(line, file=sys.stderr)
 
 
-def _grade_all(students, out, settings, jobs, progress) -> list[StudentResult]:
-    """Grade every student in a pool of workers; a student whose worker fails gets
-    ``grading_error`` rows, and the others are graded as if it were not in the batch."""
-    bar = Progress(len(students), progress)
-    results: dict[int, StudentResult] = {}
+def _local_results(students, settings: Settings, jobs: int):
+    """``(index, StudentResult | Failure)`` for every student, from local worker processes."""
     memory = max(GRADER_MEMORY_BYTES, settings.limits.memory_bytes + 2 * 1024**3)
     pool = Pool(
         max(1, min(jobs, len(students))),
@@ -250,10 +250,26 @@ def _grade_all(students, out, settings, jobs, progress) -> list[StudentResult]:
         initializer=functools.partial(_worker_init, memory),
         seconds=lambda payload: student_seconds(payload[0], settings.limits),
     )
-    for index, outcome in pool.run([(s, out, settings) for s in students]):
+    return pool.run([(s, settings) for s in students])
+
+
+def _grade_all(students, staging: Path, settings, jobs, progress, scheduler) -> list:
+    """Grade every student, in local worker processes or on the cluster of ``scheduler``;
+    stage their feedback pages under ``staging`` as results arrive. A student whose grading
+    fails gets ``grading_error`` rows; the others are graded as if it were not in the batch."""
+    from autograder.batch import cluster
+
+    bar = Progress(len(students), progress)
+    results: dict[int, StudentResult] = {}
+    if scheduler:
+        outcomes = cluster.results(scheduler, students, settings)
+    else:
+        outcomes = _local_results(students, settings, jobs)
+    for index, outcome in outcomes:
+        student = students[index]
+        if index in results:
+            continue  # a result is taken once, whatever the engine delivers
         if isinstance(outcome, Failure):
-            student = students[index]
-            shutil.rmtree(out / "feedback" / student.key, ignore_errors=True)
             message = f"this student could not be graded: {outcome.reason}"
             outcome = StudentResult(
                 [
@@ -262,9 +278,28 @@ def _grade_all(students, out, settings, jobs, progress) -> list[StudentResult]:
                     for row in _unscored(entry, Status.GRADING_ERROR, message)
                 ]  # fmt: skip
             )
+        _stage_pages(staging / student.key, outcome.pages)
+        outcome.pages = {}
         results[index] = outcome
         bar.step()
     return [results[i] for i in range(len(students))]
+
+
+def _stage_pages(folder: Path, pages: dict[str, str]) -> None:
+    for name, page in pages.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+
+
+def _publish_feedback(folder: Path, staging: Path, students: list[StudentSubmission]) -> None:
+    """Replace the batch's students' feedback folders by the staged ones (a student without
+    pages, such as one who could not be graded, is left without a folder)."""
+    folder.mkdir(exist_ok=True)
+    for student in students:
+        shutil.rmtree(folder / student.key, ignore_errors=True)
+        if (staging / student.key).exists():
+            (staging / student.key).replace(folder / student.key)
 
 
 def grade(
@@ -275,13 +310,17 @@ def grade(
     settings: Settings | None = None,
     db_url: str | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> Report:
-    """Grade every submission under ``submissions`` (a folder or a zip) into ``out``.
+    """Grade every submission under ``submissions`` (a folder or a zip) into ``out``, in
+    ``jobs`` local processes or on the Dask cluster whose scheduler is at ``scheduler``.
 
     ``out`` receives ``grades.csv``, ``integrity.csv``, ``written_answers.csv`` (the text of
     every written answer that awaits the instructor), ``student_ids.csv`` (each student's id
     in the feedback folders and the gradebook), ``feedback/<id>/<assignment>/`` and (unless
-    ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``.
+    ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``. Nothing in
+    ``out`` changes until every student is graded (an interrupted command leaves the previous
+    results as they were; running it again grades the batch).
     """
     from autograder.batch import gradebook
     from autograder.host import cgroups
@@ -302,8 +341,13 @@ def grade(
                     "warning: cgroups cannot be created here (run as root, or delegate the cpu, "
                     "memory and pids controllers), so each sandbox is limited per process only"
                 )
-        _clear_feedback(out / "feedback", students)
-        ordered = _grade_all(students, out, settings, jobs, progress)
+        staging = out / STAGING
+        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
+        try:
+            ordered = _grade_all(students, staging, settings, jobs, progress, scheduler)
+            _publish_feedback(out / "feedback", staging, students)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     grades = [row for r in ordered for row in r.grades]
     flags = [row for r in ordered for row in r.flags]
     _write_csv(out / "grades.csv", GRADE_COLUMNS, grades)
@@ -333,12 +377,6 @@ def _unevenly_submitted(students: list[StudentSubmission], batch: list[str], nam
             notes.append(f"note: {student.student} submitted no folder for {absent}: no rows "
                          "for it (pass --assignment NAME to report what is missing)")  # fmt: skip
     return notes
-
-
-def _clear_feedback(folder: Path, students: list[StudentSubmission]) -> None:
-    """Remove the previous run's feedback of the students in this batch."""
-    for student in students:
-        shutil.rmtree(folder / student.key, ignore_errors=True)
 
 
 def print_summary(report: Report, out: Path) -> None:

@@ -10,6 +10,7 @@ the submissions it was given.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -45,11 +46,26 @@ class NotebookSubmission:
     path: Path | None
     status: Status = Status.GRADED
     detail: str = ""
+    #: The file's bytes, when the notebook travels to a machine without ``path`` (a cluster).
+    content: bytes | None = None
 
     def read(self):
         """The submitted notebook, parsed (version 4), read without following a link."""
+        return nbformat.reads(self.read_bytes().decode("utf-8"), as_version=4)
+
+    def read_bytes(self) -> bytes:
+        """The submitted file's bytes (``content``, or ``path`` read without following a
+        link)."""
+        if self.content is not None:
+            return self.content
         with _open_regular(self.path) as handle:
-            return nbformat.reads(handle.read().decode("utf-8"), as_version=4)
+            return handle.read()
+
+    def portable(self) -> NotebookSubmission:
+        """This submission with its bytes inside and no path: what a cluster's worker is sent."""
+        if self.status != Status.GRADED:
+            return dataclasses.replace(self, path=None)
+        return dataclasses.replace(self, path=None, content=self.read_bytes())
 
 
 @dataclass
@@ -66,6 +82,10 @@ class StudentSubmission:
 
     def __post_init__(self) -> None:
         self.key = student_key(self.student)
+
+    def portable(self) -> StudentSubmission:
+        """This student with every notebook's bytes inside (see ``NotebookSubmission.portable``)."""
+        return StudentSubmission(self.student, [entry.portable() for entry in self.notebooks])
 
 
 #: The longest student name used as it is for a folder (``student_key``), in characters and in

@@ -1,0 +1,332 @@
+"""Grading on a Dask cluster: the grade command's side (``results``) and the worker's
+(``grade_remote``, ``worker_problem``).
+
+The grade command unpacks and validates the submissions, sends each student's notebooks to the
+cluster as bytes (a worker shares no disk with it), and gets back a ``StudentResult`` whose
+feedback pages it writes itself. Before anyone is graded, every worker is asked whether it can
+sandbox and whether its course (``course_fingerprint``) is the command's: one that cannot, or
+that holds other tests, stops the command with a message that names it. A worker that joins
+later and fails the same check refuses its student, who is then sent to a worker that passed.
+
+Faults are Dask's: a worker that dies while it grades (killed, out of memory, or stopped by its
+own watchdog when a student overruns the time allowance) has its student graded again
+elsewhere, and a student whose grading has killed ``distributed.scheduler.allowed-failures``
+workers gets ``grading_error`` rows; the batch goes on. Each student's result is taken once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+
+from autograder.batch.pool import Failure
+from autograder.content.fingerprint import course_fingerprint
+from autograder.errors import CourseError
+
+#: Students in flight per worker: enough to keep every worker busy, few enough that the
+#: command does not hold every notebook of a large class in memory at once.
+IN_FLIGHT_PER_WORKER = 2
+#: How long the command waits for a first worker to join the scheduler.
+WORKER_WAIT_S = 60.0
+#: The Dask resource a grading worker offers once per process and each student's grading
+#: takes: the scheduler then hands a process one student at a time and keeps the others, so
+#: that a process that dies takes no waiting student with it (Dask counts a death against every
+#: task a worker holds, and gives a task up after ``allowed-failures`` of them).
+RESOURCE = "GRADER"
+
+
+class WorkerRefused(Exception):
+    """A worker that will not grade: it cannot sandbox, or its course is not the command's."""
+
+
+# ------------------------------------------------------------------------------- the worker
+
+_LOCK = threading.Lock()
+_STATE: dict = {}
+
+
+def worker_problem(expected: str, use_sandbox: bool) -> str:
+    """Why this worker cannot grade for a command whose course fingerprint is ``expected``, or
+    ``""`` when it can (the sandbox is tried once per process)."""
+    mine = course_fingerprint()
+    if mine != expected:
+        return (
+            f"its copy of the course (fingerprint {mine[:12]}) is not the grade command's "
+            f"({expected[:12]}): check out the command's commit on this worker and restart it"
+        )
+    if use_sandbox:
+        if "sandbox" not in _STATE:
+            _STATE["sandbox"] = _sandbox_problem()
+        return _STATE["sandbox"]
+    return ""
+
+
+def _sandbox_problem() -> str:
+    import tempfile
+    from pathlib import Path
+
+    from autograder.host import sandbox
+
+    with tempfile.TemporaryDirectory(prefix="preflight-") as scratch:
+        try:
+            sandbox.preflight(Path(scratch))
+        except CourseError as error:
+            return str(error)
+    return ""
+
+
+def _announce(topic: str, index: int) -> None:
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(topic, index)
+    except ValueError:  # not on a worker (called directly)
+        pass
+
+
+def _address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except ValueError:
+        return "this process"
+
+
+def grade_remote(student, settings, expected: str, announce: tuple[str, int]):
+    """Grade one student on a cluster's worker: one student at a time per process, after the
+    worker's own check, under a watchdog that stops the process (so that Dask grades the
+    student again elsewhere, or gives up) if grading overruns the student's allowance.
+    ``announce`` is the batch's event topic and the student's index, published when grading
+    begins."""
+    from autograder.batch import grade
+
+    with _LOCK:
+        problem = worker_problem(expected, settings.use_sandbox)
+        if problem:
+            raise WorkerRefused(f"worker {_address()} refused to grade: {problem}")
+        if "initialised" not in _STATE:
+            memory = max(grade.GRADER_MEMORY_BYTES, settings.limits.memory_bytes + 2 * 1024**3)
+            grade._worker_init(memory)
+            _STATE["initialised"] = True
+        _announce(*announce)
+        seconds = grade.student_seconds(student, settings.limits)
+        watchdog = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGKILL))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return grade.grade_student(student, settings)
+        finally:
+            watchdog.cancel()
+
+
+def run_worker(address: str | None, nworkers: int, *, check_sandbox: bool = True) -> int:
+    """Start ``nworkers`` Dask worker processes (one thread each, under a nanny that restarts
+    a process that dies) for the scheduler at ``address``; return when they stop."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from autograder.content import REPO
+
+    if nworkers < 1:
+        raise CourseError("--nworkers must be at least 1")
+    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    if not address:
+        raise CourseError("give the scheduler's address (tcp://HOST:PORT), or set "
+                          "DASK_SCHEDULER_ADDRESS")  # fmt: skip
+    if check_sandbox:
+        problem = _sandbox_problem()
+        if problem:
+            raise CourseError(f"this machine cannot grade: {problem}")
+    print(f"course fingerprint {course_fingerprint()[:12]}; joining {address}", flush=True)
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environment = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
+    with tempfile.TemporaryDirectory(prefix="autograder-worker-") as scratch:
+        command = [sys.executable, "-m", "distributed.cli.dask_worker", address,
+                   "--nthreads", "1", "--nworkers", str(nworkers),
+                   "--resources", f"{RESOURCE}=1", "--local-directory", scratch]  # fmt: skip
+        try:
+            return subprocess.run(command, env=environment, check=False).returncode
+        except KeyboardInterrupt:
+            return 130
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def task_key(index: int, token: str) -> str:
+    """The cluster's name for the grading of the ``index``-th student of a batch (names no
+    student: the scheduler's dashboard and logs are not the grade command's to share)."""
+    return f"grade-student-{index:06d}-{token}"
+
+
+def _connect(scheduler: str):
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="30s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise CourseError(
+            f"cannot reach the Dask scheduler at {scheduler} ({error}); start one with "
+            "`dask scheduler` and its workers with `python -m autograder worker ADDRESS`"
+        ) from None
+
+
+def _checked_workers(client, expected: str, use_sandbox: bool) -> set[str]:
+    """The workers' addresses, once every one of them has said it can grade."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        raise CourseError(
+            f"no worker joined the scheduler within {WORKER_WAIT_S:.0f} s; start them with "
+            "`python -m autograder worker ADDRESS`"
+        ) from None
+    answers = client.run(worker_problem, expected, use_sandbox, on_error="return")
+    problems = {
+        address: answer if isinstance(answer, str) else f"the check failed ({answer!r})"
+        for address, answer in answers.items()
+        if not isinstance(answer, str) or answer
+    }
+    if problems:
+        listed = "; ".join(f"{address}: {why}" for address, why in sorted(problems.items()))
+        raise CourseError(f"nothing was graded: {len(problems)} worker(s) cannot grade ({listed})")
+    offered = client.scheduler_info(n_workers=-1)["workers"]
+    graders = {a for a in answers if offered.get(a, {}).get("resources", {}).get(RESOURCE)}
+    if not graders:
+        raise CourseError(
+            f"none of the scheduler's {len(answers)} worker(s) offers the resource {RESOURCE}: "
+            "start them with `python -m autograder worker ADDRESS` (or `dask worker ADDRESS "
+            f"--nthreads 1 --resources {RESOURCE}=1`)"
+        )
+    return graders
+
+
+def results(scheduler: str, students: list, settings) -> Iterator[tuple[int, object]]:
+    """Yield ``(index, StudentResult | Failure)`` once for every student, graded on the
+    cluster whose scheduler is at ``scheduler``."""
+    expected = course_fingerprint()
+    client = _connect(scheduler)
+    try:
+        workers = _checked_workers(client, expected, settings.use_sandbox)
+        yield from _Dispatch(client, students, settings, expected, workers)
+    finally:
+        client.close()
+
+
+#: A student is given up when workers died while grading it this many times...
+DEATHS_WHILE_GRADING = 2
+#: ...or when Dask gave up its task this many times (a death counts against every task a
+#: worker holds, so a student waiting behind one who kills workers is sent again instead).
+TASKS_LOST = 3
+
+
+class _Dispatch:
+    """One batch on the cluster: students waiting, in flight, and how often a worker began
+    grading each (workers announce it on the batch's event topic)."""
+
+    def __init__(self, client, students: list, settings, expected: str, workers: set[str]):
+        from distributed import as_completed
+
+        self.client, self.students, self.settings = client, students, settings
+        self.expected, self.workers = expected, workers
+        self.refused: set[str] = set()  # workers that would not grade for this batch
+        self.refusals: dict[str, str] = {}
+        self.batch = uuid.uuid4().hex[:12]
+        self.topic = f"autograder-{self.batch}"
+        self.started: Counter = Counter()
+        self.lost: Counter = Counter()
+        self.index_of: dict[str, int] = {}
+        self.pending = as_completed(loop=client.loop)
+        client.subscribe_topic(self.topic, self._started)
+
+    def _started(self, event) -> None:
+        _, index = event
+        self.started[int(index)] += 1
+
+    def send(self, index: int) -> None:
+        with warnings.catch_warnings():  # a large notebook is data here, not a mistake
+            warnings.simplefilter("ignore", UserWarning)
+            future = self.client.submit(
+                grade_remote,
+                self.students[index].portable(),
+                self.settings,
+                self.expected,
+                (self.topic, index),
+                key=task_key(index, f"{self.batch}-{uuid.uuid4().hex[:8]}"),
+                workers=self._allowed(),
+                resources={RESOURCE: 1},
+            )
+        self.index_of[future.key] = index
+        self.pending.add(future)
+
+    def _allowed(self) -> list[str] | None:
+        """The workers a student may go to: any (a worker the nanny restarts comes back under
+        a new address), but those that refused this batch."""
+        if not self.refused:
+            return None
+        current = set(self.client.scheduler_info(n_workers=-1)["workers"]) - self.refused
+        if not current:
+            raise CourseError(
+                "no worker left that can grade: " + "; ".join(sorted(self.refusals.values()))
+            )
+        return sorted(current)
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        from distributed import KilledWorker
+
+        waiting = list(range(len(self.students)))[::-1]
+        window = max(1, IN_FLIGHT_PER_WORKER * len(self.workers))
+        while waiting and len(self.index_of) < window:
+            self.send(waiting.pop())
+        for future in self.pending:
+            index = self.index_of.pop(future.key)
+            outcome = _outcome(future)
+            future.release()
+            if isinstance(outcome, WorkerRefused):
+                address = _refusing_address(outcome)
+                self.refused.add(address)
+                self.refusals[address] = str(outcome)
+                self.send(index)
+                continue
+            if isinstance(outcome, KilledWorker):
+                self.lost[index] += 1
+                if self.started[index] < DEATHS_WHILE_GRADING and self.lost[index] < TASKS_LOST:
+                    self.send(index)
+                    continue
+                outcome = Failure(
+                    f"the grading process stopped: {self.started[index]} worker(s) died while "
+                    "grading this student (killed, out of memory, or past the time allowance); "
+                    "the rest of the batch was graded"
+                )
+            if waiting:
+                self.send(waiting.pop())
+            yield index, outcome
+
+
+def _outcome(future):
+    """A finished future's result, or the exception that ended it (a ``Failure`` for the
+    grader's own)."""
+    from distributed import KilledWorker
+
+    if future.status == "finished":
+        return future.result()
+    if future.status != "error":
+        raise CourseError(
+            "the connection to the Dask scheduler was lost while grading; nothing was written. "
+            "Run the command again once the scheduler is back."
+        )
+    error = future.exception()
+    if isinstance(error, WorkerRefused | KilledWorker):
+        return error
+    return Failure(f"the grader failed: {type(error).__name__}: {str(error)[:1000]}")
+
+
+def _refusing_address(refusal: WorkerRefused) -> str:
+    text = str(refusal)
+    return text.split(" ", 2)[1] if text.startswith("worker ") else ""
