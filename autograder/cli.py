@@ -63,8 +63,28 @@ def _parser() -> argparse.ArgumentParser:
         "processes)",
     )
 
+    _add_deadline_options(grade)
     _add_worker_command(commands)
     return parser
+
+
+def _add_deadline_options(grade: argparse.ArgumentParser) -> None:
+    grade.add_argument(
+        "--due",
+        action="append",
+        default=[],
+        metavar="[ASSIGNMENT=]WHEN",
+        help="the due date, with its time zone (2026-12-01T23:59:00+01:00), of every assignment "
+        "of the batch, or of ASSIGNMENT (repeat for several). A submission's time is read from "
+        "nbgrader's timestamp.txt in its assignment folder; Canvas's _LATE mark also counts",
+    )
+    grade.add_argument(
+        "--late-penalty",
+        default="none",
+        metavar="POLICY",
+        help="nbgrader's late-submission penalty per late notebook: none (lateness is only "
+        "reported), zero, or MODULE:CLASS, a LateSubmissionPlugin of your own (default: none)",
+    )
 
 
 def _add_worker_command(commands) -> None:
@@ -139,41 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.batch.cluster import run_worker
 
             return run_worker(args.address, args.nworkers, check_sandbox=not args.no_sandbox)
-        from autograder.batch.grade import Settings, grade, print_summary
-
-        if (
-            args.jobs < 1
-            or not args.timeout > 0
-            or not args.notebook_timeout > 0
-            or args.memory_mb < 256
-            or args.cpu_seconds < 1
-            or args.output_limit < 0
-        ):
-            raise CourseError(
-                "--jobs, --timeout, --notebook-timeout and --cpu-seconds must be positive, "
-                "--output-limit not negative, and --memory-mb at least 256"
-            )
-        limits = Limits(
-            cell_seconds=args.timeout,
-            notebook_seconds=args.notebook_timeout,
-            cpu_seconds=args.cpu_seconds,
-            memory_bytes=args.memory_mb * 2**20,
-            output_chars=args.output_limit,
-        )
-        settings = Settings(
-            limits=limits, use_sandbox=not args.no_sandbox, assignments=tuple(args.assignment)
-        )
-        report = grade(
-            args.submissions,
-            args.out,
-            jobs=args.jobs,
-            settings=settings,
-            db_url=args.db,
-            progress=not args.quiet,
-            scheduler=args.scheduler,
-        )
-        print_summary(report, args.out)
-        return 0
+        return _grade(args)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -185,3 +171,48 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 130
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """The grade command, its options checked."""
+    from autograder.batch.grade import Settings, grade, print_summary
+
+    if (
+        args.jobs < 1
+        or not args.timeout > 0
+        or not args.notebook_timeout > 0
+        or args.memory_mb < 256
+        or args.cpu_seconds < 1
+        or args.output_limit < 0
+    ):
+        raise CourseError(
+            "--jobs, --timeout, --notebook-timeout and --cpu-seconds must be positive, "
+            "--output-limit not negative, and --memory-mb at least 256"
+        )
+    limits = Limits(
+        cell_seconds=args.timeout,
+        notebook_seconds=args.notebook_timeout,
+        cpu_seconds=args.cpu_seconds,
+        memory_bytes=args.memory_mb * 2**20,
+        output_chars=args.output_limit,
+    )
+    settings = Settings(
+        limits=limits, use_sandbox=not args.no_sandbox, assignments=tuple(args.assignment)
+    )
+    policy = None
+    if args.due or args.late_penalty != "none":
+        from autograder.batch.deadlines import Policy
+
+        policy = Policy.from_options(args.due, args.late_penalty, assignments())
+    report = grade(
+        args.submissions,
+        args.out,
+        jobs=args.jobs,
+        settings=settings,
+        db_url=args.db,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
+        policy=policy,
+    )
+    print_summary(report, args.out)
+    return 0

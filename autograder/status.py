@@ -24,8 +24,17 @@ class Status(StrEnum):
     GRADING_ERROR = "grading_error"
     #: A written answer: no score until the instructor grades it (nbgrader's formgrader).
     MANUAL = "needs_manual_grade"
+    #: A notebook submitted after its due date: its penalty, as a negative score.
+    LATE = "late"
 
     @property
     def scored(self) -> bool:
         """Whether rows of this status carry a score."""
-        return self in (Status.GRADED, Status.TIMEOUT, Status.STOPPED, Status.OUTPUT_TRUNCATED)
+        scored = (
+            Status.GRADED,
+            Status.TIMEOUT,
+            Status.STOPPED,
+            Status.OUTPUT_TRUNCATED,
+            Status.LATE,
+        )
+        return self in scored

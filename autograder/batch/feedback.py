@@ -63,6 +63,7 @@ def render(entry, graded, release_notebook: Path) -> str:
         f"<h1>Feedback on {e(entry.assignment)} / {e(entry.notebook)}.ipynb</h1>",
         f"<p>Student: {e(entry.student)}</p>",
         f"<p class='total'>Score: {score:g} / {maximum:g}</p>",
+        LATE_MARK,
     ]
     if awaiting:
         parts.append(
@@ -118,7 +119,17 @@ def _test_block(test, released: dict[str, str]) -> list[str]:
     return parts
 
 
-def write(path: Path, entry, graded, release_notebook: Path) -> None:
-    """Write the feedback page of one graded notebook to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(entry, graded, release_notebook), encoding="utf-8")
+#: Where a late notice goes (after the score): a comment no escaped text can contain.
+LATE_MARK = "<!-- late -->"
+
+
+def with_late_notice(page: str, penalty_row: dict) -> str:
+    """``page`` with the lateness and penalty of ``penalty_row`` (a grades.csv ``late`` row)
+    said after the score (the grade command adds it: workers do not decide what is late)."""
+    penalty = -float(penalty_row["score"])
+    notice = (
+        f"<p class='note late'>Late: {e(penalty_row['message'])}"
+        + (f" Score after the penalty: the score above minus {penalty:g}." if penalty else "")
+        + "</p>"
+    )
+    return page.replace(LATE_MARK, notice, 1)

@@ -253,12 +253,14 @@ def _local_results(students, settings: Settings, jobs: int):
     return pool.run([(s, settings) for s in students])
 
 
-def _grade_all(students, staging: Path, settings, jobs, progress, scheduler) -> list:
+def _grade_all(students, staging: Path, settings, jobs, progress, scheduler, policy) -> list:
     """Grade every student, in local worker processes or on the cluster of ``scheduler``;
     stage their feedback pages under ``staging`` as results arrive. A student whose grading
-    fails gets ``grading_error`` rows; the others are graded as if it were not in the batch."""
+    fails gets ``grading_error`` rows; the others are graded as if it were not in the batch.
+    With a ``policy``, a late notebook gets its ``late_penalty`` row and notice here."""
     from autograder.batch import cluster
 
+    plugin = policy.plugin() if policy else None
     bar = Progress(len(students), progress)
     results: dict[int, StudentResult] = {}
     if scheduler:
@@ -278,11 +280,25 @@ def _grade_all(students, staging: Path, settings, jobs, progress, scheduler) -> 
                     for row in _unscored(entry, Status.GRADING_ERROR, message)
                 ]  # fmt: skip
             )
+        if policy:
+            _apply_deadline(policy, plugin, student, outcome)
         _stage_pages(staging / student.key, outcome.pages)
         outcome.pages = {}
         results[index] = outcome
         bar.step()
     return [results[i] for i in range(len(students))]
+
+
+def _apply_deadline(policy, plugin, student: StudentSubmission, result: StudentResult) -> None:
+    """Add the late-penalty rows of ``student`` to ``result``, and say so on their pages."""
+    from autograder.batch import deadlines, feedback
+
+    rows = deadlines.penalty_rows(policy, student, result.grades, plugin)
+    for row in rows:
+        name = f"{row['assignment']}/{row['notebook']}.html"
+        if name in result.pages:
+            result.pages[name] = feedback.with_late_notice(result.pages[name], row)
+    result.grades += rows
 
 
 def _stage_pages(folder: Path, pages: dict[str, str]) -> None:
@@ -311,9 +327,11 @@ def grade(
     db_url: str | None = None,
     progress: bool = True,
     scheduler: str | None = None,
+    policy=None,
 ) -> Report:
     """Grade every submission under ``submissions`` (a folder or a zip) into ``out``, in
-    ``jobs`` local processes or on the Dask cluster whose scheduler is at ``scheduler``.
+    ``jobs`` local processes or on the Dask cluster whose scheduler is at ``scheduler``; with
+    a ``deadlines.Policy``, late notebooks get their penalty.
 
     ``out`` receives ``grades.csv``, ``integrity.csv``, ``written_answers.csv`` (the text of
     every written answer that awaits the instructor), ``student_ids.csv`` (each student's id
@@ -331,8 +349,13 @@ def grade(
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         unpacked = unpack_submissions(submissions, Path(tmp))
         students, batch = discover(
-            unpacked.folder, unpacked.names, Path(tmp) / "staged", list(settings.assignments)
+            unpacked.folder,
+            unpacked.names,
+            Path(tmp) / "staged",
+            list(settings.assignments),
+            unpacked.late,
         )
+        warnings += _undated(students, policy)
         warnings += _unevenly_submitted(students, batch, bool(settings.assignments))
         if settings.use_sandbox:
             sandbox.preflight(Path(tmp))  # fails early, with advice, if it cannot sandbox
@@ -344,7 +367,7 @@ def grade(
         staging = out / STAGING
         shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
         try:
-            ordered = _grade_all(students, staging, settings, jobs, progress, scheduler)
+            ordered = _grade_all(students, staging, settings, jobs, progress, scheduler, policy)
             _publish_feedback(out / "feedback", staging, students)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -360,8 +383,44 @@ def grade(
         EXERCISES,
         grades,
         {s.student: s.key for s in students},
+        *_submission_times(students, batch, policy),
     )
     return Report(grades, flags, list(unpacked.ignored), students, warnings + unpacked.notes)
+
+
+def _undated(students: list[StudentSubmission], policy) -> list[str]:
+    """Notes on submissions whose time could not be known, when there is a due date: they
+    are not treated as late."""
+    if policy is None or not policy.due:
+        return []
+    notes, undated = [], 0
+    for student in students:
+        for assignment in sorted({entry.assignment for entry in student.notebooks}):
+            found = student.submitted.get(assignment)
+            if found is not None and found.problem:
+                notes.append(f"note: {student.student} {assignment}: {found.source} could not be "
+                             f"read ({found.problem}); not treated as late")  # fmt: skip
+            elif found is None or (found.time is None and not found.marked_late):
+                undated += 1
+    if undated:
+        notes.append(f"note: {undated} submission(s) say nothing of when they were submitted "
+                     "(no timestamp.txt, no LMS mark); they were not treated as late")  # fmt: skip
+    return notes
+
+
+def _submission_times(students: list[StudentSubmission], batch: list[str], policy):
+    """For the gradebook: {(student, assignment): when submitted} and {assignment: due}, as
+    naive UTC times (as nbgrader stores them)."""
+    if policy is None:
+        return {}, {}
+    submitted = {
+        (student.student, assignment): found.time.replace(tzinfo=None)
+        for student in students
+        for assignment, found in student.submitted.items()
+        if found.time is not None
+    }
+    due = {a: policy.due_for(a).replace(tzinfo=None) for a in batch if policy.due_for(a)}
+    return submitted, due
 
 
 def _unevenly_submitted(students: list[StudentSubmission], batch: list[str], named: bool):

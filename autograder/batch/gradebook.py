@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autograder.content.spec import NotebookSpec
 from autograder.errors import CourseError
+from autograder.status import Status
 
 #: nbgrader keeps student ids and assignment, notebook and cell names in VARCHAR(128) columns.
 MAX_NAME = 128
@@ -47,7 +48,12 @@ class GradeCell:
 
 
 def save(
-    db_url: str, release_dir: Path, rows: list[dict], ids: dict[str, str] | None = None
+    db_url: str,
+    release_dir: Path,
+    rows: list[dict],
+    ids: dict[str, str] | None = None,
+    submitted: dict | None = None,
+    due: dict | None = None,
 ) -> None:
     """Record ``rows`` (grades.csv rows) in the nbgrader gradebook at ``db_url``.
 
@@ -61,15 +67,33 @@ def save(
     grading. Saving the same rows again changes nothing, and a manual score an instructor gave in
     nbgrader's formgrader is kept.
 
+    Deadlines: a ``late`` row (``deadlines.PENALTY_ROW``) becomes its notebook's
+    ``late_submission_penalty``; ``submitted`` ({(student, assignment): time}) and ``due``
+    ({assignment: time}), naive UTC, become nbgrader's submission timestamp and due date.
+
     Raises ``CourseError`` if the database cannot be opened or written, or if a row does not
     match the release.
     """
-    grades = _validated(rows, ids or {})
+    from autograder.batch.submissions import student_key
+
+    ids = ids or {}
+    late = [row for row in rows if row.get("status") == Status.LATE]
+    grades = _validated([row for row in rows if row.get("status") != Status.LATE], ids)
+    penalties = {
+        (ids.get(r["student"]) or student_key(r["student"]), r["assignment"], r["notebook"]):
+        -float(r["score"] or 0.0)
+        for r in late
+    }  # fmt: skip
+    times = {
+        (ids.get(student) or student_key(student), assignment): when
+        for (student, assignment), when in (submitted or {}).items()
+    }
     release = _release_cells(Path(release_dir), sorted({key[1] for key in grades}))
     _check_against_release(grades, release)
     with _opened(db_url) as gradebook:
         try:
             _write(gradebook, release, grades)
+            _write_deadlines(gradebook, penalties, times, due or {})
         except (SQLAlchemyError, ValueError) as error:  # nbgrader's InvalidEntry is a ValueError
             gradebook.db.rollback()  # the session is unusable until rolled back
             raise CourseError(
@@ -308,6 +332,18 @@ def _write(gradebook, release: dict, grades: dict) -> None:
             grade.auto_score = score
             # As nbgrader's autograder decides: a human must look when there is no score.
             grade.needs_manual_grade = score is None or grade.manual_score is not None
+    gradebook.db.commit()
+
+
+def _write_deadlines(gradebook, penalties: dict, times: dict, due: dict) -> None:
+    """Store due dates, submission times and late penalties where nbgrader keeps them."""
+    for assignment, when in due.items():
+        gradebook.update_or_create_assignment(assignment, duedate=when)
+    for (student, assignment), when in times.items():  # each has rows, so a submission
+        gradebook.update_or_create_submission(assignment, student, timestamp=when)
+    for (student, assignment, notebook), penalty in penalties.items():
+        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
+        submitted.late_submission_penalty = penalty
     gradebook.db.commit()
 
 

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 import nbformat
 
+from autograder.batch import deadlines
 from autograder.content import assignments, notebooks
 from autograder.errors import CourseError
 from autograder.status import Status
@@ -79,12 +80,15 @@ class StudentSubmission:
     student: str
     notebooks: list[NotebookSubmission] = field(default_factory=list)
     key: str = field(init=False)
+    #: When each assignment was submitted, where the batch says (``deadlines.Submitted``).
+    submitted: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = student_key(self.student)
 
     def portable(self) -> StudentSubmission:
-        """This student with every notebook's bytes inside (see ``NotebookSubmission.portable``)."""
+        """This student with every notebook's bytes inside (see ``NotebookSubmission.portable``);
+        ``submitted`` stays with the grade command, which decides what is late."""
         return StudentSubmission(self.student, [entry.portable() for entry in self.notebooks])
 
 
@@ -234,6 +238,8 @@ class Unpacked:
     names: dict[str, str] | None = None
     #: What the instructor should know about how students were told apart (an LMS's names).
     notes: list[str] = field(default_factory=list)
+    #: The (student folder, assignment) pairs an LMS marked late (Canvas's ``_LATE``).
+    late: set[tuple[str, str]] = field(default_factory=set)
 
 
 def unpack(source: Path, workdir: Path) -> Path:
@@ -306,7 +312,7 @@ def unpack_submissions(
                 f"Its top level holds {shown or 'nothing'}."
             )
         target = Path(tempfile.mkdtemp(prefix=f"{layout}-", dir=workdir))
-        names, notes = _normalise(found, named, target, layout, ignored)
+        names, notes, late = _normalise(found, named, target, layout, ignored)
     if not any(target.glob("*/*/*.ipynb")):
         expected = ", ".join(f"{n}.ipynb" for a in assignments() for n in notebooks(a))
         ignored.sort(key=lambda i: i.path)
@@ -317,7 +323,7 @@ def unpack_submissions(
             + "; ".join(str(i) for i in ignored[:10])
             + ("; ..." if len(ignored) > 10 else "")
         )
-    return Unpacked(target, layout, sorted(ignored, key=lambda i: i.path), names, notes)
+    return Unpacked(target, layout, sorted(ignored, key=lambda i: i.path), names, notes, late)
 
 
 # The download as a list of entries, whether a folder or a zip: nothing of an LMS's download is
@@ -570,6 +576,7 @@ class _Found:
     file_id: str  # the file's name as the student uploaded it
     order: tuple = (0, "")  # the submission id as _number(): higher is later
     note: str = ""  # why its name was read as it was, if that was not the first reading
+    late: bool = False  # the LMS marked the file late (Canvas's _LATE)
 
 
 def _reading(name: str, first: re.Match, longest: re.Pattern, lms: str) -> tuple[re.Match, str]:
@@ -625,6 +632,7 @@ def _canvas_files(entries: list[_Entry], regex: re.Pattern, ignored: list[Ignore
                     groups["file_id"] or "",
                     _number(order),
                     note,
+                    bool(groups.get("late")),
                 )
             )
     return found
@@ -785,9 +793,10 @@ def _normalise(
     target: Path,
     layout: str,
     ignored: list[Ignored],
-) -> tuple[dict[str, str], list[str]]:
+) -> tuple[dict[str, str], list[str], set[tuple[str, str]]]:
     """Copy the notebooks of ``found`` into ``target/<key>/<assignment>/<notebook>.ipynb``; add
-    what was not copied to ``ignored``; return the students' names by folder, and the notes."""
+    what was not copied to ``ignored``; return the students' names by folder, the notes, and
+    the (folder, assignment) pairs of which a file used was marked late."""
     lms = layout.capitalize()
     for item in found:
         item.name = unicodedata.normalize("NFC", _text(item.name))
@@ -823,6 +832,7 @@ def _normalise(
         (target / keys[student]).mkdir(parents=True, exist_ok=True)
     for student, assignment, _ in copies:  # a folder for what each submitted, never for others
         (target / keys[student] / assignment).mkdir(parents=True, exist_ok=True)
+    late: set[tuple[str, str]] = set()
     for (student, assignment, name), ranked in sorted(copies.items(), key=lambda c: c[0][1:]):
         ranked.sort(key=lambda pair: pair[0], reverse=True)
         path = target / keys[student] / assignment / f"{name}.ipynb"
@@ -832,6 +842,8 @@ def _normalise(
                 try:
                     _copy(item.entry, path)
                     used = item
+                    if item.late:
+                        late.add((keys[student], assignment))
                 except Exception as error:  # noqa: BLE001 - a damaged file is reported
                     ignored.append(_ignored(item.shown, f"could not be read ({_why(error)})"))
             else:
@@ -842,7 +854,7 @@ def _normalise(
                         f"{_shown(item.name)}; {used.shown} was graded",
                     )
                 )
-    return {keys[student]: labels[student] for student in students}, notes
+    return {keys[student]: labels[student] for student in students}, notes, late
 
 
 def read_notebook(path: Path) -> str:
@@ -954,6 +966,7 @@ def discover(
     names: dict[str, str] | None = None,
     stage: Path | None = None,
     only: list[str] | None = None,
+    late: set[tuple[str, str]] | None = None,
 ) -> tuple[list[StudentSubmission], list[str]]:
     """Find every student's notebooks under ``folder`` (``<student>/<assignment>/<nb>.ipynb``).
 
@@ -968,6 +981,8 @@ def discover(
     student who submitted no assignment of the course has no rows). With ``stage``,
     each readable notebook is copied there as it was read (``<key>/<assignment>/<nb>.ipynb``),
     and that copy is what gets graded, whatever happens to the submitted file afterwards.
+    Each assignment's submission time is read from its folder's ``timestamp.txt`` (nbgrader's),
+    and ``late`` (``Unpacked.late``) marks the ones an LMS called late.
     Returns the submissions and the assignments.
     """
     known = set(assignments())
@@ -1004,6 +1019,11 @@ def discover(
     for student_dir in folders:
         student = StudentSubmission(shown[student_dir.name])
         for assignment in sorted(only) if only else submitted[student_dir]:
+            marked = (student_dir.name, assignment) in (late or set())
+            if _kind(student_dir / assignment) == _FOLDER:
+                when = deadlines.read_submitted(student_dir / assignment, marked, _open_regular)
+                if when is not None:
+                    student.submitted[assignment] = when
             for notebook in notebooks(assignment):
                 entry = _find(student_dir, student.student, assignment, notebook, stage)
                 student.notebooks.append(entry)
