@@ -9,7 +9,8 @@ mistakes and the blank release). The cluster is a ``dask scheduler`` and
 ``python -m autograder worker`` processes on this machine, talking TCP on localhost, so the
 figures include Dask's own costs (sending notebooks and feedback as data, the workers'
 checks) but no network. Each run is timed from the command's start to its end, as an
-instructor would time it. Figures, not a test: nothing here is asserted about speed; the
+instructor would time it, and its ``grading_error`` rows are counted (a batch that could not be
+graded is fast, and no figure). Figures, not a test: nothing here is asserted about speed; the
 script exits 1 if the three runs' outputs differ.
 """
 
@@ -70,9 +71,10 @@ def main(argv: list[str]) -> int:
             seconds, out = on_cluster(batch, work, processes)
             runs.append((f"Dask cluster, {processes} worker process(es)", seconds, out))
         print(f"{notebooks} notebooks, {args.students} students")
-        print(f"{'engine':40}{'seconds':>10}{'notebooks/min':>16}")
-        for name, seconds, _ in runs:
-            print(f"{name:40}{seconds:10.1f}{60 * notebooks / seconds:16.1f}")
+        print(f"{'engine':40}{'seconds':>10}{'notebooks/min':>16}{'grading_error rows':>20}")
+        for name, seconds, out in runs:
+            errors = (out / "grades.csv").read_text(encoding="utf-8").count(",grading_error,")
+            print(f"{name:40}{seconds:10.1f}{60 * notebooks / seconds:16.1f}{errors:20d}")
         found = [f"{name}: {d}" for name, _, out in runs[1:] for d in differences(local_out, out)]
         print(
             "identical grades, integrity flags, ids and feedback" if not found else "\n".join(found)

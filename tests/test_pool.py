@@ -53,12 +53,12 @@ def test_a_grading_process_has_a_memory_limit():
     limit an allocation fails in that student's own grading."""
     import functools
 
-    from autograder.batch.grade import _worker_init
+    from autograder.batch.grade import init_grading_process
 
     pool = Pool(
         1,
         _allocate,
-        initializer=functools.partial(_worker_init, 2 * 1024**3),
+        initializer=functools.partial(init_grading_process, 2 * 1024**3),
         seconds=lambda payload: 60.0,
     )
     results = dict(pool.run([8 * 1024**3, 1024]))

@@ -110,10 +110,10 @@ def grade_remote(student, settings, expected: str, announce: tuple[str, int]):
         problem = worker_problem(expected, settings.use_sandbox)
         if problem:
             raise WorkerRefused(f"worker {_address()} refused to grade: {problem}")
-        if "initialised" not in _STATE:
-            memory = max(grade.GRADER_MEMORY_BYTES, settings.limits.memory_bytes + 2 * 1024**3)
-            grade._worker_init(memory)
-            _STATE["initialised"] = True
+        memory = grade.grader_memory(settings.limits)
+        if _STATE.get("memory") != memory:  # once, and again for a batch with other limits
+            grade.init_grading_process(memory, keep_hard_limit=True)
+            _STATE["memory"] = memory
         _announce(*announce)
         seconds = grade.student_seconds(student, settings.limits)
         watchdog = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGKILL))

@@ -130,13 +130,22 @@ def _unscored(entry: NotebookSubmission, status: str, message: str) -> list[dict
 GRADER_MEMORY_BYTES = 6 * 1024**3
 
 
-def _worker_init(memory_bytes: int) -> None:
+def grader_memory(limits: sandbox.Limits) -> int:
+    """The address space of a grading process (see ``GRADER_MEMORY_BYTES``)."""
+    return max(GRADER_MEMORY_BYTES, limits.memory_bytes + 2 * 1024**3)
+
+
+def init_grading_process(memory_bytes: int, *, keep_hard_limit: bool = False) -> None:
+    """Prepare a grading process: one PyTorch thread, and its address space limited (the hard
+    limit too, in the local pool's processes; only the soft one in a cluster's long-lived
+    worker, whose next batch may allow more)."""
     import resource
 
     import torch
 
     torch.set_num_threads(1)
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1] if keep_hard_limit else memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, hard))
 
 
 def page_name(entry: NotebookSubmission) -> str:
@@ -243,11 +252,11 @@ class Progress:
 
 def _local_results(students, settings: Settings, jobs: int):
     """``(index, StudentResult | Failure)`` for every student, from local worker processes."""
-    memory = max(GRADER_MEMORY_BYTES, settings.limits.memory_bytes + 2 * 1024**3)
+    memory = grader_memory(settings.limits)
     pool = Pool(
         max(1, min(jobs, len(students))),
         _grade_job,
-        initializer=functools.partial(_worker_init, memory),
+        initializer=functools.partial(init_grading_process, memory),
         seconds=lambda payload: student_seconds(payload[0], settings.limits),
     )
     return pool.run([(s, settings) for s in students])
