@@ -450,3 +450,33 @@ def test_two_graders_saving_at_once_lose_and_duplicate_nothing(db_url, tmp_path,
     held = snapshot(db_url)
     assert held["grade_rows"] == len(every)  # no score stored twice
     assert len(held["students"]) == 17
+
+
+def test_two_grade_commands_at_once_fill_one_postgresql_gradebook(postgres_server, tmp_path):
+    """Two instructors grading two halves of a class into one gradebook at the same time."""
+    from tests.notebooks import released_notebook, solution_notebook, write_submission
+    from tests.test_grading import read_rows
+
+    db_url = postgres_server()
+    assignment = "03-bernoulli-masks"
+    commands, outs = [], []
+    for half in ("first", "second"):
+        folder = tmp_path / half
+        write_submission(folder, f"{half} instructor", assignment, solution_notebook(assignment))
+        write_submission(folder, f"{half} blank", assignment, released_notebook(assignment))
+        outs.append(tmp_path / f"{half}-out")
+        command = [sys.executable, "-m", "autograder", "grade", str(folder), "--out",
+                   str(outs[-1]), "--jobs", "1", "--db", db_url, "--quiet"]  # fmt: skip
+        commands.append(subprocess.Popen(command, stderr=subprocess.PIPE, text=True))
+    for command in commands:
+        _, stderr = command.communicate(timeout=900)
+        assert command.returncode == 0, stderr[-3000:]
+    rows = []
+    for out in outs:
+        for row in read_rows(out):
+            row["score"] = "" if row["score"] == "" else float(row["score"])
+            row["max_score"] = float(row["max_score"])
+            rows.append(row)
+    assert len({r["student"] for r in rows}) == 4
+    assert_gradebook_holds(db_url, rows)
+    assert snapshot(db_url)["grade_rows"] == len(rows)
