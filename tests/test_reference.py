@@ -79,3 +79,57 @@ def test_p_outside_unit_interval_is_rejected(bad):
         bernoulli_masks.dropout_forward(np.ones(3), bad, np.random.default_rng(0))
     with pytest.raises(ValueError, match="p"):
         bernoulli_masks.Dropout(bad)
+
+
+# ---------------------------------------------------------------- inference (chapter 06)
+
+
+def _bn_dropout_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+        torch.nn.Linear(8, 3),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("start_training", [True, False])
+def test_mc_predict_samples_dropout_only_and_restores_every_mode(start_training):
+    from autograder.content.reference.inference import mc_predict
+
+    net = _bn_dropout_net()
+    net.train(start_training)
+    before = [m.training for m in net.modules()]
+    stats = net[1].running_mean.clone()
+    x = torch.randn(6, 5)
+    torch.manual_seed(1)
+    mean, std = mc_predict(net, x, 40)
+    assert [m.training for m in net.modules()] == before
+    assert torch.equal(net[1].running_mean, stats)  # BatchNorm stayed in evaluation mode
+    # The same passes by hand: evaluation mode, PyTorch's dropout on the hidden layer.
+    torch.manual_seed(1)
+    net.eval()
+    net[3].train()
+    with torch.no_grad():
+        probs = torch.stack([F.softmax(net(x), dim=1) for _ in range(40)])
+    assert torch.allclose(mean, probs.mean(0)) and torch.allclose(std, probs.std(0, correction=0))
+    assert mean.shape == std.shape == (6, 3) and not mean.requires_grad
+    assert torch.allclose(mean.sum(1), torch.ones(6))
+    with pytest.raises(ValueError, match="samples"):
+        mc_predict(net, x, 0)
+
+
+def test_normalized_geometric_mean_is_exact_in_log_space():
+    from scipy.special import softmax
+
+    from autograder.content.reference.inference import normalized_geometric_mean
+
+    rng = np.random.default_rng(0)
+    logits = rng.uniform(-690, 0, size=(1000, 4, 5))  # probabilities down to about 1e-300
+    log_probs = logits - np.logaddexp.reduce(logits, axis=2, keepdims=True)
+    probs = np.exp(log_probs)
+    assert probs.min() > 0 and np.prod(probs, axis=0).max() == 0  # a plain product underflows
+    expected = softmax(log_probs.mean(axis=0), axis=1)
+    found = normalized_geometric_mean(probs)
+    assert found.shape == (4, 5) and np.allclose(found, expected, rtol=1e-9, atol=0)
+    zero = np.array([[[0.5, 0.5]], [[0.0, 1.0]]])
+    assert np.array_equal(normalized_geometric_mean(zero), np.array([[0.0, 1.0]]))
