@@ -124,3 +124,18 @@ def test_auroc_and_reliability_are_what_they_say():
     found = inf.reliability(probs, np.array([0, 0, 0, 1]), bins=10)
     assert found["ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.1)
     assert found["share"].sum() == pytest.approx(1.0)
+
+
+def test_listing_every_mask_weighs_each_by_its_probability():
+    """With p = 0.2 the 2**12 masks are not equally likely: the listed family's arithmetic mean
+    must match the average of many sampled thinned networks."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 12), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(12, 12), torch.nn.ReLU(), torch.nn.Linear(12, 10),
+    ).eval()  # fmt: skip
+    X = torch.rand(5, 64)
+    family = inf.every_thinned_network(model, X)
+    sampled = inf.mask_passes(model, X, 20_000, seed=0).mean(0)
+    assert np.abs(family["am"] - sampled).max() < 0.01
+    assert np.allclose(family["am"].sum(1), 1) and np.allclose(family["ngm"].sum(1), 1)

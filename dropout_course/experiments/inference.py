@@ -122,24 +122,25 @@ def narrow_network(*, seed=0, data=None, hidden=12, epochs=EPOCHS) -> nn.Sequent
 
 
 def every_thinned_network(model: nn.Sequential, X: torch.Tensor, chunk: int = 64) -> dict:
-    """The NGM (through ``normalized_geometric_mean``, chunk by chunk) and the AM of all the
-    thinned networks of :func:`narrow_network`, and its weight-scaled prediction."""
+    """The NGM and the AM of all the thinned networks of :func:`narrow_network`, each weighted
+    by its mask's probability (accumulated chunk by chunk), and its weight-scaled prediction."""
     first, drop, second, out = model[0], model[2], model[3], model[5]
     q = 1 - drop.p
     with torch.no_grad():
         h1 = torch.relu(first(X)).double()
         w2, b2 = second.weight.double(), second.bias.double()
         w3, b3 = out.weight.double(), out.bias.double()
-        masks = torch.from_numpy(all_masks(h1.shape[1])) / q
+        kept = torch.from_numpy(all_masks(h1.shape[1]))
+        weights = torch.where(kept == 1, q, 1 - q).prod(dim=1)  # P(mask)
         log_sum = torch.zeros(len(X), w3.shape[0], dtype=torch.float64)
         prob_sum = torch.zeros_like(log_sum)
-        for block in masks.split(chunk):
-            logits = torch.relu((block[:, None, :] * h1) @ w2.T + b2) @ w3.T + b3
+        for block, weight in zip(kept.split(chunk), weights.split(chunk), strict=True):
+            logits = torch.relu((block[:, None, :] / q * h1) @ w2.T + b2) @ w3.T + b3
             log_probs = torch.log_softmax(logits, dim=-1)
-            log_sum += log_probs.sum(0)
-            prob_sum += log_probs.exp().sum(0)
-    ngm = torch.softmax(log_sum / len(masks), dim=-1).numpy()  # exp(mean log p), normalised
-    return {"ngm": ngm, "am": (prob_sum / len(masks)).numpy(), "masks": len(masks),
+            log_sum += (weight[:, None, None] * log_probs).sum(0)
+            prob_sum += (weight[:, None, None] * log_probs.exp()).sum(0)
+    ngm = torch.softmax(log_sum, dim=-1).numpy()  # exp(expected log p), normalised
+    return {"ngm": ngm, "am": prob_sum.numpy(), "masks": len(kept),
             "scaled": weight_scaled(model, X)}  # fmt: skip
 
 
