@@ -151,12 +151,7 @@ def test_a_student_who_keeps_killing_workers_gets_a_grading_error(cluster, batch
 
 def test_a_worker_with_another_course_grades_nothing(batch, tmp_path):
     """A worker whose hidden tests differ from the command's: a clear error, no results."""
-    course = tmp_path / "other-course"
-    for folder in ("autograder", "dropout_course", "solutions", "exercises"):
-        shutil.copytree(REPO / folder, course / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    hidden = course / "autograder" / "content" / "hidden" / "bernoulli_masks.py"
-    hidden.write_text(hidden.read_text() + "\n# another commit\n")
+    course = _course_copy(tmp_path / "other-course")
     cluster = Cluster(tmp_path / "cluster")
     try:
         cluster.add_worker("stale", course=course)
@@ -202,3 +197,34 @@ def test_an_interrupted_command_changes_nothing_and_a_rerun_finishes(engine, req
     stdout, stderr = again.communicate(timeout=900)
     assert again.returncode == 0, stderr
     assert _outputs(tmp_path) == _outputs(local)
+
+
+def _course_copy(folder: Path) -> Path:
+    """A copy of the course whose hidden tests differ by one comment (another commit)."""
+    for part in ("autograder", "dropout_course", "solutions", "exercises"):
+        shutil.copytree(REPO / part, folder / part, ignore=shutil.ignore_patterns("__pycache__"))
+    hidden = folder / "autograder" / "content" / "hidden" / "bernoulli_masks.py"
+    hidden.write_text(hidden.read_text() + "\n# another commit\n")
+    return folder
+
+
+def test_a_stale_worker_joining_mid_batch_refuses_and_its_student_goes_elsewhere(
+    batch, local, tmp_path
+):
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        cluster.add_worker("good")
+        cluster.wait_for_workers(1)
+        grading = _grade_on(cluster, batch, tmp_path / "out")
+        with cluster.client() as client:  # the command checked its workers and began grading
+            deadline = time.monotonic() + 300
+            while not any(client.processing().values()):
+                assert time.monotonic() < deadline and grading.poll() is None
+                time.sleep(0.05)
+        cluster.add_worker("stale", course=_course_copy(tmp_path / "other-course"))
+        stdout, stderr = grading.communicate(timeout=900)
+    finally:
+        cluster.stop()
+    assert grading.returncode == 0, stderr
+    assert _outputs(tmp_path / "out") == _outputs(local)  # nothing graded with other tests
+    assert "refused to grade" in (tmp_path / "cluster" / "stale.log").read_text()
