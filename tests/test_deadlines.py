@@ -35,9 +35,23 @@ def test_times_are_read_with_their_zone_and_nbgrader_timestamps_default_to_utc()
 
 def test_a_timestamp_file_that_is_not_a_time_is_a_problem_not_a_lateness():
     assert deadlines.read_timestamp(b"2026-12-01 22:59:00 UTC").time is not None
-    for data in (b"Europe/../../etc/passwd", b"\xff\xfe", b"9" * 1000, b"2026-13-45 99:99:99"):
+    for data in (
+        b"Europe/../../etc/passwd", b"\xff\xfe", b"9" * 1000, b"2026-13-45 99:99:99",
+        b"9999-12-31 23:59:59 -0100", b"0001-01-01 00:00:00 +0100",  # past the calendar's edge
+        b"2026-12-01 23:59:00 +99:99", b"2026-12-01 23:59:00 +14:01",  # no zone has them
+        b"2026-12-01 23:59:00 ../../etc/passwd", b"2026-12-01 23:59:00 Not/AZone",
+    ):  # fmt: skip
         found = deadlines.read_timestamp(data)
-        assert found.time is None and found.problem
+        assert found.time is None and found.problem, data
+
+
+def test_nbgrader_timestamps_with_zone_names_are_read():
+    """nbgrader writes its Exchange.timezone's name (CET, EST, an IANA name)."""
+    utc = datetime(2026, 12, 1, 22, 59, tzinfo=UTC)
+    assert deadlines.read_timestamp(b"2026-12-01 23:59:00.000000 CET").time == utc
+    assert deadlines.read_timestamp(b"2026-12-01 23:59:00 Europe/Berlin").time == utc
+    assert deadlines.read_timestamp(b"2026-12-01 17:59:00 EST").time == utc
+    assert deadlines.read_timestamp(b"2026-12-02 12:59:00 +14:00").time == utc
 
 
 @pytest.mark.parametrize(
@@ -47,6 +61,7 @@ def test_a_timestamp_file_that_is_not_a_time_is_a_problem_not_a_lateness():
         (["no-such-assignment=" + DUE], "no assignment is called 'no-such-assignment'"),
         ([DUE, "2026-12-02T00:00:00Z"], "two due dates"),
         ([f"{A}=friday"], "is not a time"),
+        (["9999-12-31T23:59:59-01:00"], "outside the calendar"),
     ],
 )
 def test_a_bad_due_date_says_what_to_do(options, says):
@@ -216,3 +231,31 @@ def test_a_bad_due_date_on_the_command_line_is_an_error_before_grading(tmp_path)
     done = run_grade(tmp_path, tmp_path / "out", "--due", "2026-12-01 23:59")
     assert done.returncode == 2 and "no time zone" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_grading_again_after_an_extension_clears_the_stored_penalty(tmp_path):
+    """A penalty stored by one run must not survive a run in which the notebook is on time
+    (an extension), nor one without deadline options."""
+    from nbgrader.api import Gradebook
+
+    folder = tmp_path / "batch"
+    path = write_submission(folder, "alice", A, solution_notebook(A))
+    (path.parent / "timestamp.txt").write_text("2026-12-02 00:29:00 UTC")
+    out = tmp_path / "out"
+    late = ("--due", DUE, "--late-penalty", "zero", "--quiet")
+
+    def penalty() -> float:
+        with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+            return gb.find_submission(A, "alice").late_submission_penalty
+
+    extended = ("--due", "2026-12-03T00:00:00Z", "--late-penalty", "zero", "--quiet")
+    for options in (late, ("--quiet",), late, extended):
+        done = run_grade(folder, out, *options)
+        assert done.returncode == 0, done.stderr
+        late_rows = [r for r in read_rows(out) if r["status"] == "late"]
+        if options is late:
+            assert late_rows and penalty() > 0
+        else:
+            assert not late_rows and penalty() == 0
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        assert gb.find_assignment(A).duedate == datetime(2026, 12, 3)

@@ -79,15 +79,16 @@ def save(
     ids = ids or {}
     late = [row for row in rows if row.get("status") == Status.LATE]
     grades = _validated([row for row in rows if row.get("status") != Status.LATE], ids)
-    penalties = {
-        (ids.get(r["student"]) or student_key(r["student"]), r["assignment"], r["notebook"]):
-        -float(r["score"] or 0.0)
-        for r in late
-    }  # fmt: skip
-    times = {
-        (ids.get(student) or student_key(student), assignment): when
-        for (student, assignment), when in (submitted or {}).items()
-    }
+    # Every notebook of the batch gets its penalty, 0 when not late, and every submission its
+    # time, None when unknown: what an earlier run stored (before an extension) does not stay.
+    penalties = {(student, assignment, notebook): 0.0
+                 for student, assignment, notebook, _ in grades}  # fmt: skip
+    for r in late:
+        key = (ids.get(r["student"]) or student_key(r["student"]), r["assignment"], r["notebook"])
+        penalties[key] = -float(r["score"] or 0.0)
+    times = {(student, assignment): None for student, assignment, _, _ in grades}
+    for (student, assignment), when in (submitted or {}).items():
+        times[ids.get(student) or student_key(student), assignment] = when
     release = _release_cells(Path(release_dir), sorted({key[1] for key in grades}))
     _check_against_release(grades, release)
     with _opened(db_url) as gradebook:
@@ -340,7 +341,8 @@ def _write_deadlines(gradebook, penalties: dict, times: dict, due: dict) -> None
     for assignment, when in due.items():
         gradebook.update_or_create_assignment(assignment, duedate=when)
     for (student, assignment), when in times.items():  # each has rows, so a submission
-        gradebook.update_or_create_submission(assignment, student, timestamp=when)
+        submission = gradebook.find_submission(assignment, student)
+        submission.timestamp = when
     for (student, assignment, notebook), penalty in penalties.items():
         submitted = gradebook.find_submission_notebook(notebook, assignment, student)
         submitted.late_submission_penalty = penalty
