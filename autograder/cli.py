@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -147,9 +148,15 @@ def _add_limit_options(grade: argparse.ArgumentParser) -> None:
     )
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "grade":  # `kill` and `timeout` stop it as cleanly as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "release":
             for path in release(args.assignments):
@@ -166,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if args.command == "grade":
             print(
-                "\ninterrupted: the results in --out are as they were before; run the command "
-                "again to grade the batch",
+                "\ninterrupted: grades.csv and the feedback in --out are as they were before (the "
+                "gradebook may already hold this run's scores); run the command again to grade "
+                "the batch",
                 file=sys.stderr,
             )
         return 130

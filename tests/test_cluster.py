@@ -228,3 +228,28 @@ def test_a_stale_worker_joining_mid_batch_refuses_and_its_student_goes_elsewhere
     assert grading.returncode == 0, stderr
     assert _outputs(tmp_path / "out") == _outputs(local)  # nothing graded with other tests
     assert "refused to grade" in (tmp_path / "cluster" / "stale.log").read_text()
+
+
+def test_a_second_command_on_the_same_out_is_refused_and_the_first_finishes(batch, local, tmp_path):
+    first = _grade_on(None, batch, tmp_path)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / ".grading").exists():  # the first command is grading
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = run_grade(batch, tmp_path, "--quiet")
+    assert second.returncode == 2 and "another grade command is writing to" in second.stderr
+    stdout, stderr = first.communicate(timeout=900)
+    assert first.returncode == 0, stderr
+    assert _outputs(tmp_path) == _outputs(local)
+
+
+def test_sigterm_stops_the_command_as_ctrl_c_does(batch, tmp_path):
+    grading = _grade_on(None, batch, tmp_path)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / ".grading").exists():
+        assert time.monotonic() < deadline and grading.poll() is None
+        time.sleep(0.05)
+    grading.terminate()
+    stdout, stderr = grading.communicate(timeout=120)
+    assert grading.returncode == 130 and "interrupted" in stderr, stderr
+    assert not (tmp_path / ".grading").exists() and not (tmp_path / "grades.csv").exists()

@@ -9,8 +9,11 @@ is cleaned before it is written (``text.py``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import functools
+import os
 import shutil
 import sys
 import tempfile
@@ -27,6 +30,7 @@ from autograder.batch.submissions import (
 )
 from autograder.content import EXERCISES, SOLUTIONS
 from autograder.content.spec import Layout
+from autograder.errors import CourseError
 from autograder.host import sandbox
 from autograder.status import Status
 from autograder.text import ANSWER_CHARS, MAX_CHARS, clean, one_line, spreadsheet_cell
@@ -347,7 +351,8 @@ def grade(
     in the feedback folders and the gradebook), ``feedback/<id>/<assignment>/`` and (unless
     ``db_url`` names another database) the nbgrader gradebook ``gradebook.db``. Nothing in
     ``out`` changes until every student is graded (an interrupted command leaves the previous
-    results as they were; running it again grades the batch).
+    results as they were; running it again grades the batch); then the gradebook is written
+    first, the feedback and the CSVs after it. One command at a time writes to ``out``.
     """
     from autograder.batch import gradebook
     from autograder.host import cgroups
@@ -355,7 +360,7 @@ def grade(
     settings = settings or Settings()
     out.mkdir(parents=True, exist_ok=True)
     warnings = []
-    with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
+    with _only_command_on(out), tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         unpacked = unpack_submissions(submissions, Path(tmp))
         students, batch = discover(
             unpacked.folder,
@@ -366,7 +371,7 @@ def grade(
         )
         warnings += _undated(students, policy)
         warnings += _unevenly_submitted(students, batch, bool(settings.assignments))
-        if settings.use_sandbox:
+        if settings.use_sandbox and not scheduler:  # (a cluster's workers check for themselves)
             sandbox.preflight(Path(tmp))  # fails early, with advice, if it cannot sandbox
             if not cgroups.available():
                 warnings.append(
@@ -377,24 +382,47 @@ def grade(
         shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
         try:
             ordered = _grade_all(students, staging, settings, jobs, progress, scheduler, policy)
+            grades = [row for r in ordered for row in r.grades]
+            # The gradebook first: if it refuses the grades, nothing else in OUT has changed.
+            gradebook.save(
+                db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}",
+                EXERCISES,
+                grades,
+                {s.student: s.key for s in students},
+                *_submission_times(students, batch, policy),
+            )
             _publish_feedback(out / "feedback", staging, students)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    grades = [row for r in ordered for row in r.grades]
-    flags = [row for r in ordered for row in r.flags]
+        flags = [row for r in ordered for row in r.flags]
+        _write_csvs(out, ordered, grades, flags, students)
+    return Report(grades, flags, list(unpacked.ignored), students, warnings + unpacked.notes)
+
+
+def _write_csvs(out: Path, ordered, grades, flags, students) -> None:
     _write_csv(out / "grades.csv", GRADE_COLUMNS, grades)
     _write_csv(out / "written_answers.csv", ANSWER_COLUMNS, [a for r in ordered for a in r.answers])
     _write_csv(out / "integrity.csv", FLAG_COLUMNS, flags)
     _write_csv(out / "student_ids.csv", ID_COLUMNS,
                [{"student": s.student, "id": s.key} for s in students])  # fmt: skip
-    gradebook.save(
-        db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}",
-        EXERCISES,
-        grades,
-        {s.student: s.key for s in students},
-        *_submission_times(students, batch, policy),
-    )
-    return Report(grades, flags, list(unpacked.ignored), students, warnings + unpacked.notes)
+
+
+@contextlib.contextmanager
+def _only_command_on(out: Path):
+    """Hold ``out`` for this command: a second grade command writing there at the same time
+    would replace this one's staged feedback; it is refused instead."""
+    handle = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CourseError(
+                f"another grade command is writing to {out}: wait for it to finish, or give "
+                "this one another --out"
+            ) from None
+        yield
+    finally:
+        os.close(handle)
 
 
 def _undated(students: list[StudentSubmission], policy) -> list[str]:
