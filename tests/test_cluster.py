@@ -26,7 +26,7 @@ from tests.local_cluster import ALLOWED_FAILURES, Cluster
 from tests.notebooks import released_notebook, solution_notebook, with_answer, write_submission
 from tests.test_grading import read_rows, run_grade
 
-ASSIGNMENTS = ["01-overfitting", "03-bernoulli-masks"]
+ASSIGNMENTS = ["03-bernoulli-masks"]
 STUDENTS = ["alice", "bob", "carol", "dave"]
 
 
@@ -253,3 +253,23 @@ def test_sigterm_stops_the_command_as_ctrl_c_does(batch, tmp_path):
     stdout, stderr = grading.communicate(timeout=120)
     assert grading.returncode == 130 and "interrupted" in stderr, stderr
     assert not (tmp_path / ".grading").exists() and not (tmp_path / "grades.csv").exists()
+
+
+def test_a_command_without_a_sandbox_is_refused_by_workers_that_sandbox(cluster, batch, tmp_path):
+    """A machine without bubblewrap cannot make a cluster grade unsandboxed."""
+    done = run_grade(batch, tmp_path, "--scheduler", cluster.address, "--no-sandbox", "--quiet")
+    assert done.returncode == 2 and "nothing was graded" in done.stderr
+    assert "--no-sandbox" in done.stderr and "only on a machine you trust" in done.stderr
+    assert not (tmp_path / "grades.csv").exists()
+
+
+def test_a_worker_whose_course_changes_on_disk_refuses(monkeypatch):
+    from autograder.batch import cluster as engine
+
+    prints = iter(["first", "first", "second"])
+    monkeypatch.setattr(engine, "fingerprint_now", lambda: next(prints))
+    monkeypatch.setattr(engine, "_STATE", {})
+    monkeypatch.setenv(engine.UNSANDBOXED, "1")
+    assert engine.worker_problem("first", use_sandbox=False) == ""
+    assert engine.worker_problem("first", use_sandbox=False) == ""
+    assert "changed on disk" in engine.worker_problem("second", use_sandbox=False)

@@ -19,20 +19,24 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
 
 from autograder.batch.pool import Failure
-from autograder.content.fingerprint import course_fingerprint
+from autograder.content.fingerprint import course_fingerprint, fingerprint_now
 from autograder.errors import CourseError
 
 #: Students in flight per worker: enough to keep every worker busy, few enough that the
 #: command does not hold every notebook of a large class in memory at once.
 IN_FLIGHT_PER_WORKER = 2
-#: How long the command waits for a first worker to join the scheduler.
+#: How long the command waits for a worker that can grade (at the start, or when every one
+#: has left or refused).
 WORKER_WAIT_S = 60.0
+#: How often the command checks, while it waits for results, that some worker can grade.
+CHECK_S = 10.0
 #: The Dask resource a grading worker offers once per process and each student's grading
 #: takes: the scheduler then hands a process one student at a time and keeps the others, so
 #: that a process that dies takes no waiting student with it (Dask counts a death against every
@@ -50,14 +54,33 @@ _LOCK = threading.Lock()
 _STATE: dict = {}
 
 
+#: Set by ``python -m autograder worker --no-sandbox``: only such a worker grades for a command
+#: run with ``--no-sandbox``.
+UNSANDBOXED = "AUTOGRADER_WORKER_UNSANDBOXED"
+
+
 def worker_problem(expected: str, use_sandbox: bool) -> str:
     """Why this worker cannot grade for a command whose course fingerprint is ``expected``, or
-    ``""`` when it can (the sandbox is tried once per process)."""
-    mine = course_fingerprint()
-    if mine != expected:
+    ``""`` when it can. The course on disk is hashed again at every call, and compared with
+    what it was when this process first graded (whose modules it has loaded since); the
+    sandbox is tried once per process."""
+    on_disk = fingerprint_now()
+    loaded = _STATE.setdefault("loaded", on_disk)
+    if on_disk != loaded:
         return (
-            f"its copy of the course (fingerprint {mine[:12]}) is not the grade command's "
+            f"its course changed on disk (fingerprint {loaded[:12]} -> {on_disk[:12]}) since "
+            "this process began grading with what it had loaded: restart the worker"
+        )
+    if on_disk != expected:
+        return (
+            f"its copy of the course (fingerprint {on_disk[:12]}) is not the grade command's "
             f"({expected[:12]}): check out the command's commit on this worker and restart it"
+        )
+    if not use_sandbox and os.environ.get(UNSANDBOXED) != "1":
+        return (
+            "the command grades without a sandbox (--no-sandbox), which this worker does not "
+            "allow: start it with `python -m autograder worker --no-sandbox` only on a machine "
+            "you trust"
         )
     if use_sandbox:
         if "sandbox" not in _STATE:
@@ -89,6 +112,18 @@ def _announce(topic: str, index: int) -> None:
         pass
 
 
+def _withdraw() -> None:
+    """Stop offering the GRADER resource, so that the scheduler sends this worker no more
+    students (until it is restarted)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        worker.loop.add_callback(worker.set_resources, **{RESOURCE: 0})
+    except ValueError:  # not on a worker (called directly)
+        pass
+
+
 def _address() -> str:
     try:
         from distributed import get_worker
@@ -109,6 +144,7 @@ def grade_remote(student, settings, expected: str, announce: tuple[str, int]):
     with _LOCK:
         problem = worker_problem(expected, settings.use_sandbox)
         if problem:
+            _withdraw()
             raise WorkerRefused(f"worker {_address()} refused to grade: {problem}")
         memory = grade.grader_memory(settings.limits)
         if _STATE.get("memory") != memory:  # once, and again for a batch with other limits
@@ -147,6 +183,7 @@ def run_worker(address: str | None, nworkers: int, *, check_sandbox: bool = True
     print(f"course fingerprint {course_fingerprint()[:12]}; joining {address}", flush=True)
     paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     environment = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
+    environment[UNSANDBOXED] = "0" if check_sandbox else "1"
     with tempfile.TemporaryDirectory(prefix="autograder-worker-") as scratch:
         command = [sys.executable, "-m", "distributed.cli.dask_worker", address,
                    "--nthreads", "1", "--nworkers", str(nworkers),
@@ -187,7 +224,16 @@ def _checked_workers(client, expected: str, use_sandbox: bool) -> set[str]:
             f"no worker joined the scheduler within {WORKER_WAIT_S:.0f} s; start them with "
             "`python -m autograder worker ADDRESS`"
         ) from None
-    answers = client.run(worker_problem, expected, use_sandbox, on_error="return")
+    graders = _graders(client)
+    if not graders:
+        raise CourseError(
+            f"none of the scheduler's workers offers the resource {RESOURCE}: start them with "
+            "`python -m autograder worker ADDRESS` (or `dask worker ADDRESS --nthreads 1 "
+            f"--resources {RESOURCE}=1`)"
+        )
+    answers = client.run(
+        worker_problem, expected, use_sandbox, workers=sorted(graders), on_error="return"
+    )
     problems = {
         address: answer if isinstance(answer, str) else f"the check failed ({answer!r})"
         for address, answer in answers.items()
@@ -196,27 +242,31 @@ def _checked_workers(client, expected: str, use_sandbox: bool) -> set[str]:
     if problems:
         listed = "; ".join(f"{address}: {why}" for address, why in sorted(problems.items()))
         raise CourseError(f"nothing was graded: {len(problems)} worker(s) cannot grade ({listed})")
-    offered = client.scheduler_info(n_workers=-1)["workers"]
-    graders = {a for a in answers if offered.get(a, {}).get("resources", {}).get(RESOURCE)}
-    if not graders:
-        raise CourseError(
-            f"none of the scheduler's {len(answers)} worker(s) offers the resource {RESOURCE}: "
-            "start them with `python -m autograder worker ADDRESS` (or `dask worker ADDRESS "
-            f"--nthreads 1 --resources {RESOURCE}=1`)"
-        )
-    return graders
+    return set(answers)
+
+
+def _graders(client) -> set[str]:
+    """The workers that offer the GRADER resource now (a refusing worker withdraws it)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return {a for a, w in workers.items() if w.get("resources", {}).get(RESOURCE, 0) > 0}
 
 
 def results(scheduler: str, students: list, settings) -> Iterator[tuple[int, object]]:
     """Yield ``(index, StudentResult | Failure)`` once for every student, graded on the
     cluster whose scheduler is at ``scheduler``."""
+    import logging
+
     expected = course_fingerprint()
+    dask_log = logging.getLogger("distributed")
+    level = dask_log.level
+    dask_log.setLevel(logging.CRITICAL)  # the command reports faults in its own words
     client = _connect(scheduler)
     try:
         workers = _checked_workers(client, expected, settings.use_sandbox)
         yield from _Dispatch(client, students, settings, expected, workers)
     finally:
         client.close()
+        dask_log.setLevel(level)
 
 
 #: A student is given up when workers died while grading it this many times...
@@ -231,18 +281,16 @@ class _Dispatch:
     grading each (workers announce it on the batch's event topic)."""
 
     def __init__(self, client, students: list, settings, expected: str, workers: set[str]):
-        from distributed import as_completed
-
         self.client, self.students, self.settings = client, students, settings
-        self.expected, self.workers = expected, workers
-        self.refused: set[str] = set()  # workers that would not grade for this batch
-        self.refusals: dict[str, str] = {}
+        self.expected, self.window = expected, max(1, IN_FLIGHT_PER_WORKER * len(workers))
+        self.refusals: dict[str, str] = {}  # why workers would not grade for this batch
         self.batch = uuid.uuid4().hex[:12]
         self.topic = f"autograder-{self.batch}"
         self.started: Counter = Counter()
         self.lost: Counter = Counter()
+        self.futures: dict[str, object] = {}
         self.index_of: dict[str, int] = {}
-        self.pending = as_completed(loop=client.loop)
+        self.no_grader_since: float | None = None
         client.subscribe_topic(self.topic, self._started)
 
     def _started(self, event) -> None:
@@ -259,54 +307,70 @@ class _Dispatch:
                 self.expected,
                 (self.topic, index),
                 key=task_key(index, f"{self.batch}-{uuid.uuid4().hex[:8]}"),
-                workers=self._allowed(),
                 resources={RESOURCE: 1},
             )
+        self.futures[future.key] = future
         self.index_of[future.key] = index
-        self.pending.add(future)
 
-    def _allowed(self) -> list[str] | None:
-        """The workers a student may go to: any (a worker the nanny restarts comes back under
-        a new address), but those that refused this batch."""
-        if not self.refused:
-            return None
-        current = set(self.client.scheduler_info(n_workers=-1)["workers"]) - self.refused
-        if not current:
-            raise CourseError(
-                "no worker left that can grade: " + "; ".join(sorted(self.refusals.values()))
-            )
-        return sorted(current)
+    def _still_graders(self) -> None:
+        """Give up (with the refusals as the reason) when no worker has offered to grade for
+        ``WORKER_WAIT_S``: the students would otherwise wait for ever."""
+        if _graders(self.client):
+            self.no_grader_since = None
+            return
+        now = time.monotonic()
+        self.no_grader_since = self.no_grader_since or now
+        if now - self.no_grader_since > WORKER_WAIT_S:
+            why = "; ".join(sorted(self.refusals.values())) or "every worker left the scheduler"
+            raise CourseError(f"no worker left that can grade ({why}); nothing was written")
+
+    def _finished(self):
+        from distributed import wait
+
+        try:
+            with self.client.as_current():  # wait() finds the futures' client this way
+                futures = list(self.futures.values())
+                done = wait(futures, timeout=CHECK_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            self._still_graders()
+            return []
+        return list(done.done)
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
+        waiting = list(range(len(self.students)))[::-1]
+        while waiting and len(self.futures) < self.window:
+            self.send(waiting.pop())
+        while self.futures:
+            for future in self._finished():
+                index = self.index_of.pop(future.key)
+                del self.futures[future.key]
+                outcome = self._judged(index, _outcome(future))
+                future.release()
+                if outcome is None:  # sent again
+                    continue
+                if waiting:
+                    self.send(waiting.pop())
+                yield index, outcome
+
+    def _judged(self, index: int, outcome):
+        """The student's outcome, or ``None`` after sending them again."""
         from distributed import KilledWorker
 
-        waiting = list(range(len(self.students)))[::-1]
-        window = max(1, IN_FLIGHT_PER_WORKER * len(self.workers))
-        while waiting and len(self.index_of) < window:
-            self.send(waiting.pop())
-        for future in self.pending:
-            index = self.index_of.pop(future.key)
-            outcome = _outcome(future)
-            future.release()
-            if isinstance(outcome, WorkerRefused):
-                address = _refusing_address(outcome)
-                self.refused.add(address)
-                self.refusals[address] = str(outcome)
+        if isinstance(outcome, WorkerRefused):
+            self.refusals[_refusing_address(outcome)] = str(outcome)
+            self.send(index)  # the refusing worker no longer offers GRADER
+            return None
+        if isinstance(outcome, KilledWorker):
+            self.lost[index] += 1
+            if self.started[index] < DEATHS_WHILE_GRADING and self.lost[index] < TASKS_LOST:
                 self.send(index)
-                continue
-            if isinstance(outcome, KilledWorker):
-                self.lost[index] += 1
-                if self.started[index] < DEATHS_WHILE_GRADING and self.lost[index] < TASKS_LOST:
-                    self.send(index)
-                    continue
-                outcome = Failure(
-                    f"the grading process stopped: {self.started[index]} worker(s) died while "
-                    "grading this student (killed, out of memory, or past the time allowance); "
-                    "the rest of the batch was graded"
-                )
-            if waiting:
-                self.send(waiting.pop())
-            yield index, outcome
+                return None
+            return Failure(
+                f"the grading process stopped: {self.started[index]} worker(s) died while "
+                "grading this student (killed, out of memory, or past the time allowance); "
+                "the rest of the batch was graded"
+            )
+        return outcome
 
 
 def _outcome(future):

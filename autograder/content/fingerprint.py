@@ -27,9 +27,8 @@ def _files(folder: Path):
             yield path
 
 
-@functools.cache
-def course_fingerprint() -> str:
-    """The SHA-256 of the grading files' paths and bytes (hex), computed once per process."""
+def fingerprint_now() -> str:
+    """The SHA-256 (hex) of the grading files' paths and bytes, as they are on disk now."""
     digest = hashlib.sha256()
     for folder in GRADING_FOLDERS:
         for path in _files(folder):
@@ -38,3 +37,9 @@ def course_fingerprint() -> str:
             digest.update(len(name).to_bytes(8, "big") + name)
             digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
+
+
+@functools.cache
+def course_fingerprint() -> str:
+    """The fingerprint of the course as this process first found it (computed once)."""
+    return fingerprint_now()
