@@ -62,8 +62,7 @@ def render(entry, graded, release_notebook: Path) -> str:
         f"<title>Feedback: {e(entry.notebook)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Feedback on {e(entry.assignment)} / {e(entry.notebook)}.ipynb</h1>",
         f"<p>Student: {e(entry.student)}</p>",
-        f"<p class='total'>Score: {score:g} / {maximum:g}</p>",
-        LATE_MARK,
+        f"{TOTAL}Score: {score:g} / {maximum:g}</p>",
     ]
     if awaiting:
         parts.append(
@@ -119,8 +118,9 @@ def _test_block(test, released: dict[str, str]) -> list[str]:
     return parts
 
 
-#: Where a late notice goes (after the score): a comment no escaped text can contain.
-LATE_MARK = "<!-- late -->"
+#: The start of the score's paragraph: a late notice goes after it (no escaped text can
+#: contain it, so the first one is the score's).
+TOTAL = "<p class='total'>"
 
 
 def with_late_notice(page: str, penalty_row: dict) -> str:
@@ -132,4 +132,6 @@ def with_late_notice(page: str, penalty_row: dict) -> str:
         + (f" Score after the penalty: the score above minus {penalty:g}." if penalty else "")
         + "</p>"
     )
-    return page.replace(LATE_MARK, notice, 1)
+    start = page.index(TOTAL)
+    end = page.index("</p>", start) + len("</p>")
+    return page[:end] + "\n" + notice + page[end:]
