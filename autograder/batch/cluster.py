@@ -5,13 +5,15 @@ The grade command unpacks and validates the submissions, sends each student's no
 cluster as bytes (a worker shares no disk with it), and gets back a ``StudentResult`` whose
 feedback pages it writes itself. Before anyone is graded, every worker is asked whether it can
 sandbox and whether its course (``course_fingerprint``) is the command's: one that cannot, or
-that holds other tests, stops the command with a message that names it. A worker that joins
-later and fails the same check refuses its student, who is then sent to a worker that passed.
+that holds other tests, stops the command with a message that names it. Each worker checks
+again before each student; one that fails refuses, stops offering the GRADER resource, and the
+student is sent again.
 
 Faults are Dask's: a worker that dies while it grades (killed, out of memory, or stopped by its
 own watchdog when a student overruns the time allowance) has its student graded again
-elsewhere, and a student whose grading has killed ``distributed.scheduler.allowed-failures``
-workers gets ``grading_error`` rows; the batch goes on. Each student's result is taken once.
+elsewhere; a student is given up (``grading_error`` rows) when Dask gives up their task and
+workers died while grading *them* (a death also fails the tasks a worker merely held; those
+students are sent again). The batch goes on. Each student's result is taken once.
 """
 
 from __future__ import annotations
@@ -288,8 +290,7 @@ class _Dispatch:
         self.topic = f"autograder-{self.batch}"
         self.started: Counter = Counter()
         self.lost: Counter = Counter()
-        self.futures: dict[str, object] = {}
-        self.index_of: dict[str, int] = {}
+        self.in_flight: dict[str, tuple[object, int]] = {}  # task key -> (future, student)
         self.no_grader_since: float | None = None
         client.subscribe_topic(self.topic, self._started)
 
@@ -309,8 +310,7 @@ class _Dispatch:
                 key=task_key(index, f"{self.batch}-{uuid.uuid4().hex[:8]}"),
                 resources={RESOURCE: 1},
             )
-        self.futures[future.key] = future
-        self.index_of[future.key] = index
+        self.in_flight[future.key] = (future, index)
 
     def _still_graders(self) -> None:
         """Give up (with the refusals as the reason) when no worker has offered to grade for
@@ -329,7 +329,7 @@ class _Dispatch:
 
         try:
             with self.client.as_current():  # wait() finds the futures' client this way
-                futures = list(self.futures.values())
+                futures = [future for future, _ in self.in_flight.values()]
                 done = wait(futures, timeout=CHECK_S, return_when="FIRST_COMPLETED")
         except TimeoutError:
             self._still_graders()
@@ -338,12 +338,11 @@ class _Dispatch:
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         waiting = list(range(len(self.students)))[::-1]
-        while waiting and len(self.futures) < self.window:
+        while waiting and len(self.in_flight) < self.window:
             self.send(waiting.pop())
-        while self.futures:
+        while self.in_flight:
             for future in self._finished():
-                index = self.index_of.pop(future.key)
-                del self.futures[future.key]
+                _, index = self.in_flight.pop(future.key)
                 outcome = self._judged(index, _outcome(future))
                 future.release()
                 if outcome is None:  # sent again
