@@ -37,6 +37,8 @@ TRICKS = [
     ),
     ("", "import sys\nharness = sys.modules['wire']\n", "grader_probe", "sys.modules"),
     ("", "import sys\nf = sys._getframe(1)\n", "grader_probe", "_getframe"),
+    ("", "from inspect import stack as s\nframes = s()\n", "grader_probe", "inspect"),
+    ("", "import inspect as i\nframes = i.stack()\n", "grader_probe", "uses .stack"),
     (
         "",
         "import torch\nwith torch._C.DisableTorchFunction():\n    pass\n",

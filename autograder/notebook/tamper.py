@@ -23,7 +23,10 @@ LIBRARY_NAMES = {"np", "nn", "F", "checks", *LIBRARIES}
 GRADER_MODULES = {"autograder", "wire", "harness", "__main__"}
 #: Reading the caller's frames or the interpreter's objects.
 INTROSPECTION = {"_getframe", "settrace", "setprofile", "f_back", "f_locals", "f_globals",
-                 "__code__", "get_objects", "get_referrers", "currentframe", "stack"}  # fmt: skip
+                 "__code__", "get_objects", "get_referrers", "currentframe"}  # fmt: skip
+#: Names that read frames only as attributes of ``inspect`` (``np.stack`` and ``torch.stack``
+#: join arrays).
+INSPECT_ONLY = {"stack", "trace", "getouterframes", "getinnerframes"}
 #: Switching off the hooks through which PyTorch reports which function ran.
 TORCH_HOOKS = {"DisableTorchFunction", "DisableTorchFunctionSubclass", "_disable_torch_function",
                "_pop_torch_function_stack", "_pop_mode", "TorchFunctionMode"}  # fmt: skip
@@ -115,11 +118,13 @@ def _import_flags(node: ast.Import | ast.ImportFrom):
 
 
 def _attribute_flags(node: ast.Attribute, aliases: dict[str, str]):
-    if node.attr in INTROSPECTION:
+    root = _root(node)
+    inspecting = node.attr in INSPECT_ONLY and aliases.get(root, root).startswith("inspect")
+    if node.attr in INTROSPECTION or inspecting:
         yield "grader_probe", f"uses .{node.attr} (reads frames or interpreter objects)"
     elif node.attr in TORCH_HOOKS:
         yield "grader_probe", f"uses .{node.attr} (switches off PyTorch's function hooks)"
-    elif node.attr == "modules" and _root(node) == "sys":
+    elif node.attr == "modules" and root == "sys":
         yield "grader_probe", "reads sys.modules (reaches the grader's harness)"
     elif node.attr in BUILT_IN_DROPOUTS and _is_library(_root(node), aliases):
         yield "builtin_dropout", f"Dropout uses {ast.unparse(node)}"
