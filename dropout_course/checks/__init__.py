@@ -17,6 +17,7 @@ from .bernoulli_masks import (
     check_predict,
 )
 from .core import ContractViolation
+from .inference import check_mc_predict, check_normalized_geometric_mean
 from .max_norm import check_max_norm
 
 __all__ = [
@@ -27,5 +28,7 @@ __all__ = [
     "check_dropout_module",
     "check_dropout_moments",
     "check_max_norm",
+    "check_mc_predict",
+    "check_normalized_geometric_mean",
     "check_predict",
 ]

@@ -271,11 +271,19 @@ def call(func: Callable, name: str, described: str, *args: Any, **kwargs: Any) -
 
 
 def expect_value_error(
-    func: Callable, name: str, described: str, *args: Any, naming: str | None = None, **kwargs
+    func: Callable,
+    name: str,
+    described: str,
+    *args: Any,
+    naming: str | None = None,
+    parameter: str | None = None,
+    **kwargs,
 ) -> None:
     """Check that a call raises ``ValueError``; if ``naming`` is given (where COURSE-SPEC.md
-    says the message names the parameter), its message must name that parameter too."""
-    parameter = naming or ("c" if "c=" in described else "p")
+    says the message names the parameter), its message must name that parameter too.
+    ``parameter`` names the argument out of range for our own message (default ``c`` or
+    ``p``) without asking the student's message to name it."""
+    parameter = naming or parameter or ("c" if "c=" in described else "p")
     try:
         func(*args, **kwargs)
     except NotImplementedError:
