@@ -3,8 +3,9 @@
 The book is built once per session (by the ``build`` fixture of conftest.py, with the same
 command as ``make book``; test_leaks.py scans the same build), served from
 ``_build/html`` on 127.0.0.1 and opened in the system's Chromium through Playwright. The checks:
-the math is typeset by the local MathJax, the figures load, search works, the exercise page
-renders, and no page loads anything from another host (the site must work offline).
+the math is typeset by the local MathJax, the figures load, every chapter's scrubbable figure
+changes when its slider moves, search works, the exercise page renders, and no page loads
+anything from another host (the site must work offline).
 
 Chromium comes from the system package manager (``apt-get install chromium``): Playwright's own
 browser download is not used.
@@ -283,6 +284,52 @@ def test_chapter_page(base_url: str, session: Session) -> None:
     broken = [image["src"] for image in images if not image["loaded"]]
     assert not broken, f"images that did not load: {broken}\n{session.report()}"
 
+    session.assert_network_clean()
+
+
+# --------------------------------------------------------------------------------------------
+# Scrubbable figures
+# --------------------------------------------------------------------------------------------
+
+#: Chapters with a figure the reader scrubs on the page, without a kernel (issue 13): each has
+#: a player of dropout_course/scrubber.py. A new chapter's is checked once it is listed here.
+SCRUBBABLE = [
+    "01-overfitting",
+    "02-co-adaptation",
+    "03-bernoulli-masks",
+    "04-backpropagation",
+    "05-max-norm",
+    "06-inference",
+]
+
+#: Resolves to the src of the player's image once it shows a frame other than ``before``.
+NEW_FRAME = """([img, before]) => {
+  const src = img.getAttribute("src");
+  return img.complete && img.naturalWidth > 0 && src !== before && src;
+}"""
+
+
+@pytest.mark.parametrize("chapter", SCRUBBABLE)
+def test_moving_the_slider_changes_the_figure(
+    base_url: str, session: Session, chapter: str
+) -> None:
+    open_page(session, f"{base_url}/book/{chapter}.html")
+    player = session.page.locator("article.bd-article div.animation")
+    assert player.count() >= 1, f"{chapter} has no scrubbable figure\n{session.report()}"
+    image, slider = player.first.locator("img"), player.first.locator('input[type="range"]')
+    assert image.get_attribute("alt"), "the player's image has no text alternative"
+    assert slider.get_attribute("aria-label"), "the player's slider has no accessible name"
+
+    handle = image.element_handle()
+    shown = [session.wait_for(NEW_FRAME, "the first frame", arg=[handle, None])]
+    frames = int(slider.get_attribute("max")) + 1
+    assert frames >= 3, f"the slider of {chapter} has only {frames} frame(s)"
+    slider.focus()
+    for key in ("ArrowRight", "End"):  # one step, then the last frame, as a reader would
+        slider.press(key)
+        shown.append(session.wait_for(NEW_FRAME, f"a new frame after {key}", [handle, shown[-1]]))
+    assert slider.input_value() == str(frames - 1), "End did not move the slider to the end"
+    session.settle()
     session.assert_network_clean()
 
 

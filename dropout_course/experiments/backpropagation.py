@@ -614,7 +614,7 @@ def one_example_gradients(p=0.5, hidden=16, seed=0, mask_seed=None, example=0):
     return {"mask": keep, "z1": cache["z1"][0], "W1": grads["W1"], "W2": grads["W2"], "p": p}
 
 
-def gradient_map_figure(result, *, title=None):
+def gradient_map_figure(result, *, title=None, fig=None):
     """Draw which weights one example's gradient reaches: |dW1| and |dW2|, unit by unit.
 
     Rows are hidden units. Left: the mask (and ReLU state); middle: the gradient of the
@@ -627,6 +627,8 @@ def gradient_map_figure(result, *, title=None):
         As :func:`one_example_gradients` returns.
     title : str, optional
         Figure title.
+    fig : matplotlib.figure.Figure, optional
+        An empty figure to draw on (default: a new one, 7 by 4 inches).
 
     Returns
     -------
@@ -635,9 +637,8 @@ def gradient_map_figure(result, *, title=None):
     keep = result["mask"].astype(bool)
     active = result["z1"] > 0
     g1, g2 = result["W1"].T, result["W2"]  # both (H, ...): one row per hidden unit
-    fig, axes = plt.subplots(
-        1, 3, figsize=(7.0, 4.0), width_ratios=[0.6, 6.4, 1.6], layout="constrained"
-    )
+    fig = fig or plt.figure(figsize=(7.0, 4.0), layout="constrained")
+    axes = fig.subplots(1, 3, width_ratios=[0.6, 6.4, 1.6])
     state = np.where(keep, np.where(active, 2, 1), 0)
     axes[0].imshow(
         state[:, None],

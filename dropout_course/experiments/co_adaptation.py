@@ -442,11 +442,16 @@ def toy_figure(solutions: dict[str, Sequence[float]], p: float = 0.5) -> Figure:
     fig, axes = plt.subplots(
         1, len(solutions), figsize=(4.2 * len(solutions), 3.8), layout="constrained", sharey=True
     )
-    for ax, (name, contributions) in zip(np.atleast_1d(axes), solutions.items(), strict=True):
+    draw_toy_solutions(np.atleast_1d(axes), solutions, p)
+    return fig
+
+
+def draw_toy_solutions(axes, solutions: dict[str, Sequence[float]], p: float) -> None:
+    """Draw each named solution of the two-unit toy on its own axes, titled with its loss."""
+    for ax, (name, contributions) in zip(axes, solutions.items(), strict=True):
         loss = toy_expected_loss(contributions, p)
         c = ", ".join(f"{v:+g}" for v in contributions)
         draw_toy(ax, contributions, p, title=f"{name}: c = ({c})\nexpected sq. error {loss:.2f}")
-    return fig
 
 
 # ------------------------------------------------------------------------------ figures

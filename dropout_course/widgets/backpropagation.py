@@ -1,4 +1,5 @@
-"""Interactive demo of chapter 04 (run it in Jupyter; the website shows a static figure).
+"""Interactive figures of chapter 04: the demo runs in Jupyter (the website shows a static
+figure), the scrubber on the website (its frames are computed when the book is built).
 
 One digit goes through a small network whose hidden layer is thinned by a dropout mask, and
 the figure shows which weights its gradient reaches: none of a dropped unit's.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import HTML, display
 
 from dropout_course.experiments.backpropagation import gradient_map_figure, one_example_gradients
+from dropout_course.scrubber import scrubber
 
 
 def gradient_flow_demo(p: float = 0.5, seed: int = 0, hidden: int = 16) -> widgets.VBox:
@@ -41,15 +43,9 @@ def gradient_flow_demo(p: float = 0.5, seed: int = 0, hidden: int = 16) -> widge
     output = widgets.Output()
 
     def redraw(*_):
-        result = one_example_gradients(
-            p=slider.value, hidden=hidden, seed=seed, mask_seed=state["mask_seed"]
-        )
-        kept = int(result["mask"].sum())
         with output:
             output.clear_output(wait=True)
-            fig = gradient_map_figure(
-                result, title=f"p = {slider.value:.1f}: {kept} of {hidden} hidden units kept"
-            )
+            fig = _draw_map(slider.value, seed, state["mask_seed"], hidden)
             display(fig)
             plt.close(fig)
 
@@ -61,3 +57,23 @@ def gradient_flow_demo(p: float = 0.5, seed: int = 0, hidden: int = 16) -> widge
     button.on_click(new_mask)
     redraw()
     return widgets.VBox([widgets.HBox([slider, button]), output])
+
+
+def _draw_map(p: float, seed: int, mask_seed: int, hidden: int, fig=None):
+    """The gradient map of one digit through the thinned network of mask ``mask_seed``."""
+    result = one_example_gradients(p=p, hidden=hidden, seed=seed, mask_seed=mask_seed)
+    kept = int(result["mask"].sum())
+    title = f"p = {p:.1f}: {kept} of {hidden} hidden units kept"
+    return gradient_map_figure(result, title=title, fig=fig)
+
+
+def drop_rate_scrubber(ps, seed: int = 0, hidden: int = 16, *, alt: str) -> HTML:
+    """The demo's slider over ``p`` for the website, with one mask: unit ``j`` is kept when its
+    uniform number is at least ``p``, so raising ``p`` drops units one at a time."""
+    fig = plt.figure(figsize=(7.0, 4.0), layout="constrained")
+
+    def show(p):
+        fig.clear()
+        _draw_map(p, seed, seed + 1, hidden, fig=fig)
+
+    return scrubber(fig, show, ps, alt=alt, label="drop probability p", fixed_layout=False)

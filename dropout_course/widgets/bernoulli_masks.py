@@ -3,7 +3,8 @@
 Every drawing function draws into axes the caller owns (or returns a new figure), so chapters can
 compose them into their own figures and glue them with MyST-NB; other chapters reuse the colours
 and the network drawing. :func:`thinned_layer_demo` is the interactive version (run it in
-Jupyter; the website shows the static figure in its place).
+Jupyter; the website shows the static figure in its place), and :func:`drop_rate_scrubber` its
+slider over ``p``, with frames computed when the book is built, for the website.
 
 Conventions are the course's: ``p`` is the probability of DROPPING a unit, a mask entry is 1
 (kept) or 0 (dropped), and a dense layer is ``y = x @ W + b`` with ``W`` of shape
@@ -17,11 +18,13 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
+from IPython.display import HTML, display
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+
+from dropout_course.scrubber import scrubber
 
 #: Colour of a kept unit and of its edges.
 KEPT_COLOR = "#1f4e79"
@@ -380,21 +383,57 @@ def thinned_layer_figure(
         squeeze=False,
         layout="constrained",
     )
-    xmax = 1.05 * max(float(np.max(layer["h"])) / (1 - max(ps)), 1e-9)
+    xmax = _activation_axis(layer, ps)
     for row, (p, mask) in enumerate(zip(ps, masks, strict=True)):
-        keep = np.asarray(mask).astype(bool)
-        title = f"p = {p:g}: {keep.sum()} of {keep.size} hidden units kept"
-        draw_thinned_layer(axes[row, 0], axes[row, 1], layer, keep, p, title=title, xmax=xmax)
-        axes[row, 1].set_title(f"hidden activations (kept units × {1 / (1 - p):.3g})", fontsize=10)
+        _draw_titled_row(axes[row, 0], axes[row, 1], layer, p, mask, xmax)
     axes[-1, 1].set_xlabel("activation", fontsize=9)
+    _legend_below(fig, axes[0, 1])
+    return fig
+
+
+def _activation_axis(layer: dict[str, np.ndarray], ps: Sequence[float]) -> float:
+    """Right end of an activation axis that holds the largest kept unit at every ``p``."""
+    return 1.05 * max(float(np.max(layer["h"])) / (1 - max(ps)), 1e-9)
+
+
+def _draw_titled_row(ax_net, ax_act, layer, p: float, mask, xmax: float) -> None:
+    """One row of :func:`thinned_layer_figure`: the thinned network and its activations."""
+    keep = np.asarray(mask).astype(bool)
+    title = f"p = {p:g}: {keep.sum()} of {keep.size} hidden units kept"
+    draw_thinned_layer(ax_net, ax_act, layer, keep, p, title=title, xmax=xmax)
+    ax_act.set_title(f"hidden activations (kept units × {1 / (1 - p):.3g})", fontsize=10)
+
+
+def _legend_below(fig: Figure, ax: Axes) -> None:
     fig.legend(
-        *axes[0, 1].get_legend_handles_labels(),
+        *ax.get_legend_handles_labels(),
         loc="outside lower center",
         ncols=2,
         fontsize=9,
         frameon=False,
     )
-    return fig
+
+
+def drop_rate_scrubber(layer: dict[str, np.ndarray], u: np.ndarray, ps, *, alt: str) -> HTML:
+    """A row of :func:`thinned_layer_figure` for every ``p`` in ``ps``, for the website.
+
+    Hidden unit ``j`` is kept when ``u[j] >= p``: the numbers ``u`` stay fixed, so as the
+    slider raises ``p`` units drop out one by one and the survivors grow by ``1 / (1 - p)``.
+    """
+    fig, (ax_net, ax_act) = plt.subplots(
+        1, 2, figsize=(7.0, 3.4), sharey=True, width_ratios=[1.3, 1.0], layout="constrained"
+    )
+    xmax = _activation_axis(layer, ps)
+
+    def show(p):
+        ax_net.clear()
+        ax_act.clear()
+        _draw_titled_row(ax_net, ax_act, layer, p, u >= p, xmax)
+        ax_act.set_xlabel("activation", fontsize=9)
+        if not fig.legends:
+            _legend_below(fig, ax_act)
+
+    return scrubber(fig, show, ps, alt=alt, label="drop probability p")
 
 
 def thinned_layer_demo(

@@ -1,13 +1,20 @@
-"""Interactive demo of chapter 02 (co-adaptation): two hidden units that add up to the right
-answer, seen through the dropout masks. Run it in Jupyter; the website shows a static figure."""
+"""Interactive figures of chapter 02 (co-adaptation): two hidden units that add up to the right
+answer, seen through the dropout masks. :func:`two_unit_demo` runs in Jupyter (the website shows
+a static figure); :func:`drop_rate_scrubber` is a slider over ``p`` that the website can show."""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import HTML, display
 
-from dropout_course.experiments.co_adaptation import draw_toy, toy_expected_loss
+from dropout_course.experiments.co_adaptation import (
+    draw_toy,
+    draw_toy_solutions,
+    toy_expected_loss,
+    toy_mask_outputs,
+)
+from dropout_course.scrubber import scrubber
 
 
 def two_unit_demo(contribution_a: float = 2.5, p: float = 0.5, target: float = 1.0) -> widgets.VBox:
@@ -66,3 +73,23 @@ def two_unit_demo(contribution_a: float = 2.5, p: float = 0.5, target: float = 1
     p_slider.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([c_slider, p_slider]), output])
+
+
+def drop_rate_scrubber(solutions: dict, ps, *, alt: str) -> HTML:
+    """The panels of ``toy_figure`` for every drop probability in ``ps``, on one fixed scale,
+    so that the reader sees the read-outs of the masks move apart as ``p`` grows."""
+    outputs = [toy_mask_outputs(c, p)[1] for c in solutions.values() for p in ps]
+    low, high = min(min(o) for o in outputs), max(max(o) for o in outputs)
+    margin = 0.08 * (high - low)
+    fig, axes = plt.subplots(
+        1, len(solutions), figsize=(7.6, 3.6), layout="constrained", sharey=True, squeeze=False
+    )
+
+    def show(p):
+        for ax in axes[0]:
+            ax.clear()
+        draw_toy_solutions(axes[0], solutions, p)
+        axes[0, 0].set_ylim(min(low, 0) - margin, high + margin)
+        fig.suptitle(f"drop probability p = {p:.2f}", fontsize=10)
+
+    return scrubber(fig, show, ps, alt=alt, label="drop probability p")

@@ -4,7 +4,8 @@ one unit with two incoming weights, with and without the projection onto a disc 
 The trajectories are computed with PyTorch's own ``torch.optim.SGD``, its exponential
 learning-rate scheduler and ``torch.renorm``, so the figure shows what a PyTorch training loop
 does. ``max_norm_toy_demo`` is the interactive version (run it in Jupyter; the website shows
-the static figure of :func:`toy_figure` in its place).
+the static figure of :func:`toy_figure` in its place), and :func:`radius_scrubber` a slider
+over the radius that the website can show (its frames are computed when the book is built).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import HTML, display
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from dropout_course.scrubber import scrubber
 
 #: Minimum of the toy loss: outside every disc the chapter draws, so the constraint binds.
 TARGET = (2.4, 1.2)
@@ -85,27 +88,68 @@ def toy_trajectory(
 
 def draw_toy(ax: Axes, path: np.ndarray, c: float | None, title: str = "") -> None:
     """Draw the loss contours, the disc of radius ``c`` and a trajectory on ``ax``."""
+    draw_toy_loss(ax)
+    draw_toy_path(ax, path, c)
+    ax.set_title(title, fontsize=10)
+
+
+def draw_toy_loss(ax: Axes) -> None:
+    """Draw what every panel shares: the loss contours, its minimum, the axes' limits."""
     grid = np.linspace(-VIEW, VIEW, 201)
     xx, yy = np.meshgrid(grid, grid)
     levels = np.geomspace(0.05, 80, 12)
     ax.contour(xx, yy, toy_loss(np.stack([xx, yy], axis=-1)), levels=levels, colors="#c8c8c8")
     ax.plot(*TARGET, "*", color="#2ca02c", ms=12, label="minimum of the loss")
-    if c is not None:
-        ax.add_patch(plt.Circle((0, 0), c, fill=False, ls="--", lw=1.5, color="#1f4e79"))
-    shown = path[np.all(np.abs(path) <= 4 * VIEW, axis=1)]
-    ax.plot(shown[:, 0], shown[:, 1], "-o", color="#e07b00", ms=2.5, lw=1, label="iterates")
-    ax.plot(*path[0], "s", color="black", ms=5, label="start")
-    final = np.linalg.norm(path[-1])
-    note = f"after {len(path) - 1} steps: ||w|| = {final:.3g}"
-    if np.any(np.abs(path[-1]) > VIEW):
-        note = f"left the picture; after {len(path) - 1} steps ||w|| = {final:.2g}"
-    ax.text(0.03, 0.03, note, transform=ax.transAxes, fontsize=8, va="bottom")
     ax.set_xlim(-VIEW, VIEW)
     ax.set_ylim(-VIEW, VIEW)
     ax.set_aspect("equal")
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
-    ax.set_title(title, fontsize=10)
+
+
+def draw_toy_path(ax: Axes, path: np.ndarray, c: float | None) -> list:
+    """Draw the disc of radius ``c`` (if any) and a trajectory; return the artists drawn."""
+    drawn = []
+    if c is not None:
+        circle = plt.Circle((0, 0), c, fill=False, ls="--", lw=1.5, color="#1f4e79")
+        drawn.append(ax.add_patch(circle))
+    shown = path[np.all(np.abs(path) <= 4 * VIEW, axis=1)]
+    drawn += ax.plot(
+        shown[:, 0], shown[:, 1], "-o", color="#e07b00", ms=2.5, lw=1, label="iterates"
+    )
+    drawn += ax.plot(*path[0], "s", color="black", ms=5, label="start")
+    final = np.linalg.norm(path[-1])
+    note = f"after {len(path) - 1} steps: ||w|| = {final:.3g}"
+    if np.any(np.abs(path[-1]) > VIEW):
+        note = f"left the picture; after {len(path) - 1} steps ||w|| = {final:.2g}"
+    drawn.append(ax.text(0.03, 0.03, note, transform=ax.transAxes, fontsize=8, va="bottom"))
+    return drawn
+
+
+def radius_scrubber(radii, lr: float, momentum: float, decay: float, *, alt: str) -> HTML:
+    """For the website: the radius ``c`` as a slider, for a constant and a decaying learning
+    rate side by side (panels (c) and (d) of the chapter's figure, at every ``c`` in ``radii``).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.8), layout="constrained")
+    runs = [(lr, 1.0, f"lr {lr:g} constant"), (lr, decay, f"lr {lr:g}, x{decay:g} per epoch")]
+    paths = {
+        c: [toy_trajectory(rate, momentum, c, gamma) for rate, gamma, _ in runs] for c in radii
+    }
+    for ax in axes:
+        draw_toy_loss(ax)
+    drawn = []
+
+    def show(c):
+        for artist in drawn:
+            artist.remove()
+        drawn.clear()
+        for ax, (*_, name), path in zip(axes, runs, paths[c], strict=True):
+            drawn.extend(draw_toy_path(ax, path, c))
+            ax.set_title(f"{name}, c = {c:g}", fontsize=10)
+        if not axes[0].get_legend():
+            axes[0].legend(loc="upper left", fontsize=7)
+
+    return scrubber(fig, show, radii, alt=alt, label="radius c of the max-norm ball")
 
 
 def toy_figure(settings: list[dict], *, ncols: int = 2, panel: float = 3.6) -> Figure:

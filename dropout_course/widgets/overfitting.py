@@ -1,13 +1,15 @@
-"""Interactive demo of chapter 01, *Overfitting* (run it in Jupyter; the website shows a
-static grid of the same panels)."""
+"""Interactive figures of chapter 01, *Overfitting*: the polynomial demo (run it in Jupyter;
+the website shows a static grid of the same panels) and its capacity slider as a scrubber the
+website can show (frames computed when the book is built)."""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import HTML, display
 
 from dropout_course.experiments.overfitting import draw_polynomial_fit
+from dropout_course.scrubber import scrubber
 
 
 def polynomial_demo(degree=3, n_train=15, noise=0.3, seed=0) -> widgets.VBox:
@@ -73,3 +75,16 @@ def polynomial_demo(degree=3, n_train=15, noise=0.3, seed=0) -> widgets.VBox:
     redraw()
     controls = widgets.VBox([degree_slider, size_slider, noise_slider, button])
     return widgets.VBox([controls, output])
+
+
+def degree_scrubber(degrees, n_train=15, noise=0.3, seed=0, *, alt: str) -> HTML:
+    """The capacity slider of :func:`polynomial_demo` for the website: one fit per degree in
+    ``degrees``, to the same training set, with its training and test MSE in the title."""
+    fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
+
+    def show(degree):
+        ax.clear()
+        draw_polynomial_fit(ax, degree, n_train, noise, seed)
+        ax.legend(fontsize=8, loc="lower left")
+
+    return scrubber(fig, show, degrees, alt=alt, label="degree of the polynomial")
