@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from autograder.content.reference.co_adaptation import activation_correlation, activation_sparsity
+from autograder.content.reference.rate_and_placement import keep_expected_width
 from dropout_course.data import digits_split
 from dropout_course.training import evaluate, mlp, train
 
@@ -342,8 +343,9 @@ def width_sweep(
     """The paper's two ways of varying the drop probability, on a network with one hidden layer.
 
     With ``n`` fixed, the hidden layer has ``n_fixed`` units whatever ``p`` is; with ``q n`` fixed
-    it has ``round(kept_fixed / (1 - p))`` units, so that on average ``kept_fixed`` of them are
-    kept in every training step. Dropout is on the hidden layer only.
+    it has ``keep_expected_width(kept_fixed, p)`` units (the smallest ``m`` with
+    ``m (1 - p) >= kept_fixed``), so that on average at least ``kept_fixed`` of them are kept in
+    every training step. Dropout is on the hidden layer only.
 
     Returns
     -------
@@ -352,7 +354,7 @@ def width_sweep(
         (test error, training error); ``"widths"`` to the widths of the ``qn``-fixed networks.
     """
     seeds = list(seeds)
-    widths = [round(kept_fixed / (1 - p)) for p in drops]
+    widths = [keep_expected_width(kept_fixed, p) for p in drops]
     out = {"n fixed": np.empty((len(drops), len(seeds), 2))}
     out["qn fixed"] = np.empty_like(out["n fixed"])
     cache: dict[tuple, tuple[float, float]] = {}

@@ -397,6 +397,7 @@ def train_digits(
     batch_size=50,
     eval_every=1,
     patience=None,
+    build=None,
 ):
     """Train an MLP on the digits with Adam, optionally with an L2 or L1 penalty.
 
@@ -431,6 +432,10 @@ def train_digits(
         Record the curves every this many epochs (0: never).
     patience : int or None
         Early-stopping patience, in epochs.
+    build : callable, optional
+        Builds the network instead of ``mlp(sizes)`` (which ``sizes`` then no longer
+        describes), e.g. one with dropout or batch normalisation; called after the weights'
+        seed is set, so that its initial weights are the seed's too.
 
     Returns
     -------
@@ -442,7 +447,7 @@ def train_digits(
         raise ValueError("early stopping needs the validation loss of every epoch: eval_every=1")
     data = digits_data(n_train, seed=seed)
     torch.manual_seed(seed)
-    model = mlp(sizes)
+    model = mlp(sizes) if build is None else build()
     weights = [p for p in model.parameters() if p.ndim == 2]
     run = Run()
     tracked = {"best": float("inf"), "waited": 0, "state": None}
