@@ -311,6 +311,11 @@ class Remote:
         types_ = object.__getattribute__(self, "_types")
         return values.class_name(types_[0]) if types_ else "object"
 
+    def _type_names(self) -> list[str]:
+        """The qualified names of the object's class and its bases, as the sandbox reports
+        them (what ``isinstance`` would test there)."""
+        return [str(t) for t in object.__getattribute__(self, "_types")]
+
     def __repr__(self):
         name = object.__getattribute__(self, "_name")
         return f"<{name or self._type_name()} in the sandbox>"

@@ -7,10 +7,26 @@ must earn full marks. An entry replaces one answer cell (by its nbgrader grade_i
 instructor's notebook.
 """
 
-from . import backpropagation, bernoulli_masks, co_adaptation, inference, max_norm, overfitting
+from . import (
+    backpropagation,
+    bernoulli_masks,
+    co_adaptation,
+    inference,
+    max_norm,
+    overfitting,
+    rate_and_placement,
+)
 from .entries import Implementation
 
-MODULES = [overfitting, co_adaptation, bernoulli_masks, backpropagation, max_norm, inference]
+MODULES = [
+    overfitting,
+    co_adaptation,
+    bernoulli_masks,
+    backpropagation,
+    max_norm,
+    inference,
+    rate_and_placement,
+]
 
 WRONG = [entry for module in MODULES for entry in module.WRONG]
 CORRECT = [entry for module in MODULES for entry in module.CORRECT]
