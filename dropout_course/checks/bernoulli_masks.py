@@ -931,21 +931,28 @@ def _modes(model):
 class GraphProbe(torch.nn.Module):
     """A layer that passes its input through and records whether that input was part of an
     autograd graph (it requires grad only if the forward pass builds one): put it after a
-    layer with parameters to see whether ``predict`` ran the model under ``torch.no_grad()``."""
+    layer with parameters to see whether ``predict`` ran the model under ``torch.no_grad()``.
 
-    def __init__(self):
+    ``report``, if given, is also called when a graph is built: a function of the grader's,
+    which the sandbox holds as a call back to the grader, so that a copy of the model (or a
+    reset of its buffers) cannot hide the graph."""
+
+    def __init__(self, report=None):
         super().__init__()
         self.register_buffer("built_graph", torch.zeros((), dtype=torch.bool))
+        self.report = report
 
     def forward(self, x):
         if x.requires_grad:
             self.built_graph.fill_(True)
+            if self.report is not None:
+                self.report()
         return x
 
 
-def probed_model(*layers) -> torch.nn.Sequential:
-    """``layers`` with a :class:`GraphProbe` after the first."""
-    return torch.nn.Sequential(layers[0], GraphProbe(), *layers[1:])
+def probed_model(*layers, report=None) -> torch.nn.Sequential:
+    """``layers`` with a :class:`GraphProbe` (reporting to ``report``) after the first."""
+    return torch.nn.Sequential(layers[0], GraphProbe(report), *layers[1:])
 
 
 def _graph_built(model) -> bool:
