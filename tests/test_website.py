@@ -300,6 +300,8 @@ SCRUBBABLE = [
     "04-backpropagation",
     "05-max-norm",
     "06-inference",
+    "07-rate-and-placement",
+    "08-variants",
 ]
 
 #: Resolves to the src of the player's image once it shows a frame other than ``before``.
