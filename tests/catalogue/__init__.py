@@ -15,6 +15,7 @@ from . import (
     max_norm,
     overfitting,
     rate_and_placement,
+    variants,
 )
 from .entries import Implementation
 
@@ -26,6 +27,7 @@ MODULES = [
     max_norm,
     inference,
     rate_and_placement,
+    variants,
 ]
 
 WRONG = [entry for module in MODULES for entry in module.WRONG]
