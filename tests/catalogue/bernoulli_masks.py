@@ -253,6 +253,25 @@ WRONG = [
         "PyTorch's own dropout",
         prelude="from torch.nn.functional import dropout as _thin\n\n\n",
     ),
+    # The ban follows the class the notebook calls Dropout, whatever its own name.
+    Implementation(
+        "module_aliased_class_uses_F_dropout",
+        A03,
+        "Dropout",
+        "class Thinning(nn.Module):\n"
+        "    def __init__(self, p=0.5):\n"
+        "        super().__init__()\n"
+        "        if not 0 <= p <= 1:\n"
+        "            raise ValueError(f'bad p={p}')\n"
+        "        self.p = p\n"
+        "\n"
+        "    def forward(self, x):\n"
+        "        return torch.nn.functional.dropout(x, self.p, self.training)\n"
+        "\n"
+        "\n"
+        "Dropout = Thinning\n",
+        "PyTorch's own dropout",
+    ),
     _module(
         "module_holds_nn_dropout",
         "        return self.inner(x)\n",
