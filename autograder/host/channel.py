@@ -75,6 +75,9 @@ class Channel:
             self._stop_for_time("it ran longer than the time limit and was stopped")
         except (EOFError, OSError, wire.WireError, ValueError) as error:
             self.kill(self._death_reason(error))
+        except MemoryError:
+            # Half a message read: the stream is out of step, so this sandbox cannot go on.
+            self.kill("it sent a reply too large for the grader's memory")
         raise SandboxGone(self.dead)
 
     def _stop_for_time(self, reason: str) -> None:
