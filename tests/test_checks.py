@@ -53,6 +53,14 @@ COURSE_SPEC = {
     "predict": "bernoulli_masks",
     "dropout_backward": "backpropagation",
     "max_norm": "max_norm",
+    "mc_predict": "inference",
+    "normalized_geometric_mean": "inference",
+    "dropout_mlp": "rate_and_placement",
+    "keep_expected_width": "rate_and_placement",
+    "gaussian_dropout_forward": "variants",
+    "dropconnect_forward": "variants",
+    "spatial_dropout_forward": "variants",
+    "locked_dropout": "variants",
 }
 
 

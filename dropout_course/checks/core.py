@@ -447,11 +447,12 @@ def agrees_with_exact(
     calls: Iterable[tuple],
     exact: Callable[..., float],
     why: str,
-    rtol: float = 1e-9,
+    rtol: float = 1e-6,
 ) -> None:
     """Call ``func`` with each tuple of ``calls``; fail on the first number that differs from
     ``exact`` of the same arguments (computed first, from arguments the call cannot have
-    changed), saying ``why`` the exact value is what it is."""
+    changed), saying ``why`` the exact value is what it is. The default tolerance is one a
+    float32 answer meets (any precision of number is accepted)."""
     for args in calls:
         described = f"{name}({', '.join(repr(a) for a in args)})"
         expected = exact(*args)

@@ -65,23 +65,30 @@ class VariantCall:
     def __init__(self, func, name: str, args: tuple, *, training=True, seed=0, what="mask"):
         self.name, self.args, self.training, self.what = name, args, training, what
         shown = ", ".join(_shown(a) for a in args)
-        self.described = f"{name}({shown}, rng, training={training})"
+        self.described = f"{name}({shown}, rng{'' if training else ', training=False'})"
         self._result = Memo(lambda: self._go(func, seed))
 
     def _go(self, func, seed):
         given = [a.copy() if isinstance(a, np.ndarray) else a for a in self.args]
         rng = np.random.default_rng(seed)
-        result = call(func, self.name, self.described, *given, rng, training=self.training)
+        # Training is the default (training=True): a training call leaves the keyword out.
+        keyword = {} if self.training else {"training": False}
+        result = call(func, self.name, self.described, *given, rng, **keyword)
         out, second = expect_pair(result, self.name, self.described, f"(out, {self.what})",
                                   allow_list=True)  # fmt: skip
         for before, after in zip(self.args, given, strict=True):
             if isinstance(before, np.ndarray) and not np.array_equal(before, after):
                 fail(self.name, f"{self.described} modified its input in place; compute a "
                                 "new array.")  # fmt: skip
-        out = _array(out, self.name, f"out of {self.described}").astype(np.float64)
-        if second is not None:
-            second = _array(second, self.name, f"the {self.what} of {self.described}")
-        return out, second
+        largest = max(a.size for a in self.args if isinstance(a, np.ndarray))
+        for value, what in ((out, "out"), (second, f"the {self.what}")):
+            if (
+                value is not None
+                and _array(value, self.name, f"{what} of {self.described}").size > 4 * largest
+            ):
+                fail(self.name, f"{what} of {self.described} has {value.size} entries, far more "
+                                "than its input.")  # fmt: skip
+        return out.astype(np.float64), second
 
     def out(self) -> np.ndarray:
         return self._result()[0]
@@ -162,7 +169,8 @@ def _inputs(shape, seed: int) -> np.ndarray:
 def check_shared_mask_shape(spec: SharedMask, call_: VariantCall) -> np.ndarray:
     mask = call_.second()
     if mask is None:
-        fail(spec.name, f"{call_.described} returned no mask; in training it must return it.")
+        fail(spec.name, f"{call_.described} returned no mask; in training (training=True, the "
+                        "default) it must return it.")  # fmt: skip
     want = spec.mask_shape(call_.args[0].shape)
     if mask.shape == want:
         return mask

@@ -165,7 +165,8 @@ WRONG = [
     _width("width_rounds", "    return round(n / (1 - p))\n", "rounds n / (1 - p) to the nearest"),
     _width("width_floors", "    return int(n / (1 - p))\n", "rounds n / (1 - p) down"),
     _width("width_kept_units", "    return math.ceil(n * (1 - p))\n", "the units KEPT of n"),
-    _width("width_one_too_many", "    return int(n / (1 - p)) + 1\n", "one more than needed"),
+    # int(n / (1 - p)) + 1 is not here: it differs from the rule only where n / (1 - p) is whole,
+    # where the exercise accepts the next width too (floating point cannot tell them apart).
     _width("width_divides_by_p", "    return math.ceil(n / p)\n", "divide by the keep probability"),
     _width("width_not_rounded", "    return n / (1 - p)\n", "round it UP"),
     # -------------------------------------------------------------------- variance_shift

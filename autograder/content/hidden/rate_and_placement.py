@@ -31,7 +31,7 @@ def _compare_with_reference(dropout_mlp, sizes, p_input, p_hidden) -> None:
     model = call(dropout_mlp, checks.MLP, described, tuple(sizes), p_input, p_hidden)
     theirs = checks.layers_of(model, described)
     ours = checks.layers_of(reference.dropout_mlp(sizes, p_input, p_hidden), "reference")
-    if theirs != ours:
+    if not checks.same_layers(theirs, ours):
         fail(checks.MLP, f"{described} has the layers {checks.show(theirs)}; the reference's "
                          f"are {checks.show(ours)}.")  # fmt: skip
 
