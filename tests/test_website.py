@@ -33,11 +33,11 @@ from tests.conftest import BUILD_COMMAND, Build
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-SCREENSHOT = ROOT / "_build" / "screenshots" / "03-bernoulli-masks.png"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
 
-CHAPTER = "book/03-bernoulli-masks.html"
-EXERCISE = "exercises/03-bernoulli-masks/03-bernoulli-masks.html"
-EXERCISE_NOTEBOOK = ROOT / "exercises" / "03-bernoulli-masks" / "03-bernoulli-masks.ipynb"
+#: Every numbered chapter (book/NN-slug.md) and every released exercise notebook.
+CHAPTERS = sorted(path.stem for path in (ROOT / "book").glob("[0-9][0-9]-*.md"))
+EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("[0-9][0-9]-*/*.ipynb"))
 
 LOCAL_HOST = "127.0.0.1"
 CHROMIUM_ARGS = [
@@ -69,7 +69,9 @@ def test_book_builds(build: Build) -> None:
 @pytest.fixture(scope="module")
 def site(build: Build) -> Path:
     """The built site (the browser checks still run on it when only a warning failed the build)."""
-    for page in ("index.html", CHAPTER, EXERCISE, "search.html"):
+    chapters = [f"book/{chapter}.html" for chapter in CHAPTERS]
+    exercises = [f"exercises/{nb.parent.name}/{nb.stem}.html" for nb in EXERCISE_NOTEBOOKS]
+    for page in ["index.html", "search.html", *chapters, *exercises]:
         if not (HTML / page).is_file():
             pytest.fail(
                 f"{page} was not built (build exit code {build.returncode}):\n{build.tail()}"
@@ -251,9 +253,10 @@ VISIBLE_PROSE = """(article) => {
 }"""
 
 
-def test_chapter_page(base_url: str, session: Session) -> None:
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page(base_url: str, session: Session, chapter: str) -> None:
     page = session.page
-    open_page(session, f"{base_url}/{CHAPTER}")
+    open_page(session, f"{base_url}/book/{chapter}.html")
     article = page.locator("article.bd-article")
     try:
         mathjax = session.wait_for(MATHJAX_DONE, "MathJax to typeset the chapter")
@@ -261,8 +264,8 @@ def test_chapter_page(base_url: str, session: Session) -> None:
         session.settle()
     finally:
         # For humans: what the chapter looks like (even, and especially, when a check fails).
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{chapter}.png"), full_page=True)
 
     # The math is typeset by MathJax, with no TeX error and no raw TeX left on the page.
     assert mathjax == "ok", f"MathJax failed: {mathjax}"
@@ -291,18 +294,9 @@ def test_chapter_page(base_url: str, session: Session) -> None:
 # Scrubbable figures
 # --------------------------------------------------------------------------------------------
 
-#: Chapters with a figure the reader scrubs on the page, without a kernel (issue 13): each has
-#: a player of dropout_course/scrubber.py. A new chapter's is checked once it is listed here.
-SCRUBBABLE = [
-    "01-overfitting",
-    "02-co-adaptation",
-    "03-bernoulli-masks",
-    "04-backpropagation",
-    "05-max-norm",
-    "06-inference",
-    "07-rate-and-placement",
-    "08-variants",
-]
+#: Every chapter has a figure the reader scrubs on the page, without a kernel (issue 13): a
+#: player of dropout_course/scrubber.py.
+SCRUBBABLE = CHAPTERS
 
 #: Resolves to the src of the player's image once it shows a frame other than ``before``.
 NEW_FRAME = """([img, before]) => {
@@ -356,7 +350,8 @@ def test_search_finds_the_chapter(base_url: str, session: Session) -> None:
     )
     assert links, f"searching for {SEARCH_QUERY!r} found nothing: {summary}"
     pages = {urlsplit(link).path for link in links}
-    assert f"/{CHAPTER}" in pages, f"the chapter is not among the results: {sorted(pages)}"
+    missing = [chapter for chapter in CHAPTERS if f"/book/{chapter}.html" not in pages]
+    assert not missing, f"chapters not among the results: {missing} (found {sorted(pages)})"
     session.settle()
     session.assert_network_clean()
 
@@ -378,9 +373,10 @@ def notebook_title(path: Path) -> str:
     raise AssertionError(f"{path} has no level-1 heading")
 
 
-def test_exercise_page(base_url: str, session: Session) -> None:
-    title = notebook_title(EXERCISE_NOTEBOOK)
-    open_page(session, f"{base_url}/{EXERCISE}")
+@pytest.mark.parametrize("notebook", EXERCISE_NOTEBOOKS, ids=lambda path: path.stem)
+def test_exercise_page(base_url: str, session: Session, notebook: Path) -> None:
+    title = notebook_title(notebook)
+    open_page(session, f"{base_url}/exercises/{notebook.parent.name}/{notebook.stem}.html")
     heading = session.page.locator("article.bd-article h1").first
     heading.wait_for(state="visible", timeout=TIMEOUT_MS)
     assert title in heading.inner_text(), f"the exercise page's heading is not {title!r}"
