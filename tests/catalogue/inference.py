@@ -170,6 +170,37 @@ WRONG = [
         "            probs = torch.stack(passes)\n",
         "same mask every pass",
     ),
+    _switch(
+        "mc_switches_the_models_children_only",  # the dropout inside a nested block stays off
+        "        for module in [model, *model.children()]:\n"
+        "            module.training = isinstance(module, dropouts)\n",
+        "every pass gave the same prediction",
+    ),
+    _switch(
+        "mc_train_then_batchnorm_eval",  # every other train-only module stays in training
+        "        model.train()\n"
+        "        for module in model.modules():\n"
+        "            if isinstance(module, nn.modules.batchnorm._BatchNorm):\n"
+        "                module.eval()\n",
+        "however deeply nested",
+    ),
+    Implementation(
+        "mc_graph_on_a_copy",
+        A06,
+        "mc_predict",
+        "import copy\n"
+        "\n"
+        "def mc_predict(model, x, samples):\n"
+        "    if samples < 1:\n"
+        "        raise ValueError('samples')\n"
+        "    twin = copy.deepcopy(model).eval()\n"
+        "    for module in twin.modules():\n"
+        "        if 'Dropout' in type(module).__name__:\n"
+        "            module.train()\n"
+        "    probs = torch.stack([F.softmax(twin(x), dim=1) for _ in range(samples)])\n"
+        "    return probs.mean(0).detach(), probs.std(0, correction=0).detach()\n",
+        "autograd graph",
+    ),
     _mc("mc_mode_not_restored", _RESTORE, "        pass\n", "another mode than before"),
     _mc(
         "mc_restores_the_models_flag_only",  # modules that were in different modes all follow
@@ -265,6 +296,23 @@ WRONG = [
 ]
 
 CORRECT = [
+    Implementation(
+        "mc_on_a_deep_copy",
+        A06,
+        "mc_predict",
+        "import copy\n"
+        "\n"
+        "def mc_predict(model, x, samples):\n"
+        "    if samples < 1:\n"
+        "        raise ValueError('samples')\n"
+        "    twin = copy.deepcopy(model).eval()\n"
+        "    for module in twin.modules():\n"
+        "        if 'Dropout' in type(module).__name__:\n"
+        "            module.train()\n"
+        "    with torch.no_grad():\n"
+        "        probs = torch.stack([F.softmax(twin(x), dim=1) for _ in range(samples)])\n"
+        "    return probs.mean(0), probs.std(0, correction=0)\n",
+    ),
     _mc(
         "mc_one_batch_of_all_samples",
         "        with torch.no_grad():\n" + _PASSES + "    finally:\n",

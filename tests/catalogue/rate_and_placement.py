@@ -195,6 +195,29 @@ WRONG = [
 
 CORRECT = [
     Implementation(
+        "mlp_reuses_one_relu_and_one_dropout",  # stateless modules may appear twice
+        A07,
+        "dropout_mlp",
+        "def dropout_mlp(sizes, p_input, p_hidden):\n"
+        "    for q in (p_input, p_hidden):\n"
+        "        if not 0 <= q < 1:\n"
+        "            raise ValueError('rate')\n"
+        "    relu, drop = nn.ReLU(), nn.Dropout(p_hidden)\n"
+        "    layers = [nn.Dropout(p_input)] if p_input > 0 else []\n"
+        "    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):\n"
+        "        layers.append(nn.Linear(a, b))\n"
+        "        if i + 2 < len(sizes):\n"
+        "            layers.append(relu)\n"
+        "            if p_hidden > 0:\n"
+        "                layers.append(drop)\n"
+        "    return nn.Sequential(*layers)\n",
+    ),
+    _mlp(
+        "mlp_rates_up_to_rounding_in_place_input",
+        _INPUT,
+        "    layers = [nn.Dropout(1 - (1 - p_input), inplace=True)] if p_input > 0 else []\n",
+    ),
+    Implementation(
         "mlp_named_layers",
         A07,
         "dropout_mlp",
@@ -248,4 +271,12 @@ CORRECT = [
         "    return math.ceil(Fraction(n) / (1 - Fraction(str(p))))\n",
     ),  # fmt: skip
     _shift("shift_li_et_al", "    q = 1 - p\n    return ((mean**2 + var) / q - mean**2) / var\n"),
+    _width(
+        "width_float32_torch",
+        "    return int(torch.ceil(torch.tensor(n) / (1 - torch.tensor(p))))\n",
+    ),
+    _shift(
+        "shift_float32_tensor",
+        "    return torch.tensor(1 + p / (1 - p) * (mean**2 + var) / var)\n",
+    ),
 ]

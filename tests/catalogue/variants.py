@@ -207,6 +207,16 @@ WRONG = [
         "    mask = rng.random((x.shape[0], 1, x.shape[2])) >= p\n" + _APPLY,
         "a mask per time step shared by the batch",
     ),
+    Implementation(
+        "locked_training_off_by_default",
+        A08,
+        "locked_dropout",
+        "def locked_dropout(x, p, rng, training=False):\n"
+        + _EVAL
+        + "    mask = rng.random((1, x.shape[1], x.shape[2])) >= p\n"
+        + _APPLY,
+        "training=True, the default",
+    ),
     _locked(
         "locked_global_random",
         "    mask = np.random.random((1, x.shape[1], x.shape[2])) >= p\n" + _APPLY,
@@ -259,4 +269,5 @@ CORRECT = [
         "    return x * (mask / (1 - p)), mask\n",
     ),
     _kept("kept_pow_locked", "    return (1 - p) ** (1 if locked else steps)\n"),
+    _kept("kept_float32", "    return np.float32(1 - p) ** (1 if locked else steps)\n"),
 ]
