@@ -87,6 +87,25 @@ def _logits(name, body, message=""):
     return Implementation(name, A06, "ngm_logits", code, message)
 
 
+#: A prediction on a deep copy of the model (its modes need no restoring).
+_ON_A_COPY = Implementation(
+    "mc_on_a_deep_copy",
+    A06,
+    "mc_predict",
+    "import copy\n"
+    "\n"
+    "def mc_predict(model, x, samples):\n"
+    "    if samples < 1:\n"
+    "        raise ValueError('samples')\n"
+    "    twin = copy.deepcopy(model).eval()\n"
+    "    for module in twin.modules():\n"
+    "        if 'Dropout' in type(module).__name__:\n"
+    "            module.train()\n"
+    "    with torch.no_grad():\n"
+    "        probs = torch.stack([F.softmax(twin(x), dim=1) for _ in range(samples)])\n"
+    "    return probs.mean(0), probs.std(0, correction=0)\n",
+)
+
 WRONG = [
     # ------------------------------------------------------------------------- mc_predict
     _switch("mc_model_train", "        model.train()\n", "BatchNorm was in training mode"),
@@ -184,19 +203,12 @@ WRONG = [
         "                module.eval()\n",
         "however deeply nested",
     ),
-    Implementation(
+    variant(
+        _ON_A_COPY,
         "mc_graph_on_a_copy",
-        A06,
-        "mc_predict",
-        "import copy\n"
-        "\n"
-        "def mc_predict(model, x, samples):\n"
-        "    if samples < 1:\n"
-        "        raise ValueError('samples')\n"
-        "    twin = copy.deepcopy(model).eval()\n"
-        "    for module in twin.modules():\n"
-        "        if 'Dropout' in type(module).__name__:\n"
-        "            module.train()\n"
+        "    with torch.no_grad():\n"
+        "        probs = torch.stack([F.softmax(twin(x), dim=1) for _ in range(samples)])\n"
+        "    return probs.mean(0), probs.std(0, correction=0)\n",
         "    probs = torch.stack([F.softmax(twin(x), dim=1) for _ in range(samples)])\n"
         "    return probs.mean(0).detach(), probs.std(0, correction=0).detach()\n",
         "autograd graph",
@@ -296,23 +308,7 @@ WRONG = [
 ]
 
 CORRECT = [
-    Implementation(
-        "mc_on_a_deep_copy",
-        A06,
-        "mc_predict",
-        "import copy\n"
-        "\n"
-        "def mc_predict(model, x, samples):\n"
-        "    if samples < 1:\n"
-        "        raise ValueError('samples')\n"
-        "    twin = copy.deepcopy(model).eval()\n"
-        "    for module in twin.modules():\n"
-        "        if 'Dropout' in type(module).__name__:\n"
-        "            module.train()\n"
-        "    with torch.no_grad():\n"
-        "        probs = torch.stack([F.softmax(twin(x), dim=1) for _ in range(samples)])\n"
-        "    return probs.mean(0), probs.std(0, correction=0)\n",
-    ),
+    _ON_A_COPY,
     _mc(
         "mc_one_batch_of_all_samples",
         "        with torch.no_grad():\n" + _PASSES + "    finally:\n",
