@@ -204,8 +204,8 @@ def draws_dependence(draws: list[np.ndarray], keep: float | None = None) -> str 
                 f"some positions are kept far more often than others over {n_draws} draws "
                 f"(z = {z:.1f}): every entry must be kept with the same probability 1 - p"
             )
-    for draw in draws:
-        problem = mask_dependence(draw, keep)
-        if problem:
-            return problem
-    return None
+    # Under the contract the draws are independent masks of one shape: stacked, they are one
+    # mask of independent entries, tested once. (Testing each small draw on its own multiplies
+    # the chance that a correct mask fails by the number of draws: two identical rows of 50
+    # entries among 200 masks of 40 rows happen about once in 1,600 runs at p = 0.2.)
+    return mask_dependence(np.concatenate([_as_rows(draw) for draw in draws]), keep)
