@@ -71,14 +71,9 @@ def expected_layers(sizes, p_input, p_hidden) -> list[tuple]:
     return layers
 
 
-def _kind(module) -> str:
-    """The class name of a module (the sandbox's, through the grader's proxy)."""
-    return type_name(module)
-
-
 def describe(module) -> tuple:
     """``(kind, attributes...)`` of one layer, read through public attributes only."""
-    kind = _kind(module)
+    kind = type_name(module)  # the sandbox's class name, through the grader's proxy
     if kind == "Linear":
         return ("Linear", int(module.in_features), int(module.out_features))
     if kind == "Dropout":

@@ -28,20 +28,21 @@ __all__ = [
 ]
 
 
-def _torch_pattern(module, x: np.ndarray, layout) -> np.ndarray:
-    """Which entries of ``x`` PyTorch's ``module`` (in training) zeroes, laid out as ``x``."""
+def _torch_pattern(module, x: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """Which entries of ``x`` PyTorch's ``module`` (in training) zeroes, when it is given ``x``
+    with its axes in ``order``; laid out as ``x``."""
     torch.manual_seed(0)
     with torch.no_grad():
-        out = module.train()(torch.from_numpy(layout(x).copy())).numpy()
-    return layout(out, back=True) == 0
+        out = module.train()(torch.from_numpy(np.transpose(x, order).copy())).numpy()
+    return np.transpose(out, np.argsort(order)) == 0
 
 
-def _same_pattern(func, spec: checks.SharedMask, module, layout, p: float, seed: int) -> None:
+def _same_pattern(func, spec: checks.SharedMask, module, order, p: float, seed: int) -> None:
     """The student's zeros fall in the same kind of blocks as PyTorch's: every block a mask
     entry covers is all zero or all kept, in the student's output as in PyTorch's."""
     x = np.abs(checks._inputs(spec.x_shape, seed)) + 0.1  # no zeros of its own
     theirs = checks.VariantCall(func, spec.name, (x, p), seed=seed)
-    ours = _torch_pattern(module, x, layout)
+    ours = _torch_pattern(module, x, order)
     axes = tuple(i for i, own in enumerate(spec.keep) if not own)
     for zeros, who in ((ours, "PyTorch"), (theirs.out() == 0, "your out")):
         whole = np.all(zeros, axis=axes) | ~np.any(zeros, axis=axes)
@@ -49,17 +50,8 @@ def _same_pattern(func, spec: checks.SharedMask, module, layout, p: float, seed:
             fail(spec.name, f"{theirs.described}: {who} does not drop whole blocks along the "
                             f"shared axes as {type(module).__name__} does.")  # fmt: skip
     mask = checks.check_shared_mask_shape(spec, theirs).astype(np.float64)
-    if not allclose(theirs.out(), reference.apply_mask(x, mask, p)):
-        fail(spec.name, f"{theirs.described}: out differs from the reference's x * mask / (1 - p) "
-                        "for your mask.")  # fmt: skip
-
-
-def _spatial_layout(a, back=False):
-    return a
-
-
-def _locked_layout(a, back=False):
-    return np.transpose(a, (2, 0, 1)) if back else np.transpose(a, (1, 2, 0))  # (T,N,D)<->(N,D,T)
+    expected = reference.apply_mask(x, mask, p)  # the reference's arithmetic, for this mask
+    checks.check_scaled_output(spec.name, theirs, expected, x, mask, p)
 
 
 def hidden_spatial_dropout_forward(spatial_dropout_forward, *, p=0.6, seed=13) -> Verdict:
@@ -67,7 +59,7 @@ def hidden_spatial_dropout_forward(spatial_dropout_forward, *, p=0.6, seed=13) -
     spec = dataclasses.replace(checks.SPATIAL_SPEC, x_shape=(40, 30, 5, 3))
     checks.shared_mask_properties(verdict, spatial_dropout_forward, spec, p=p, seed=seed)
     with verdict.expect("drop what torch.nn.Dropout2d drops: whole feature maps"):
-        _same_pattern(spatial_dropout_forward, spec, torch.nn.Dropout2d(p), _spatial_layout, p,
+        _same_pattern(spatial_dropout_forward, spec, torch.nn.Dropout2d(p), (0, 1, 2, 3), p,
                       seed)  # fmt: skip
     return verdict
 
@@ -77,7 +69,9 @@ def hidden_locked_dropout(locked_dropout, *, p=0.5, seed=13) -> Verdict:
     spec = dataclasses.replace(checks.LOCKED_SPEC, x_shape=(9, 60, 30))
     checks.shared_mask_properties(verdict, locked_dropout, spec, p=p, seed=seed)
     with verdict.expect("drop what torch.nn.Dropout1d drops on (N, D, T): a feature at every step"):
-        _same_pattern(locked_dropout, spec, torch.nn.Dropout1d(p), _locked_layout, p, seed)
+        _same_pattern(
+            locked_dropout, spec, torch.nn.Dropout1d(p), (1, 2, 0), p, seed
+        )  # (T, N, D) as (N, D, T)
     return verdict
 
 
